@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Installs the servers deploybot's tests and demo run on loopback:
 # InspIRCd + Anope (IRC with SASL and account-tag), OpenSSH (fleet hosts),
-# git, iproute2 (per-host network namespaces) and util-linux (unshare).
+# git, make, iproute2 (per-host network namespaces) and util-linux (unshare).
 #
 # Idempotent: it runs `apt-get update` and `apt-get install` only when a
 # package is missing. Needs root (or sudo) and Debian/Ubuntu.
 set -euo pipefail
 
-packages=(inspircd anope openssh-server git iproute2 util-linux ca-certificates)
+packages=(make inspircd anope openssh-server git iproute2 util-linux ca-certificates)
 
 missing=()
 for p in "${packages[@]}"; do

@@ -1,0 +1,43 @@
+# deploybot — see README.md.
+GO       ?= go
+BIN      ?= bin/deploybot
+VERSION  ?= $(shell git describe --always --dirty 2>/dev/null || echo devel)
+LDFLAGS  := -X main.version=$(VERSION)
+# The whole suite, real servers included, stays well under this.
+TIMEOUT  ?= 20m
+
+.PHONY: all build test test-short lint bench demo deps clean
+
+all: lint build test
+
+build:
+	CGO_ENABLED=0 $(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/deploybot
+
+# Everything, including the end-to-end tests against real InspIRCd + Anope
+# and sshd hosts (needs root and the packages of scripts/install-deps.sh).
+test:
+	CGO_ENABLED=0 $(GO) test -count=1 -timeout $(TIMEOUT) ./...
+
+# Unit tests only: no servers, no root.
+test-short:
+	CGO_ENABLED=0 $(GO) test -short -count=1 ./...
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+bench:
+	CGO_ENABLED=0 $(GO) test -run '^$$' -bench . -benchtime 1x -count 1 ./...
+
+# A local sandbox: InspIRCd + Anope on 127.0.0.1:16667 and the bot with
+# examples/sandbox.yaml. Needs root for the servers.
+demo: deps
+	CGO_ENABLED=0 $(GO) run ./cmd/deploybot-sandbox -c examples/sandbox.yaml
+
+deps:
+	scripts/install-deps.sh
+
+clean:
+	rm -rf bin examples/sandbox-data
+	$(GO) clean -testcache

@@ -1,0 +1,243 @@
+// Package bot is deploybot's IRC side: it connects to the network, logs in
+// with SASL, joins the configured channels, reads commands from one
+// declarative table, checks arguments and rights centrally, and answers in
+// the channel, pacing and splitting every line it sends.
+//
+// It wires the other packages to IRC: it writes to the Server Admin Log
+// through a sal.Store. It holds no storage, deployment or configuration
+// logic of its own, and nothing outside this package speaks IRC.
+package bot
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ergochat/irc-go/ircevent"
+	"github.com/ergochat/irc-go/ircmsg"
+
+	"deploybot/config"
+	"deploybot/sal"
+)
+
+// Bot is one connection to an IRC network serving the configured channels.
+type Bot struct {
+	cfg   *config.Config
+	store sal.Store
+	log   *slog.Logger
+
+	conn *ircevent.Connection
+	out  *sender
+	work chan *request
+
+	mu          sync.Mutex
+	accountTags bool // the server granted account-tag
+}
+
+// New returns a bot for cfg that logs to store. logger may be nil.
+func New(cfg *config.Config, store sal.Store, logger *slog.Logger) *Bot {
+	if logger == nil {
+		logger = slog.Default()
+	}
+	b := &Bot{cfg: cfg, store: store, log: logger, work: make(chan *request, 256)}
+	host, _, _ := net.SplitHostPort(cfg.IRC.Server)
+	b.conn = &ircevent.Connection{
+		Server:        cfg.IRC.Server,
+		Nick:          cfg.IRC.Nick,
+		User:          cfg.IRC.User,
+		RealName:      cfg.IRC.RealName,
+		UseTLS:        cfg.IRC.TLS,
+		TLSConfig:     &tls.Config{ServerName: host, InsecureSkipVerify: cfg.IRC.TLSInsecure, MinVersion: tls.VersionTLS12},
+		RequestCaps:   []string{"message-tags", "account-tag", "extended-join", "server-time", "multi-prefix"},
+		QuitMessage:   "deploybot stopping",
+		Timeout:       30 * time.Second,
+		KeepAlive:     60 * time.Second,
+		ReconnectFreq: 10 * time.Second,
+		Log:           log.New(logWriter{logger}, "", 0),
+	}
+	if s := cfg.IRC.SASL; s != nil {
+		b.conn.UseSASL = true
+		b.conn.SASLLogin = s.Account
+		b.conn.SASLPassword = s.Password.Reveal()
+	}
+	b.conn.AddConnectCallback(b.onConnect)
+	b.conn.AddCallback("PRIVMSG", b.onPrivmsg)
+	b.out = newSender(b.conn, cfg.IRC.Rate.PerSecond, cfg.IRC.Rate.Burst, logger)
+	return b
+}
+
+// Run connects and serves until ctx is done, then quits IRC.
+func (b *Bot) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	wg.Go(func() { b.out.run(ctx) })
+	wg.Go(func() { b.worker(ctx) })
+
+	if err := b.connect(ctx); err != nil {
+		return err
+	}
+	loopDone := make(chan struct{})
+	go func() { b.conn.Loop(); close(loopDone) }()
+	<-ctx.Done()
+	b.conn.Quit()
+	select {
+	case <-loopDone:
+	case <-time.After(5 * time.Second):
+		b.log.Warn("IRC server did not close the connection after QUIT")
+	}
+	return nil
+}
+
+// connect makes the first connection, retrying with exponential backoff
+// and jitter until it succeeds or ctx is done.
+func (b *Bot) connect(ctx context.Context) error {
+	delay := time.Second
+	for {
+		err := b.conn.Connect()
+		if err == nil {
+			return nil
+		}
+		if errors.Is(err, ircevent.ClientHasQuit) {
+			return err
+		}
+		wait := delay/2 + rand.N(delay)
+		b.log.Warn("IRC connection failed", "server", b.cfg.IRC.Server, "err", err, "retry_in", wait.Round(time.Millisecond))
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(wait):
+		}
+		delay = min(delay*2, 2*time.Minute)
+	}
+}
+
+func (b *Bot) onConnect(ircmsg.Message) {
+	caps := b.conn.AcknowledgedCaps()
+	_, hasAccountTag := caps["account-tag"]
+	b.mu.Lock()
+	b.accountTags = hasAccountTag
+	b.mu.Unlock()
+	if !hasAccountTag {
+		b.log.Warn("the server did not grant account-tag: only hostmask rules can authorize")
+	}
+	b.log.Info("connected", "server", b.cfg.IRC.Server, "nick", b.conn.CurrentNick())
+	for _, ch := range b.cfg.IRC.Channels {
+		b.conn.Join(ch)
+	}
+}
+
+// holdsNick reports whether the bot has its configured nick. It acts on
+// nothing otherwise, so a second copy of the bot never answers twice.
+func (b *Bot) holdsNick() bool {
+	return sameName(b.conn.CurrentNick(), b.cfg.IRC.Nick)
+}
+
+func (b *Bot) onPrivmsg(m ircmsg.Message) {
+	if len(m.Params) < 2 || !b.holdsNick() {
+		return
+	}
+	nuh, err := m.NUH()
+	if err != nil || sameName(nuh.Name, b.conn.CurrentNick()) {
+		return
+	}
+	target, text := m.Params[0], m.Params[1]
+	r := &request{nick: nuh.Name, user: nuh.User, host: nuh.Host}
+	if strings.ContainsAny(target[:1], "#&") {
+		if !b.listensOn(target) {
+			return
+		}
+		r.channel, r.replyTo = target, target
+	} else {
+		r.replyTo = nuh.Name
+	}
+	if ok, acct := m.GetTag("account"); ok && acct != "*" {
+		r.account = acct
+	}
+	if !parseCommand(b.cfg.IRC.Prefix, text, r) {
+		return
+	}
+	select {
+	case b.work <- r:
+	default:
+		b.reply(r, "too busy; try again in a minute.")
+		b.log.Warn("command queue full; refused", "command", r.name, "nick", r.nick)
+	}
+}
+
+// parseCommand fills r's name, args and rest from text when text starts
+// with prefix, and reports whether it did.
+func parseCommand(prefix, text string, r *request) bool {
+	if !strings.HasPrefix(text, prefix) {
+		return false
+	}
+	body := strings.TrimPrefix(text, prefix)
+	name, rest, _ := strings.Cut(body, " ")
+	if name == "" || strings.ContainsAny(name[:1], " \t") {
+		return false
+	}
+	r.name = strings.ToLower(name)
+	r.rest = strings.TrimSpace(rest)
+	r.args = strings.Fields(r.rest)
+	return true
+}
+
+func (b *Bot) listensOn(channel string) bool {
+	for _, ch := range b.cfg.IRC.Channels {
+		if sameName(ch, channel) {
+			return true
+		}
+	}
+	return false
+}
+
+// worker runs commands one at a time, in the order they arrived.
+func (b *Bot) worker(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case r := <-b.work:
+			b.dispatch(ctx, r)
+		}
+	}
+}
+
+// reply answers r's sender, addressing them by nick in a channel.
+func (b *Bot) reply(r *request, text string) {
+	if r.channel != "" {
+		text = r.nick + ": " + text
+	}
+	b.say(r.replyTo, text)
+}
+
+// say sends text to target, paced and split.
+func (b *Bot) say(target, text string) { b.out.say(target, text) }
+
+// permalink is the public URL of SAL entry id.
+func (b *Bot) permalink(id int64) string {
+	if b.cfg.SAL.PublicURL == "" {
+		return "entry #" + strconv.FormatInt(id, 10)
+	}
+	return sal.Permalink(b.cfg.SAL.PublicURL, id)
+}
+
+// logWriter turns the IRC library's log lines into structured logs.
+type logWriter struct{ l *slog.Logger }
+
+func (w logWriter) Write(p []byte) (int, error) {
+	w.l.Info(strings.TrimSpace(string(p)), "from", "irc")
+	return len(p), nil
+}
+
+var _ = fmt.Sprintf

@@ -1,0 +1,159 @@
+package bot
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"sort"
+	"strings"
+
+	"deploybot/sal"
+)
+
+// right is what a sender must have for a command to run.
+type right int
+
+const (
+	// anyone may run the command, anywhere the bot listens.
+	anyone right = iota
+	// inSALChannel: the command works only in a channel with a SAL project.
+	inSALChannel
+)
+
+// command is one row of the command table. Argument counts and rights are
+// checked once, centrally, in dispatch; handlers see valid requests only.
+type command struct {
+	name    string
+	args    string // usage after the name, e.g. "<message>"
+	help    string // one line
+	minArgs int
+	missing string // the reply when arguments are missing; default: the usage
+	right   right
+	run     func(ctx context.Context, b *Bot, r *request)
+}
+
+// commands is the table of every command the bot knows. !help is built
+// from it.
+var commands = map[string]*command{}
+
+func init() {
+	for _, c := range []*command{
+		{name: "help", args: "[<command>]", help: "list the commands, or show how to use one", run: cmdHelp},
+		{name: "log", args: "<message>", help: "append <message> to the Server Admin Log", minArgs: 1, missing: msgMissing, right: inSALChannel, run: cmdLog},
+	} {
+		commands[c.name] = c
+	}
+}
+
+// request is one command as received.
+type request struct {
+	nick, user, host string
+	account          string // services account from account-tag; "" when none
+	channel          string // "" for a private message
+	replyTo          string // the channel, or the sender's nick
+	name             string // command name, lower case
+	args             []string
+	rest             string // everything after the command name, trimmed
+}
+
+// usage is the command written out, with the bot's prefix.
+func (c *command) usage(prefix string) string {
+	if c.args == "" {
+		return prefix + c.name
+	}
+	return prefix + c.name + " " + c.args
+}
+
+// dispatch runs r if it names a known command and passes its checks, and
+// answers in every case.
+func (b *Bot) dispatch(ctx context.Context, r *request) {
+	prefix := b.cfg.IRC.Prefix
+	c, ok := commands[r.name]
+	if !ok {
+		b.reply(r, fmt.Sprintf("unknown command %s%s. %shelp lists the commands.", prefix, r.name, prefix))
+		return
+	}
+	switch c.right {
+	case inSALChannel:
+		if _, ok := b.cfg.Project(r.channel); r.channel == "" || !ok {
+			b.reply(r, fmt.Sprintf("%s%s works only in a channel with a Server Admin Log: %s.", prefix, c.name, strings.Join(b.salChannels(), ", ")))
+			b.log.Info("refused", "command", c.name, "nick", r.nick, "account", r.account, "why", "not a SAL channel", "where", r.replyTo)
+			return
+		}
+	}
+	if len(r.args) < c.minArgs {
+		if c.missing != "" {
+			b.reply(r, c.missing)
+			return
+		}
+		b.reply(r, fmt.Sprintf("missing argument. Usage: %s", c.usage(prefix)))
+		return
+	}
+	c.run(ctx, b, r)
+}
+
+func (b *Bot) salChannels() []string {
+	var out []string
+	for ch := range b.cfg.SAL.Projects {
+		out = append(out, ch)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func cmdHelp(_ context.Context, b *Bot, r *request) {
+	prefix := b.cfg.IRC.Prefix
+	if len(r.args) > 0 {
+		name := strings.ToLower(strings.TrimPrefix(r.args[0], prefix))
+		c, ok := commands[name]
+		if !ok {
+			b.reply(r, fmt.Sprintf("unknown command %s%s. %shelp lists the commands.", prefix, name, prefix))
+			return
+		}
+		b.reply(r, fmt.Sprintf("%s — %s", c.usage(prefix), c.help))
+		return
+	}
+	names := make([]string, 0, len(commands))
+	for name := range commands {
+		names = append(names, prefix+name)
+	}
+	sort.Strings(names)
+	b.reply(r, fmt.Sprintf("commands: %s. %shelp <command> shows its usage.", strings.Join(names, " "), prefix))
+}
+
+const msgMissing = "Message missing. Nothing logged."
+
+// relayedAuthor is the user@host a relay's !log starts with.
+var relayedAuthor = regexp.MustCompile(`^[^\s@!]{1,64}@[^\s@!]{1,255}$`)
+
+func cmdLog(ctx context.Context, b *Bot, r *request) {
+	project, _ := b.cfg.Project(r.channel)
+	e := &sal.Entry{
+		Nick:    r.nick,
+		Account: r.account,
+		Channel: r.channel,
+		Project: project,
+		Message: r.rest,
+		Source:  sal.SourceIRC,
+	}
+	if b.cfg.IsRelay(r.nick) && len(r.args) >= 2 && relayedAuthor.MatchString(r.args[0]) {
+		e.Nick = r.args[0]
+		e.Account = ""
+		e.Message = strings.TrimSpace(strings.TrimPrefix(r.rest, r.args[0]))
+		e.Source = sal.SourceRelay
+	}
+	err := b.store.Append(ctx, e)
+	switch {
+	case errors.Is(err, sal.ErrEmptyMessage):
+		b.reply(r, msgMissing)
+	case errors.Is(err, sal.ErrTooLong):
+		b.reply(r, fmt.Sprintf("Message too long (at most %d bytes). Nothing logged.", sal.MaxMessageBytes))
+	case err != nil:
+		b.log.Error("SAL append failed", "err", err, "nick", e.Nick, "channel", e.Channel)
+		b.reply(r, fmt.Sprintf("Failed to log the message: %v", err))
+	default:
+		b.log.Info("logged", "id", e.ID, "nick", e.Nick, "account", e.Account, "channel", e.Channel, "source", e.Source)
+		b.say(r.replyTo, "Logged the message at "+b.permalink(e.ID))
+	}
+}

@@ -1,0 +1,180 @@
+package bot
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"deploybot/config"
+	"deploybot/sal"
+)
+
+// fakeWire records what the bot sends, for fast tests of the command table.
+// The end-to-end tests in e2e/ run the same paths against a real server.
+type fakeWire struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+func (w *fakeWire) Connected() bool { return true }
+func (w *fakeWire) Privmsg(target, text string) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.lines = append(w.lines, target+" "+text)
+	return nil
+}
+
+func (w *fakeWire) take() []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	out := w.lines
+	w.lines = nil
+	return out
+}
+
+const testConfig = `
+irc:
+  server: 127.0.0.1:6667
+  nick: deploybot
+  channels: ["#ops", "#chatter"]
+  relays: [logmsgbot]
+sal:
+  database: sal.db
+  public_url: https://sal.example.org
+  projects: {"#ops": production}
+`
+
+func newTestBot(t *testing.T) (*Bot, *fakeWire, sal.Store) {
+	t.Helper()
+	cfg, err := config.Parse(filepath.Join(t.TempDir(), "c.yaml"), []byte(testConfig))
+	if err != nil {
+		t.Fatal(err)
+	}
+	store, err := sal.OpenSQLite(filepath.Join(t.TempDir(), "sal.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	b := New(cfg, store, nil)
+	w := &fakeWire{}
+	b.out.w = w
+	return b, w, store
+}
+
+// run dispatches one message and sends what it produced.
+func (b *Bot) runLine(t *testing.T, w *fakeWire, nick, account, target, text string) []string {
+	t.Helper()
+	r := &request{nick: nick, user: "u", host: "h", account: account}
+	if strings.HasPrefix(target, "#") {
+		r.channel, r.replyTo = target, target
+	} else {
+		r.replyTo = nick
+	}
+	if !parseCommand(b.cfg.IRC.Prefix, text, r) {
+		return nil
+	}
+	b.dispatch(context.Background(), r)
+	var out []string
+	for len(b.out.queue) > 0 {
+		l := <-b.out.queue
+		w.Privmsg(l.target, l.text)
+	}
+	out = w.take()
+	return out
+}
+
+func TestLogCommand(t *testing.T) {
+	b, w, store := newTestBot(t)
+	ctx := context.Background()
+
+	got := b.runLine(t, w, "alice", "alice", "#ops", "!log restarted \x02citoid\x02")
+	entries, _ := store.List(ctx, sal.Query{})
+	if len(entries) != 1 {
+		t.Fatalf("entries = %+v", entries)
+	}
+	e := entries[0]
+	want := fmt.Sprintf("#ops Logged the message at https://sal.example.org/log/%d", e.ID)
+	if len(got) != 1 || got[0] != want {
+		t.Fatalf("reply = %q, want %q", got, want)
+	}
+	if e.Nick != "alice" || e.Account != "alice" || e.Channel != "#ops" || e.Project != "production" || e.Message != "restarted citoid" || e.Source != sal.SourceIRC {
+		t.Fatalf("entry = %+v", e)
+	}
+
+	for _, text := range []string{"!log", "!log   ", "!log \x02\x02"} {
+		got = b.runLine(t, w, "alice", "", "#ops", text)
+		if len(got) != 1 || got[0] != "#ops alice: Message missing. Nothing logged." {
+			t.Fatalf("%q: reply = %q", text, got)
+		}
+	}
+
+	got = b.runLine(t, w, "alice", "", "#chatter", "!log not here")
+	if len(got) != 1 || !strings.Contains(got[0], "works only in a channel with a Server Admin Log: #ops") {
+		t.Fatalf("reply in non-SAL channel = %q", got)
+	}
+	got = b.runLine(t, w, "alice", "", "alice", "!log in private")
+	if len(got) != 1 || !strings.HasPrefix(got[0], "alice !log works only") {
+		t.Fatalf("reply in private = %q", got)
+	}
+	if n, _ := store.List(ctx, sal.Query{}); len(n) != 1 {
+		t.Fatalf("refused lines were logged: %+v", n)
+	}
+}
+
+func TestLogRelayAttribution(t *testing.T) {
+	b, w, store := newTestBot(t)
+	ctx := context.Background()
+	b.runLine(t, w, "LogMsgBot", "logmsgbot", "#ops", "!log ops1@deploy1001 restarted citoid")
+	b.runLine(t, w, "mallory", "mallory", "#ops", "!log ops1@deploy1001 restarted citoid")
+	b.runLine(t, w, "logmsgbot", "", "#ops", "!log no-attribution here")
+	es, _ := store.List(ctx, sal.Query{})
+	if len(es) != 3 {
+		t.Fatalf("entries: %+v", es)
+	}
+	checks := []struct {
+		e         sal.Entry
+		nick, msg string
+		source    sal.Source
+	}{
+		{es[2], "ops1@deploy1001", "restarted citoid", sal.SourceRelay},
+		{es[1], "mallory", "ops1@deploy1001 restarted citoid", sal.SourceIRC},
+		{es[0], "logmsgbot", "no-attribution here", sal.SourceIRC},
+	}
+	for _, c := range checks {
+		if c.e.Nick != c.nick || c.e.Message != c.msg || c.e.Source != c.source {
+			t.Errorf("entry %+v, want nick %q msg %q source %q", c.e, c.nick, c.msg, c.source)
+		}
+	}
+}
+
+func TestHelpAndUnknown(t *testing.T) {
+	b, w, _ := newTestBot(t)
+	got := b.runLine(t, w, "bob", "", "#chatter", "!help")
+	if len(got) != 1 || !strings.Contains(got[0], "!help") || !strings.Contains(got[0], "!log") {
+		t.Fatalf("help = %q", got)
+	}
+	got = b.runLine(t, w, "bob", "", "#chatter", "!help log")
+	if len(got) != 1 || !strings.Contains(got[0], "!log <message>") {
+		t.Fatalf("help log = %q", got)
+	}
+	got = b.runLine(t, w, "bob", "", "#chatter", "!frobnicate now")
+	if len(got) != 1 || !strings.Contains(got[0], "unknown command !frobnicate") {
+		t.Fatalf("unknown = %q", got)
+	}
+	if got := b.runLine(t, w, "bob", "", "#chatter", "just chatting"); got != nil {
+		t.Fatalf("chatter answered: %q", got)
+	}
+}
+
+func TestParseCommand(t *testing.T) {
+	var r request
+	if parseCommand("!", "! log x", &r) || parseCommand("!", "log x", &r) || parseCommand("!", "!", &r) {
+		t.Fatal("non-commands parsed")
+	}
+	if !parseCommand("!", "!LOG  a  b ", &r) || r.name != "log" || r.rest != "a  b" || len(r.args) != 2 {
+		t.Fatalf("parsed %+v", r)
+	}
+}

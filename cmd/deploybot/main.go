@@ -1,0 +1,136 @@
+// Command deploybot is the deploybot binary: the IRC bot and its servers
+// (serve) and the operator's shell commands.
+//
+// This file and its siblings only wire packages to flags, signals and exit
+// codes; the work is done in config, sal, bot and deployer.
+//
+// Exit codes: 0 success, 1 failure, 2 bad usage.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"sort"
+	"strings"
+	"syscall"
+)
+
+// Exit codes.
+const (
+	exitOK      = 0
+	exitFailed  = 1
+	exitUsage   = 2
+	defaultConf = "/etc/deploybot/config.yaml"
+)
+
+// subcommand is one row of the CLI's command table.
+type subcommand struct {
+	name  string
+	args  string
+	short string
+	run   func(ctx context.Context, env *env, args []string) int
+}
+
+// subcommands is the CLI's command table (filled in init: the commands'
+// flag sets read their own usage from it).
+var subcommands []*subcommand
+
+func init() {
+	subcommands = []*subcommand{
+		{name: "serve", args: "[-c FILE]", short: "run the bot, the SAL web server and the deployment engine", run: runServe},
+		{name: "check-config", args: "[-c FILE]", short: "validate a configuration file and summarize it", run: runCheckConfig},
+		{name: "version", short: "print the version", run: runVersion},
+	}
+}
+
+// env is what a subcommand may touch: its output streams.
+type env struct {
+	stdout, stderr io.Writer
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, &env{os.Stdout, os.Stderr}, os.Args[1:])
+	stop()
+	os.Exit(code)
+}
+
+func run(ctx context.Context, e *env, args []string) int {
+	if len(args) == 0 {
+		usage(e.stderr)
+		return exitUsage
+	}
+	name := args[0]
+	switch name {
+	case "-h", "-help", "--help", "help":
+		usage(e.stdout)
+		return exitOK
+	}
+	for _, c := range subcommands {
+		if c.name == name {
+			return c.run(ctx, e, args[1:])
+		}
+	}
+	fmt.Fprintf(e.stderr, "deploybot: unknown command %q\n\n", name)
+	usage(e.stderr)
+	return exitUsage
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintf(w, "Usage: deploybot <command> [flags]\n\nCommands:\n")
+	cs := append([]*subcommand(nil), subcommands...)
+	sort.Slice(cs, func(i, j int) bool { return cs[i].name < cs[j].name })
+	for _, c := range cs {
+		fmt.Fprintf(w, "  %-14s %s\n", c.name, c.short)
+	}
+	fmt.Fprintf(w, "\nRun 'deploybot <command> -h' for a command's flags.\n")
+}
+
+// newFlags returns the flag set of subcommand name, printing its usage to
+// e.stderr.
+func newFlags(e *env, name string) *flag.FlagSet {
+	fs := flag.NewFlagSet("deploybot "+name, flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	var c *subcommand
+	for _, s := range subcommands {
+		if s.name == name {
+			c = s
+		}
+	}
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: deploybot %s %s\n\n%s.\n", name, c.args, strings.ToUpper(c.short[:1])+c.short[1:])
+		var any bool
+		fs.VisitAll(func(*flag.Flag) { any = true })
+		if any {
+			fmt.Fprintf(fs.Output(), "\nFlags:\n")
+			fs.PrintDefaults()
+		}
+	}
+	return fs
+}
+
+// parseFlags parses args into fs and returns the exit code to stop with,
+// or -1 to go on.
+func parseFlags(fs *flag.FlagSet, args []string) int {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
+		return exitUsage
+	}
+	return -1
+}
+
+// configFlag adds the -c flag.
+func configFlag(fs *flag.FlagSet) *string {
+	def := os.Getenv("DEPLOYBOT_CONFIG")
+	if def == "" {
+		def = defaultConf
+	}
+	return fs.String("c", def, "configuration `file` (default from $DEPLOYBOT_CONFIG)")
+}

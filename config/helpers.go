@@ -1,0 +1,62 @@
+package config
+
+import "sort"
+
+// Service returns the service configured under services.<name>. Names
+// match exactly (service names are lowercase).
+func (c *Config) Service(name string) (*Service, bool) {
+	s, ok := c.Services[name]
+	return s, ok && s != nil
+}
+
+// ServiceNames returns the configured service names, sorted.
+func (c *Config) ServiceNames() []string {
+	names := make([]string, 0, len(c.Services))
+	for name := range c.Services {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// AllHosts returns every host of the service in deploy order: the canary
+// hosts, then each group's hosts.
+func (s *Service) AllHosts() []Host {
+	n := len(s.Canary)
+	for _, g := range s.Groups {
+		n += len(g.Hosts)
+	}
+	hosts := make([]Host, 0, n)
+	hosts = append(hosts, s.Canary...)
+	for _, g := range s.Groups {
+		hosts = append(hosts, g.Hosts...)
+	}
+	return hosts
+}
+
+// Project returns the SAL project of a channel, and whether `!log` works
+// there. Channel names match case-insensitively (rfc1459 case mapping).
+func (c *Config) Project(channel string) (string, bool) {
+	if p, ok := c.SAL.Projects[channel]; ok {
+		return p, true
+	}
+	f := ircFold(channel)
+	for ch, p := range c.SAL.Projects {
+		if ircFold(ch) == f {
+			return p, true
+		}
+	}
+	return "", false
+}
+
+// IsRelay reports whether nick is one of irc.relays, case-insensitively
+// (rfc1459 case mapping).
+func (c *Config) IsRelay(nick string) bool {
+	f := ircFold(nick)
+	for _, r := range c.IRC.Relays {
+		if ircFold(r) == f {
+			return true
+		}
+	}
+	return false
+}

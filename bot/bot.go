@@ -11,12 +11,14 @@ package bot
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log"
 	"log/slog"
 	"math/rand/v2"
 	"net"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -44,19 +46,30 @@ type Bot struct {
 }
 
 // New returns a bot for cfg that logs to store. logger may be nil.
-func New(cfg *config.Config, store sal.Store, logger *slog.Logger) *Bot {
+func New(cfg *config.Config, store sal.Store, logger *slog.Logger) (*Bot, error) {
 	if logger == nil {
 		logger = slog.Default()
 	}
 	b := &Bot{cfg: cfg, store: store, log: logger, work: make(chan *request, 256)}
 	host, _, _ := net.SplitHostPort(cfg.IRC.Server)
+	tlsConfig := &tls.Config{ServerName: host, InsecureSkipVerify: cfg.IRC.TLSInsecure, MinVersion: tls.VersionTLS12}
+	if cfg.IRC.TLSCAFile != "" {
+		pem, err := os.ReadFile(cfg.IRC.TLSCAFile)
+		if err != nil {
+			return nil, fmt.Errorf("irc.tls_ca_file: %w", err)
+		}
+		tlsConfig.RootCAs = x509.NewCertPool()
+		if !tlsConfig.RootCAs.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("irc.tls_ca_file: %s holds no PEM certificate", cfg.IRC.TLSCAFile)
+		}
+	}
 	b.conn = &ircevent.Connection{
 		Server:        cfg.IRC.Server,
 		Nick:          cfg.IRC.Nick,
 		User:          cfg.IRC.User,
 		RealName:      cfg.IRC.RealName,
 		UseTLS:        cfg.IRC.TLS,
-		TLSConfig:     &tls.Config{ServerName: host, InsecureSkipVerify: cfg.IRC.TLSInsecure, MinVersion: tls.VersionTLS12},
+		TLSConfig:     tlsConfig,
 		RequestCaps:   []string{"message-tags", "account-tag", "extended-join", "server-time", "multi-prefix"},
 		QuitMessage:   "deploybot stopping",
 		Timeout:       30 * time.Second,
@@ -72,7 +85,7 @@ func New(cfg *config.Config, store sal.Store, logger *slog.Logger) *Bot {
 	b.conn.AddConnectCallback(b.onConnect)
 	b.conn.AddCallback("PRIVMSG", b.onPrivmsg)
 	b.out = newSender(b.conn, cfg.IRC.Rate.PerSecond, cfg.IRC.Rate.Burst, logger)
-	return b
+	return b, nil
 }
 
 // Run connects and serves until ctx is done, then quits IRC.
@@ -239,5 +252,3 @@ func (w logWriter) Write(p []byte) (int, error) {
 	w.l.Info(strings.TrimSpace(string(p)), "from", "irc")
 	return len(p), nil
 }
-
-var _ = fmt.Sprintf

@@ -58,7 +58,10 @@ func newTestBot(t *testing.T) (*Bot, *fakeWire, sal.Store) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { store.Close() })
-	b := New(cfg, store, nil)
+	b, err := New(cfg, store, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	w := &fakeWire{}
 	b.out.w = w
 	return b, w, store

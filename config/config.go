@@ -43,6 +43,9 @@ type IRC struct {
 	// TLSInsecure skips verification of the server certificate. Default
 	// false; meant for test networks only.
 	TLSInsecure bool `yaml:"tls_insecure"`
+	// TLSCAFile is a PEM file of CA certificates to trust for the server
+	// instead of the system's. Optional.
+	TLSCAFile string `yaml:"tls_ca_file"`
 	// Nick is the bot's primary nick. The bot acts on commands only while
 	// it holds this nick. Required.
 	Nick string `yaml:"nick"`

@@ -45,6 +45,7 @@ func (c *checker) applyDefaults() {
 	if irc.RealName == "" {
 		irc.RealName = defaultRealName
 	}
+	irc.TLSCAFile = c.resolve(irc.TLSCAFile)
 	irc.RelayAllowPrefixes = c.relayAllow
 	if irc.RelayListen != "" && len(irc.RelayAllow) == 0 {
 		irc.RelayAllow = append([]string(nil), defaultRelayAllow...)

@@ -237,6 +237,10 @@ func (c *checker) checkIRC() {
 	if hasLineBreakOrNUL(irc.RealName) {
 		c.errf("irc.realname", "must not contain line breaks or NUL bytes")
 	}
+	c.checkPath("irc.tls_ca_file", irc.TLSCAFile)
+	if irc.TLSCAFile != "" && !irc.TLS {
+		c.errf("irc.tls_ca_file", "is set but irc.tls is false: set tls: true, or remove tls_ca_file")
+	}
 	c.checkSASL()
 
 	if len(irc.Channels) == 0 {

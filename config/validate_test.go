@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -518,5 +519,21 @@ func TestAnchorsAndMergeKeys(t *testing.T) {
 	es = parseErrors(t, doc)
 	if len(es) != 1 || es[0].Key != "services.mathoid.keep_revs" || es[0].Line != lineOfText(t, doc, "keep_revs: nope") {
 		t.Errorf("got %v", es)
+	}
+}
+
+func TestTLSCAFile(t *testing.T) {
+	const tmpl = "irc:\n  server: irc.example.org:6697\n  nick: deploybot\n  channels: [\"#ops\"]\n%ssal:\n  database: sal.db\n"
+	cfg, err := Parse("/etc/deploybot/c.yaml", []byte(fmt.Sprintf(tmpl, "  tls: true\n  tls_ca_file: ca.pem\n")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.IRC.TLSCAFile != "/etc/deploybot/ca.pem" {
+		t.Fatalf("tls_ca_file resolved to %q", cfg.IRC.TLSCAFile)
+	}
+	_, err = Parse("c.yaml", []byte(fmt.Sprintf(tmpl, "  tls_ca_file: ca.pem\n")))
+	var errs Errors
+	if !errors.As(err, &errs) || len(errs) != 1 || errs[0].Key != "irc.tls_ca_file" || errs[0].Line != 5 {
+		t.Fatalf("tls_ca_file without tls: %v", err)
 	}
 }

@@ -39,8 +39,13 @@ func runServe(ctx context.Context, e *env, args []string) int {
 	}
 	defer store.Close()
 
+	b, err := bot.New(cfg, store, logger)
+	if err != nil {
+		logger.Error("cannot start the bot", "err", err)
+		return exitFailed
+	}
 	logger.Info("starting", "version", versionString(), "config", cfg.Path)
-	if err := bot.New(cfg, store, logger).Run(ctx); err != nil && ctx.Err() == nil {
+	if err := b.Run(ctx); err != nil && ctx.Err() == nil {
 		logger.Error("bot stopped", "err", err)
 		return exitFailed
 	}

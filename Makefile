@@ -32,8 +32,8 @@ bench:
 
 # A local sandbox: InspIRCd + Anope on 127.0.0.1:16667 and the bot with
 # examples/sandbox.yaml. Needs root for the servers.
-demo: deps
-	CGO_ENABLED=0 $(GO) run ./cmd/deploybot-sandbox -c examples/sandbox.yaml
+demo: deps build
+	CGO_ENABLED=0 $(GO) run ./cmd/deploybot-sandbox -c examples/sandbox.yaml -bin $(BIN)
 
 deps:
 	scripts/install-deps.sh

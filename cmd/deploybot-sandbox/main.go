@@ -1,8 +1,8 @@
 // Command deploybot-sandbox runs deploybot on a local sandbox for `make
 // demo`: it starts a real InspIRCd + Anope on the address the sandbox
 // configuration names, registers the bot's services account and a user
-// account to try it with, then runs the bot until interrupted, and tears
-// everything down.
+// account to try it with, then runs `deploybot serve` (the binary named by
+// -bin) on that configuration until interrupted, and tears everything down.
 //
 // It wires the test harnesses of e2e/ to the bot; it is not meant for
 // production.
@@ -12,33 +12,32 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"log/slog"
 	"net"
 	"os"
+	"os/exec"
 	"os/signal"
 	"strconv"
 	"syscall"
 
-	"deploybot/bot"
 	"deploybot/config"
 	"deploybot/e2e/ircd"
-	"deploybot/sal"
 )
 
 func main() {
 	path := flag.String("c", "examples/sandbox.yaml", "sandbox configuration `file`")
 	user := flag.String("user", "alice", "services account to register for you")
 	pass := flag.String("password", "sandbox-alice", "its password")
+	bin := flag.String("bin", "bin/deploybot", "the deploybot `binary` to run")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, *path, *user, *pass); err != nil {
+	if err := run(ctx, *bin, *path, *user, *pass); err != nil {
 		fmt.Fprintln(os.Stderr, "deploybot-sandbox:", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, path, user, pass string) error {
+func run(ctx context.Context, bin, path, user, pass string) error {
 	cfg, err := config.Load(path)
 	if err != nil {
 		return err
@@ -62,30 +61,34 @@ func run(ctx context.Context, path, user, pass string) error {
 	if err := srv.Register(user, pass); err != nil {
 		return fmt.Errorf("registering %s: %w", user, err)
 	}
-	store, err := sal.Open(cfg.SAL.Database)
-	if err != nil {
-		return err
-	}
-	defer store.Close()
-
 	fmt.Printf(`
 The sandbox is up. Connect an IRC client to %s (plain text), e.g.
 
-    irssi -c 127.0.0.1 -p %d -n %s -w %s
+    irssi -c 127.0.0.1 -p %d -n %s
 
-(or log in with SASL PLAIN as %s / %s), join %s and try:
+then identify to services with /msg NickServ IDENTIFY %s %s (or log in
+with SASL PLAIN as that account), join %s and try:
 
     !help
     !log restarted citoid
 
-Entries go to %s. Ctrl-C stops everything.
+Entries go to %s; the log's pages are at %s.
+Ctrl-C stops everything.
 
-`, srv.Addr, port, user, pass, user, pass, cfg.IRC.Channels[0], cfg.SAL.Database)
+`, srv.Addr, port, user, user, pass, cfg.IRC.Channels[0], cfg.SAL.Database, cfg.SAL.PublicURL)
 
-	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
-	b, err := bot.New(cfg, store, logger)
-	if err != nil {
+	serve := exec.Command(bin, "serve", "-c", path)
+	serve.Stdout, serve.Stderr = os.Stdout, os.Stderr
+	if err := serve.Start(); err != nil {
 		return err
 	}
-	return b.Run(ctx)
+	done := make(chan error, 1)
+	go func() { done <- serve.Wait() }()
+	select {
+	case err := <-done:
+		return fmt.Errorf("deploybot serve stopped: %v", err)
+	case <-ctx.Done():
+		serve.Process.Signal(os.Interrupt)
+		return <-done
+	}
 }

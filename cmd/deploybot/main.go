@@ -44,6 +44,7 @@ func init() {
 	subcommands = []*subcommand{
 		{name: "serve", args: "[-c FILE]", short: "run the bot, the SAL web server and the deployment engine", run: runServe},
 		{name: "check-config", args: "[-c FILE]", short: "validate a configuration file and summarize it", run: runCheckConfig},
+		{name: "sal", args: "<list|search|add|wikitext> [flags]", short: "read and write the Server Admin Log from the shell", run: runSAL},
 		{name: "version", short: "print the version", run: runVersion},
 	}
 }

@@ -1,0 +1,400 @@
+package gitrepo
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/http"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+
+	"github.com/go-git/go-billy/v5/memfs"
+	"github.com/go-git/go-billy/v5/osfs"
+	"github.com/go-git/go-git/v5/plumbing/cache"
+	"github.com/go-git/go-git/v5/plumbing/serverinfo"
+	"github.com/go-git/go-git/v5/storage/filesystem"
+)
+
+// UpdateServerInfo writes, for the repository's git dir and for every
+// submodule git dir under it (.git/modules/<name>, and their own
+// modules/<name2>, at any depth — including submodules HEAD no longer has,
+// which older revisions may need), the files git's dumb HTTP protocol
+// reads: info/refs (the refs) and objects/info/packs (the packs). It uses
+// go-git's plumbing/serverinfo, like `git update-server-info`, and replaces
+// each file atomically, so a target fetching meanwhile never reads half a
+// file. Open (after a clone) and Update call it; it is idempotent.
+func (r *Repo) UpdateServerInfo() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.updateServerInfo()
+}
+
+func (r *Repo) updateServerInfo() error {
+	if err := serverInfoTree(r.GitDir()); err != nil {
+		return fmt.Errorf("gitrepo: %s: update server info: %w", r.opts.Dir, err)
+	}
+	return nil
+}
+
+// serverInfoTree updates the server info of gitDir and of every git dir
+// under its modules/ directory.
+func serverInfoTree(gitDir string) error {
+	if err := writeServerInfo(gitDir); err != nil {
+		return fmt.Errorf("%s: %w", gitDir, err)
+	}
+	return walkModules(filepath.Join(gitDir, "modules"))
+}
+
+// walkModules finds the git dirs under dir (module names may contain
+// slashes, so a directory that is not a git dir is searched further).
+func walkModules(dir string) error {
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if !e.IsDir() {
+			continue // symlinks included: never followed
+		}
+		d := filepath.Join(dir, e.Name())
+		if isGitDirOS(d) {
+			if err := serverInfoTree(d); err != nil {
+				return err
+			}
+			continue
+		}
+		if err := walkModules(d); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func isGitDirOS(d string) bool {
+	head, err := os.Lstat(filepath.Join(d, "HEAD"))
+	if err != nil || !head.Mode().IsRegular() {
+		return false
+	}
+	objs, err := os.Lstat(filepath.Join(d, "objects"))
+	return err == nil && objs.IsDir()
+}
+
+// writeServerInfo runs go-git's serverinfo on gitDir into memory, then
+// replaces the files that changed.
+func writeServerInfo(gitDir string) error {
+	st := filesystem.NewStorage(osfs.New(gitDir), cache.NewObjectLRUDefault())
+	defer st.Close()
+	mem := memfs.New()
+	if err := serverinfo.UpdateServerInfo(st, mem); err != nil {
+		return err
+	}
+	for _, name := range []string{"info/refs", "objects/info/packs"} {
+		f, err := mem.Open(name)
+		if err != nil {
+			return err
+		}
+		data, err := io.ReadAll(f)
+		f.Close()
+		if err != nil {
+			return err
+		}
+		if err := replaceFile(filepath.Join(gitDir, filepath.FromSlash(name)), data); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// replaceFile atomically replaces the file at p with data, unless it
+// already holds data.
+func replaceFile(p string, data []byte) error {
+	if old, err := os.ReadFile(p); err == nil && bytes.Equal(old, data) {
+		return nil
+	}
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(filepath.Dir(p), "."+filepath.Base(p)+".tmp*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Chmod(0o644)
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, p)
+	}
+	if err != nil {
+		os.Remove(tmp)
+	}
+	return err
+}
+
+// Handler serves the git repositories under root (deploy_dir) read-only
+// over plain HTTP, for git's dumb protocol: <url>/<repo>/.git is the deploy
+// repository <root>/<repo>, <url>/<repo>/.git/modules/<name> a submodule's
+// git dir (nested ones at .../modules/<name>/modules/<name2>), and a bare
+// repository under root is served at its path too.
+//
+// It only serves regular files that git's dumb protocol reads, inside a git
+// dir (a directory named .git, or a git dir under one's modules/, or a bare
+// repository that is not inside a working copy): HEAD, packed-refs,
+// info/refs, objects/info/packs, refs/…, loose objects
+// (objects/xx/<38 hex>) and packs (objects/pack/pack-<40 hex>.pack and
+// .idx). Everything else is 404: working-copy files, config (it may hold
+// credentials in the upstream URL), index, hooks, logs, alternates,
+// directories (no listings). Only GET and HEAD are allowed (405 otherwise).
+// A path with a "." or ".." segment, a backslash or a NUL is 400. Symbolic
+// links under root are never followed (404), and files are opened through
+// an os.Root, so nothing outside root can be reached. Query strings are
+// ignored: git's smart-protocol probe
+// (info/refs?service=git-upload-pack) gets the plain file, and git falls
+// back to the dumb protocol.
+//
+// Mount it at the root of the listener (or under http.StripPrefix).
+func Handler(root string) http.Handler {
+	if abs, err := filepath.Abs(root); err == nil {
+		root = abs
+	}
+	if resolved, err := filepath.EvalSymlinks(root); err == nil {
+		root = resolved // root itself may be a symlink; nothing under it may
+	}
+	return &handler{root: root}
+}
+
+type handler struct {
+	root string
+}
+
+func (h *handler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	if req.Method != http.MethodGet && req.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		http.Error(w, "read-only: GET and HEAD only", http.StatusMethodNotAllowed)
+		return
+	}
+	segs, ok := splitPath(req.URL.Path)
+	if !ok {
+		http.Error(w, "bad path", http.StatusBadRequest)
+		return
+	}
+	if len(segs) == 0 {
+		http.NotFound(w, req)
+		return
+	}
+	root, err := os.OpenRoot(h.root)
+	if err != nil {
+		http.NotFound(w, req)
+		return
+	}
+	defer root.Close()
+	g := gitFS{root}
+	kind, ok := g.servable(segs)
+	if !ok {
+		http.NotFound(w, req)
+		return
+	}
+	name := strings.Join(segs, "/")
+	f, err := root.Open(name)
+	if err != nil {
+		http.NotFound(w, req)
+		return
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil || !fi.Mode().IsRegular() {
+		http.NotFound(w, req)
+		return
+	}
+	hdr := w.Header()
+	hdr.Set("X-Content-Type-Options", "nosniff")
+	switch kind {
+	case kindLooseObject:
+		hdr.Set("Content-Type", "application/x-git-loose-object")
+	case kindPack:
+		hdr.Set("Content-Type", "application/x-git-packed-objects")
+	case kindPackIndex:
+		hdr.Set("Content-Type", "application/x-git-packed-objects-toc")
+	default:
+		hdr.Set("Content-Type", "text/plain; charset=utf-8")
+	}
+	if kind == kindRef {
+		hdr.Set("Cache-Control", "no-cache, max-age=0, must-revalidate")
+	} else {
+		hdr.Set("Cache-Control", "public, max-age=31536000, immutable")
+	}
+	http.ServeContent(w, req, path.Base(name), fi.ModTime(), f)
+}
+
+// splitPath splits a URL path into its segments, refusing ".", "..",
+// backslashes and NULs. Empty segments (a leading, trailing or doubled
+// slash) are dropped.
+func splitPath(p string) ([]string, bool) {
+	var segs []string
+	for _, s := range strings.Split(p, "/") {
+		switch {
+		case s == "":
+			continue
+		case s == "." || s == "..", strings.ContainsAny(s, "\\\x00"):
+			return nil, false
+		}
+		segs = append(segs, s)
+	}
+	return segs, true
+}
+
+// What a served file is, for its headers.
+type fileKind int
+
+const (
+	kindRef         fileKind = iota // HEAD, refs, info files: change over time
+	kindLooseObject                 // objects/xx/…: immutable
+	kindPack                        // objects/pack/pack-….pack: immutable
+	kindPackIndex                   // objects/pack/pack-….idx: immutable
+)
+
+// gitFS answers questions about paths under root, never following
+// symlinks.
+type gitFS struct {
+	root *os.Root
+}
+
+func (g gitFS) lstat(segs []string) (fs.FileInfo, bool) {
+	name := "."
+	if len(segs) > 0 {
+		name = strings.Join(segs, "/")
+	}
+	fi, err := g.root.Lstat(name)
+	return fi, err == nil
+}
+
+func (g gitFS) isDir(segs []string) bool {
+	fi, ok := g.lstat(segs)
+	return ok && fi.IsDir()
+}
+
+func (g gitFS) exists(segs []string) bool {
+	_, ok := g.lstat(segs)
+	return ok
+}
+
+// isGitDir: a directory with a HEAD file and an objects directory.
+func (g gitFS) isGitDir(segs []string) bool {
+	head, ok := g.lstat(join(segs, "HEAD"))
+	return ok && head.Mode().IsRegular() && g.isDir(join(segs, "objects"))
+}
+
+// isBareRepo: a git dir that also has a refs directory.
+func (g gitFS) isBareRepo(segs []string) bool {
+	return g.isGitDir(segs) && g.isDir(join(segs, "refs"))
+}
+
+func join(segs []string, more ...string) []string {
+	return append(append(make([]string, 0, len(segs)+len(more)), segs...), more...)
+}
+
+// servable says whether the file at segs may be served, and what it is.
+func (g gitFS) servable(segs []string) (fileKind, bool) {
+	// No symlink anywhere on the path.
+	for i := 1; i <= len(segs); i++ {
+		fi, ok := g.lstat(segs[:i])
+		if !ok || fi.Mode()&fs.ModeSymlink != 0 {
+			return 0, false
+		}
+	}
+
+	var dir, rest []string
+	if i := indexOf(segs, ".git"); i >= 0 {
+		dir, rest = segs[:i+1], segs[i+1:]
+		if !g.isGitDir(dir) {
+			return 0, false
+		}
+	} else {
+		// A bare repository, not inside a working copy.
+		found := false
+		for k := 0; k < len(segs); k++ {
+			d := segs[:k]
+			if g.exists(join(d, ".git")) {
+				return 0, false
+			}
+			if g.isBareRepo(d) {
+				dir, rest, found = d, segs[k:], true
+				break
+			}
+		}
+		if !found {
+			return 0, false
+		}
+	}
+
+	// Submodule git dirs: modules/<name>, where <name> may have slashes,
+	// nested at any depth.
+	for len(rest) > 0 && rest[0] == "modules" {
+		found := false
+		for k := 2; k < len(rest); k++ {
+			if d := join(dir, rest[:k]...); g.isGitDir(d) {
+				dir, rest, found = d, rest[k:], true
+				break
+			}
+		}
+		if !found {
+			return 0, false
+		}
+	}
+	return dumbFile(rest)
+}
+
+func indexOf(segs []string, s string) int {
+	for i, x := range segs {
+		if x == s {
+			return i
+		}
+	}
+	return -1
+}
+
+// dumbFile says whether rest, a path inside a git dir, is a file git's dumb
+// HTTP protocol reads.
+func dumbFile(rest []string) (fileKind, bool) {
+	switch strings.Join(rest, "/") {
+	case "HEAD", "packed-refs", "info/refs", "objects/info/packs":
+		return kindRef, true
+	}
+	switch {
+	case len(rest) >= 2 && rest[0] == "refs":
+		return kindRef, true
+	case len(rest) == 3 && rest[0] == "objects" && len(rest[1]) == 2 && len(rest[2]) == 38 &&
+		isLowerHex(rest[1]) && isLowerHex(rest[2]):
+		return kindLooseObject, true
+	case len(rest) == 3 && rest[0] == "objects" && rest[1] == "pack":
+		name := rest[2]
+		for ext, kind := range map[string]fileKind{".pack": kindPack, ".idx": kindPackIndex} {
+			sha, ok := strings.CutSuffix(strings.TrimPrefix(name, "pack-"), ext)
+			if ok && strings.HasPrefix(name, "pack-") && len(sha) == 40 && isLowerHex(sha) {
+				return kind, true
+			}
+		}
+	}
+	return 0, false
+}
+
+func isLowerHex(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}

@@ -51,6 +51,9 @@ type sharedServer struct {
 
 func (s *sharedServer) get(t *testing.T) *ircd.Server {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("real servers: skipped in -short mode")
+	}
 	s.once.Do(func() { s.srv, s.err = ircd.Start(ircd.Options{TLS: true}) })
 	if s.err != nil {
 		var missing *ircd.MissingError

@@ -170,6 +170,9 @@ type Host struct {
 // variable is set, and skips it otherwise. Any other failure fails the test.
 func StartT(t testing.TB, opts Options) *Fleet {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("real servers: skipped in -short mode")
+	}
 	if err := Check(); err != nil {
 		if os.Getenv("CI") != "" {
 			t.Fatalf("%v", err)

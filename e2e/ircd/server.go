@@ -149,6 +149,9 @@ func Start(opts Options) (*Server, error) {
 // any other error fails the test.
 func StartT(t testing.TB, opts Options) *Server {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("real servers: skipped in -short mode")
+	}
 	s, err := Start(opts)
 	var missing *MissingError
 	if errors.As(err, &missing) {

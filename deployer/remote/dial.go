@@ -1,0 +1,488 @@
+package remote
+
+import (
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+	"golang.org/x/crypto/ssh/agent"
+	"golang.org/x/crypto/ssh/knownhosts"
+
+	"deploybot/config"
+)
+
+// Defaults for a Dialer's zero fields.
+const (
+	DefaultConnectTimeout = 10 * time.Second
+	DefaultCommandTimeout = 5 * time.Minute
+	DefaultKeepalive      = 15 * time.Second
+	DefaultKeepaliveMax   = 3
+)
+
+// Kinds of HostError: why a host could not be reached or was lost.
+const (
+	// KindUnreachable: the TCP connection was refused or could not be
+	// routed (no sshd listening, host down, name not resolved).
+	KindUnreachable = "unreachable"
+	// KindTimeout: the dial or SSH handshake did not finish within the
+	// connect timeout.
+	KindTimeout = "timeout"
+	// KindHostKeyMismatch: the host's key is not the one known_hosts has
+	// for it.
+	KindHostKeyMismatch = "host key mismatch"
+	// KindUnknownHostKey: known_hosts has no key for the host.
+	KindUnknownHostKey = "unknown host key"
+	// KindHostKeyRevoked: the host offered a key marked @revoked.
+	KindHostKeyRevoked = "host key revoked"
+	// KindAuthFailed: the host accepted none of the client's keys.
+	KindAuthFailed = "auth failed"
+	// KindHandshake: the SSH handshake failed for another reason (the
+	// server closed the connection, no common algorithm, ...).
+	KindHandshake = "handshake failed"
+	// KindConnectionLost: an established connection died (sshd killed,
+	// network gone, keepalives unanswered) or was closed.
+	KindConnectionLost = "connection lost"
+	// KindSessionRefused: the host refused a new session on an
+	// established connection (sshd's MaxSessions, a channel-open
+	// failure).
+	KindSessionRefused = "session refused"
+	// KindCommandTimeout: a remote command did not finish within its
+	// timeout and was killed.
+	KindCommandTimeout = "command timed out"
+	// KindCanceled: the caller's context was canceled.
+	KindCanceled = "canceled"
+)
+
+// HostError says why an operation on a host failed at the transport
+// level: Kind is one of the Kind* constants, Err the underlying error.
+// A command that ran and exited non-zero is not a HostError.
+type HostError struct {
+	Host string // host as configured ("name" or "name:port")
+	Kind string
+	Err  error
+}
+
+func (e *HostError) Error() string {
+	if e.Err == nil {
+		return e.Host + ": " + e.Kind
+	}
+	return e.Host + ": " + e.Kind + ": " + e.Err.Error()
+}
+
+func (e *HostError) Unwrap() error { return e.Err }
+
+// IsKind reports whether err is (or wraps) a *HostError of kind k.
+func IsKind(err error, k string) bool {
+	var he *HostError
+	return errors.As(err, &he) && he.Kind == k
+}
+
+// Dialer opens SSH connections to targets. Its fields are read-only once
+// it is in use; it is safe for concurrent use by any number of goroutines.
+type Dialer struct {
+	// User is the login user on every target.
+	User string
+	// Signers are the client keys offered, in order (key file first, then
+	// the agent's keys).
+	Signers []ssh.Signer
+	// HostKeyCallback verifies host keys: knownhosts.New(known_hosts).
+	HostKeyCallback ssh.HostKeyCallback
+	// ConnectTimeout bounds the TCP dial plus the SSH handshake.
+	// 0 means DefaultConnectTimeout.
+	ConnectTimeout time.Duration
+	// CommandTimeout bounds a command run with timeout 0.
+	// 0 means DefaultCommandTimeout.
+	CommandTimeout time.Duration
+	// Keepalive is the interval of keepalive@openssh.com requests on every
+	// Conn; 0 means DefaultKeepalive, a negative value turns them off.
+	Keepalive time.Duration
+	// KeepaliveMax is how many intervals a keepalive may go unanswered
+	// before the Conn is declared dead and closed (like OpenSSH's
+	// ServerAliveCountMax). 0 means DefaultKeepaliveMax.
+	KeepaliveMax int
+
+	agentConn net.Conn
+}
+
+// NewDialer builds a Dialer from the configuration: cfg.KeyFile is read
+// and parsed (an encrypted key is refused: use the agent), the agent at
+// $SSH_AUTH_SOCK is used when cfg.Agent is set, and host keys are checked
+// against cfg.KnownHosts. Close the Dialer to close the agent connection.
+func NewDialer(cfg config.SSH) (*Dialer, error) {
+	if cfg.User == "" {
+		return nil, errors.New("ssh: no user configured")
+	}
+	if cfg.KnownHosts == "" {
+		return nil, errors.New("ssh: no known_hosts file configured (host keys are always verified)")
+	}
+	d := &Dialer{
+		User:           cfg.User,
+		ConnectTimeout: cfg.ConnectTimeout.D(),
+		CommandTimeout: cfg.CommandTimeout.D(),
+		Keepalive:      cfg.Keepalive.D(),
+	}
+	if cfg.KeyFile != "" {
+		b, err := os.ReadFile(cfg.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("ssh: key_file: %w", err)
+		}
+		s, err := ssh.ParsePrivateKey(b)
+		if err != nil {
+			var pp *ssh.PassphraseMissingError
+			if errors.As(err, &pp) {
+				return nil, fmt.Errorf("ssh: key_file %s is passphrase-protected: load it into an ssh-agent and set agent: true", cfg.KeyFile)
+			}
+			return nil, fmt.Errorf("ssh: key_file %s: %w", cfg.KeyFile, err)
+		}
+		d.Signers = append(d.Signers, s)
+	}
+	if cfg.Agent {
+		sock := os.Getenv("SSH_AUTH_SOCK")
+		if sock == "" {
+			return nil, errors.New("ssh: agent: true but SSH_AUTH_SOCK is not set")
+		}
+		c, err := net.DialTimeout("unix", sock, 5*time.Second)
+		if err != nil {
+			return nil, fmt.Errorf("ssh: agent at SSH_AUTH_SOCK: %w", err)
+		}
+		signers, err := agent.NewClient(c).Signers()
+		if err != nil {
+			c.Close()
+			return nil, fmt.Errorf("ssh: agent: list keys: %w", err)
+		}
+		if len(signers) == 0 && len(d.Signers) == 0 {
+			c.Close()
+			return nil, errors.New("ssh: the agent holds no keys and no key_file is configured")
+		}
+		d.Signers = append(d.Signers, signers...)
+		d.agentConn = c
+	}
+	if len(d.Signers) == 0 {
+		return nil, errors.New("ssh: no key: set key_file or agent: true")
+	}
+	cb, err := knownhosts.New(cfg.KnownHosts)
+	if err != nil {
+		d.Close()
+		return nil, fmt.Errorf("ssh: known_hosts: %w", err)
+	}
+	d.HostKeyCallback = cb
+	return d, nil
+}
+
+// Close releases the Dialer's agent connection, if any. Conns already
+// dialed stay usable (agent keys only sign during the handshake).
+func (d *Dialer) Close() error {
+	if d.agentConn != nil {
+		return d.agentConn.Close()
+	}
+	return nil
+}
+
+func (d *Dialer) connectTimeout() time.Duration {
+	if d.ConnectTimeout > 0 {
+		return d.ConnectTimeout
+	}
+	return DefaultConnectTimeout
+}
+
+func (d *Dialer) commandTimeout() time.Duration {
+	if d.CommandTimeout > 0 {
+		return d.CommandTimeout
+	}
+	return DefaultCommandTimeout
+}
+
+// Dial connects to host and authenticates, within ConnectTimeout and ctx.
+// The error is a *HostError whose Kind says why: unreachable, timeout,
+// host key mismatch, unknown host key, host key revoked, auth failed,
+// handshake failed or canceled.
+func (d *Dialer) Dial(ctx context.Context, host config.Host) (*Conn, error) {
+	if d.HostKeyCallback == nil {
+		return nil, &HostError{Host: host.String(), Kind: KindHandshake, Err: errors.New("no host key callback: refusing to connect without verifying the host key")}
+	}
+	addr := host.Addr()
+	name := host.String()
+	dctx, cancel := context.WithTimeout(ctx, d.connectTimeout())
+	defer cancel()
+	fail := func(kind string, err error) (*Conn, error) {
+		if ctx.Err() != nil && !errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			kind = KindCanceled
+		}
+		return nil, &HostError{Host: name, Kind: kind, Err: err}
+	}
+
+	nd := net.Dialer{KeepAlive: 30 * time.Second}
+	tcp, err := nd.DialContext(dctx, "tcp", addr)
+	if err != nil {
+		if isTimeout(err) || dctx.Err() != nil {
+			return fail(KindTimeout, fmt.Errorf("no TCP connection to %s within %v", addr, d.connectTimeout()))
+		}
+		return fail(KindUnreachable, err)
+	}
+	// The handshake is bounded by the same deadline; canceling ctx
+	// interrupts it too.
+	if dl, ok := dctx.Deadline(); ok {
+		_ = tcp.SetDeadline(dl)
+	}
+	stop := context.AfterFunc(dctx, func() { _ = tcp.SetDeadline(time.Unix(1, 0)) })
+
+	var offered ssh.PublicKey
+	cfg := &ssh.ClientConfig{
+		User: d.User,
+		Auth: []ssh.AuthMethod{ssh.PublicKeys(d.Signers...)},
+		HostKeyCallback: func(hostname string, remote net.Addr, key ssh.PublicKey) error {
+			offered = key
+			return d.HostKeyCallback(hostname, remote, key)
+		},
+		HostKeyAlgorithms: d.hostKeyAlgorithms(addr, tcp.RemoteAddr()),
+		ClientVersion:     "SSH-2.0-deploybot",
+	}
+	sc, chans, reqs, err := ssh.NewClientConn(tcp, addr, cfg)
+	interrupted := !stop()
+	if err == nil && interrupted {
+		sc.Close()
+		err = context.DeadlineExceeded
+	}
+	if err != nil {
+		tcp.Close()
+		return fail(classifyHandshake(err, offered, d.connectTimeout()))
+	}
+	_ = tcp.SetDeadline(time.Time{})
+	c := &Conn{
+		client: ssh.NewClient(sc, chans, reqs),
+		host:   host,
+		d:      d,
+		done:   make(chan struct{}),
+	}
+	go func() {
+		err := c.client.Wait()
+		if err == nil {
+			err = io.EOF
+		}
+		c.fail(fmt.Errorf("connection closed: %w", err))
+	}()
+	if ka := d.keepalive(); ka > 0 {
+		go c.keepaliveLoop(ka, d.keepaliveMax())
+	}
+	return c, nil
+}
+
+func (d *Dialer) keepalive() time.Duration {
+	switch {
+	case d.Keepalive < 0:
+		return 0
+	case d.Keepalive == 0:
+		return DefaultKeepalive
+	}
+	return d.Keepalive
+}
+
+func (d *Dialer) keepaliveMax() int {
+	if d.KeepaliveMax > 0 {
+		return d.KeepaliveMax
+	}
+	return DefaultKeepaliveMax
+}
+
+// probeKey is a key no known_hosts line holds: offering it to the host key
+// callback makes knownhosts list the keys it does know for a host.
+var probeKey = func() ssh.PublicKey {
+	pub, _, err := ed25519.GenerateKey(nil)
+	if err != nil {
+		panic(err)
+	}
+	k, err := ssh.NewPublicKey(pub)
+	if err != nil {
+		panic(err)
+	}
+	return k
+}()
+
+// hostKeyAlgorithms returns the host key algorithms to accept from addr:
+// those of the keys known_hosts has for it, so that the server presents a
+// key we can check (x/crypto prefers ECDSA, OpenSSH's own client asks for
+// what it knows). nil (the defaults) when nothing is known, and the
+// handshake then fails with "unknown host key".
+func (d *Dialer) hostKeyAlgorithms(addr string, remote net.Addr) []string {
+	err := d.HostKeyCallback(addr, remote, probeKey)
+	var ke *knownhosts.KeyError
+	if !errors.As(err, &ke) || len(ke.Want) == 0 {
+		return nil
+	}
+	var algos []string
+	add := func(a ...string) {
+		for _, x := range a {
+			if !slicesContains(algos, x) {
+				algos = append(algos, x)
+			}
+		}
+	}
+	for _, k := range ke.Want {
+		switch t := k.Key.Type(); t {
+		case ssh.KeyAlgoRSA: // SHA-2 signatures only, as OpenSSH 8.8+
+			add(ssh.KeyAlgoRSASHA512, ssh.KeyAlgoRSASHA256)
+		default:
+			add(t)
+		}
+	}
+	return algos
+}
+
+func classifyHandshake(err error, offered ssh.PublicKey, timeout time.Duration) (string, error) {
+	var ke *knownhosts.KeyError
+	var re *knownhosts.RevokedError
+	switch {
+	case errors.As(err, &ke) && len(ke.Want) > 0:
+		var want []string
+		for _, k := range ke.Want {
+			want = append(want, fmt.Sprintf("%s %s (%s:%d)", k.Key.Type(), ssh.FingerprintSHA256(k.Key), k.Filename, k.Line))
+		}
+		got := "?"
+		if offered != nil {
+			got = offered.Type() + " " + ssh.FingerprintSHA256(offered)
+		}
+		return KindHostKeyMismatch, fmt.Errorf("the host offered %s; known_hosts has %s", got, strings.Join(want, ", "))
+	case errors.As(err, &ke):
+		got := "its key"
+		if offered != nil {
+			got = offered.Type() + " " + ssh.FingerprintSHA256(offered)
+		}
+		return KindUnknownHostKey, fmt.Errorf("known_hosts has no key for this host (it offered %s)", got)
+	case errors.As(err, &re):
+		return KindHostKeyRevoked, fmt.Errorf("the host offered a key marked @revoked (%s:%d)", re.Revoked.Filename, re.Revoked.Line)
+	case strings.Contains(err.Error(), "unable to authenticate"):
+		return KindAuthFailed, err
+	case isTimeout(err) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled):
+		return KindTimeout, fmt.Errorf("SSH handshake not finished within %v: %w", timeout, err)
+	}
+	return KindHandshake, err
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, context.DeadlineExceeded) ||
+		errors.Is(err, syscall.ETIMEDOUT) || (errors.As(err, &ne) && ne.Timeout())
+}
+
+// Conn is an SSH connection to one target, meant to be reused for every
+// step of a deploy. It is safe for concurrent use. A keepalive goroutine
+// closes it when the peer stops answering; Done and Err tell.
+type Conn struct {
+	client *ssh.Client
+	host   config.Host
+	d      *Dialer
+
+	sessions atomic.Int64 // sessions opened
+
+	mu     sync.Mutex
+	err    error // why the connection ended
+	done   chan struct{}
+	closed bool
+}
+
+// Sessions returns how many SSH sessions (remote commands) c has opened:
+// every session costs the target a process and tens of milliseconds of
+// CPU, so callers can report and tests can assert it.
+func (c *Conn) Sessions() int64 { return c.sessions.Load() }
+
+// Host returns the host c is connected to.
+func (c *Conn) Host() config.Host { return c.host }
+
+// Done is closed when the connection has ended (Close, or a dead peer).
+func (c *Conn) Done() <-chan struct{} { return c.done }
+
+// Err returns nil while the connection is up, then why it ended.
+func (c *Conn) Err() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.err
+}
+
+// Close closes the connection; sessions in progress fail with a
+// "connection lost" HostError. Closing twice is not an error.
+func (c *Conn) Close() error {
+	c.fail(errors.New("closed by deploybot"))
+	return nil
+}
+
+// fail ends the connection with a reason; the first reason wins.
+func (c *Conn) fail(reason error) {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return
+	}
+	c.closed = true
+	c.err = reason
+	close(c.done)
+	c.mu.Unlock()
+	_ = c.client.Close()
+}
+
+// lost returns the HostError for an operation that failed because the
+// connection is gone (or going): its reason if known.
+func (c *Conn) lost(err error) error {
+	if reason := c.Err(); reason != nil {
+		err = reason
+	}
+	return &HostError{Host: c.host.String(), Kind: KindConnectionLost, Err: err}
+}
+
+// keepaliveLoop sends keepalive@openssh.com every interval; a reply (any
+// reply: OpenSSH answers "failure" to unknown requests) proves the peer
+// alive. No reply within max intervals closes the Conn.
+func (c *Conn) keepaliveLoop(interval time.Duration, max int) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	wait := time.Duration(max) * interval
+	for {
+		select {
+		case <-c.done:
+			return
+		case <-t.C:
+		}
+		reply := make(chan error, 1)
+		go func() {
+			_, _, err := c.client.SendRequest("keepalive@openssh.com", true, nil)
+			reply <- err
+		}()
+		timer := time.NewTimer(wait)
+		select {
+		case err := <-reply:
+			timer.Stop()
+			if err != nil {
+				c.fail(fmt.Errorf("keepalive failed: %w", err))
+				return
+			}
+		case <-timer.C:
+			c.fail(fmt.Errorf("no answer to keepalives for %v", wait))
+			return
+		case <-c.done:
+			timer.Stop()
+			return
+		}
+	}
+}
+
+// dialContext opens a TCP connection from the target to addr (as seen
+// from the target: 127.0.0.1 is the target's loopback) through the SSH
+// connection: a direct-tcpip channel, no session, nothing run on the
+// target.
+func (c *Conn) dialContext(ctx context.Context, network, addr string) (net.Conn, error) {
+	select {
+	case <-c.done:
+		return nil, c.lost(nil)
+	default:
+	}
+	return c.client.DialContext(ctx, "tcp", addr)
+}

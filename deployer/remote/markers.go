@@ -1,0 +1,234 @@
+package remote
+
+import (
+	"bytes"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+)
+
+// MarkerPrefix starts every machine-readable line the scripts print; see
+// the package documentation ("Stage markers").
+const MarkerPrefix = "##deploybot "
+
+// OutputTail is the most output kept of a command or stage: its last
+// bytes (trimmed to a UTF-8 boundary).
+const OutputTail = 4096
+
+// maxLine is the longest partial line kept while waiting for its newline;
+// longer lines are passed on as output in pieces.
+const maxLine = 16 << 10
+
+// outputParser receives a script's output (stdout and stderr, possibly
+// from two goroutines), takes out the markers and keeps the tail of the
+// rest, overall and per stage. It is an io.Writer.
+type outputParser struct {
+	mu      sync.Mutex
+	partial []byte
+	pid     int
+	all     tailBuf
+	stages  []StageResult
+	open    bool // stages[len-1] has begun and not ended
+	stage   tailBuf
+	began   time.Time
+	marks   map[string]string // noop, rev, current, done → argument
+	now     func() time.Time
+}
+
+func newParser() *outputParser {
+	return &outputParser{
+		all:   tailBuf{max: OutputTail},
+		stage: tailBuf{max: OutputTail},
+		marks: map[string]string{},
+		now:   time.Now,
+	}
+}
+
+func (p *outputParser) Write(b []byte) (int, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.partial = append(p.partial, b...)
+	for {
+		i := bytes.IndexByte(p.partial, '\n')
+		if i < 0 {
+			break
+		}
+		p.line(p.partial[:i+1])
+		p.partial = p.partial[i+1:]
+	}
+	if len(p.partial) > maxLine {
+		p.content(p.partial)
+		p.partial = p.partial[:0]
+	}
+	// Do not keep a large array alive for a short remainder.
+	if cap(p.partial) > 2*maxLine {
+		p.partial = append([]byte(nil), p.partial...)
+	}
+	return len(b), nil
+}
+
+// line handles one line, newline included.
+func (p *outputParser) line(l []byte) {
+	i := bytes.Index(l, []byte(MarkerPrefix))
+	if i < 0 {
+		p.content(l)
+		return
+	}
+	if i > 0 {
+		p.content(l[:i]) // unterminated output followed by a marker
+	}
+	f := strings.Fields(string(l[i+len(MarkerPrefix):]))
+	if len(f) == 0 {
+		return
+	}
+	switch f[0] {
+	case "pid":
+		if len(f) > 1 && p.pid == 0 {
+			p.pid, _ = strconv.Atoi(f[1])
+		}
+	case "begin":
+		if len(f) > 1 {
+			p.closeOpen(-1, 0)
+			p.stages = append(p.stages, StageResult{Stage: f[1], ExitCode: -1})
+			p.open = true
+			p.stage.reset()
+			p.began = p.now()
+		}
+	case "end":
+		if len(f) > 3 && p.open && p.stages[len(p.stages)-1].Stage == f[1] {
+			code, err1 := strconv.Atoi(f[2])
+			ms, err2 := strconv.ParseInt(f[3], 10, 64)
+			if err1 != nil {
+				code = -1
+			}
+			d := time.Duration(ms) * time.Millisecond
+			if err2 != nil || ms < 0 {
+				d = p.now().Sub(p.began)
+			}
+			p.closeOpen(code, d)
+		}
+	default:
+		arg := ""
+		if len(f) > 1 {
+			arg = f[1]
+		}
+		p.marks[f[0]] = arg
+	}
+}
+
+// closeOpen ends the open stage, if any, with code and duration d (when d
+// is 0, the time since its begin marker arrived).
+func (p *outputParser) closeOpen(code int, d time.Duration) {
+	if !p.open {
+		return
+	}
+	s := &p.stages[len(p.stages)-1]
+	s.ExitCode = code
+	if d == 0 && code == -1 {
+		d = p.now().Sub(p.began)
+	}
+	s.Duration = d
+	s.Output = p.stage.String()
+	p.open = false
+}
+
+func (p *outputParser) content(b []byte) {
+	p.all.write(b)
+	if p.open {
+		p.stage.write(b)
+	}
+}
+
+// result returns the stages seen so far; a stage still open is returned
+// with ExitCode -1, its duration so far and its output so far.
+func (p *outputParser) result() (stages []StageResult, output string, marks map[string]string, pid int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	stages = append([]StageResult(nil), p.stages...)
+	if p.open && len(stages) > 0 {
+		s := &stages[len(stages)-1]
+		s.Duration = p.now().Sub(p.began)
+		s.Output = p.stage.String() + string(p.partial)
+	}
+	all := p.all.String()
+	if len(p.partial) > 0 && !bytes.Contains(p.partial, []byte(MarkerPrefix)) {
+		all = tailString(all+string(p.partial), OutputTail)
+	}
+	m := make(map[string]string, len(p.marks))
+	for k, v := range p.marks {
+		m[k] = v
+	}
+	return stages, all, m, p.pid
+}
+
+func (p *outputParser) getPID() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.pid
+}
+
+// ParseStages parses the complete output of a deploy script (see
+// DeployScript): the stages it ran, in order, and whether it was a no-op.
+// A stage without its end marker (the script was killed or the connection
+// lost) has ExitCode -1. Command is not set (the output does not carry
+// it).
+func ParseStages(output string) (stages []StageResult, noop bool) {
+	p := newParser()
+	p.now = func() time.Time { return time.Time{} }
+	_, _ = p.Write([]byte(output))
+	if len(p.partial) > 0 {
+		p.line(p.partial)
+		p.partial = nil
+	}
+	stages, _, marks, _ := p.result()
+	_, noop = marks["noop"]
+	return stages, noop
+}
+
+// tailBuf keeps the last max bytes written to it.
+type tailBuf struct {
+	b   []byte
+	max int
+}
+
+func (t *tailBuf) write(p []byte) {
+	t.b = append(t.b, p...)
+	if len(t.b) > 2*t.max {
+		n := copy(t.b, t.b[len(t.b)-t.max:])
+		t.b = t.b[:n]
+	}
+}
+
+func (t *tailBuf) reset() { t.b = t.b[:0] }
+
+func (t *tailBuf) String() string { return tailString(string(t.b), t.max) }
+
+// tailString returns the last max bytes of s, starting at a UTF-8
+// boundary; invalid UTF-8 is replaced.
+func tailString(s string, max int) string {
+	if len(s) > max {
+		s = s[len(s)-max:]
+		for i := 0; i < utf8.UTFMax && len(s) > 0 && !utf8.RuneStart(s[0]); i++ {
+			s = s[1:]
+		}
+	}
+	return strings.ToValidUTF8(s, "\uFFFD")
+}
+
+// headString returns at most max bytes of the start of s, ending at a
+// UTF-8 boundary; invalid UTF-8 is replaced.
+func headString(s string, max int) string {
+	if len(s) > max {
+		s = s[:max]
+		for i := 0; i < utf8.UTFMax && len(s) > 0; i++ {
+			r, size := utf8.DecodeLastRuneInString(s)
+			if r != utf8.RuneError || size > 1 {
+				break
+			}
+			s = s[:len(s)-1]
+		}
+	}
+	return strings.ToValidUTF8(s, "\uFFFD")
+}

@@ -1,0 +1,747 @@
+package remote
+
+// Real tests against the e2e fleet: sshd "hosts" in their own network and
+// mount namespaces (package deploybot/e2e/fleet). They need root; the
+// fleet harness skips them (fails them when CI is set) where it cannot
+// run. go test -short skips them.
+
+import (
+	"context"
+	"crypto/ed25519"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+	"golang.org/x/crypto/ssh/agent"
+	"golang.org/x/crypto/ssh/knownhosts"
+
+	"deploybot/config"
+	"deploybot/e2e/fleet"
+)
+
+// helperEnv switches the test binary, copied onto a host, into a helper
+// process (see TestHelperProcess).
+const helperEnv = "REMOTE_TEST_HELPER"
+
+// servicePort is where the helper service listens on each host's own
+// loopback.
+const servicePort = 18080
+
+func startFleet(t *testing.T, n int) (*fleet.Fleet, *Dialer) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("-short: needs the e2e fleet (root, sshd)")
+	}
+	f := fleet.StartT(t, fleet.Options{Hosts: n})
+	d := newDialer(t, f, f.KnownHostsFile, f.KeyFile)
+	return f, d
+}
+
+func newDialer(t *testing.T, f *fleet.Fleet, knownHosts, keyFile string) *Dialer {
+	t.Helper()
+	d, err := NewDialer(config.SSH{
+		User:           f.User,
+		KeyFile:        keyFile,
+		KnownHosts:     knownHosts,
+		ConnectTimeout: config.Duration(5 * time.Second),
+		CommandTimeout: config.Duration(30 * time.Second),
+		Keepalive:      config.Duration(5 * time.Second),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	return d
+}
+
+func target(h *fleet.Host) config.Host { return config.Host{Name: h.IP, Port: 22} }
+
+func dialT(t *testing.T, d *Dialer, h *fleet.Host) *Conn {
+	t.Helper()
+	c, err := d.Dial(context.Background(), target(h))
+	if err != nil {
+		t.Fatalf("dial %s: %v", h.Name, err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func wantKind(t *testing.T, err error, kind string) *HostError {
+	t.Helper()
+	var he *HostError
+	if !errors.As(err, &he) || he.Kind != kind {
+		t.Fatalf("error %v (%T), want a HostError of kind %q", err, err, kind)
+	}
+	return he
+}
+
+// TestDial: a good dial and a command; every way a dial fails, each with
+// its kind: host key mismatch, unknown host key, auth failed, unreachable
+// (sshd stopped), timeout (blackholed) within the connect timeout; a
+// connection whose sshd dies or whose peer goes silent is declared lost.
+func TestDial(t *testing.T) {
+	f, d := startFleet(t, 2)
+	h1, h2 := f.Hosts[0], f.Hosts[1]
+	ctx := context.Background()
+
+	c := dialT(t, d, h1)
+	res, err := c.Run(ctx, "hostname; id -un; echo to-stderr >&2; exit 3", 0)
+	if err != nil || res.ExitCode != 3 || res.Output != h1.Name+"\n"+f.User+"\nto-stderr\n" || res.TimedOut {
+		t.Fatalf("run: %+v, %v", res, err)
+	}
+	t.Logf("one command over an open connection: %v", res.Duration)
+
+	// known_hosts with host01's address and host02's key.
+	dir := t.TempDir()
+	wrong := filepath.Join(dir, "known_hosts")
+	if err := os.WriteFile(wrong, []byte(knownhosts.Line([]string{h1.Addr}, h2.HostKey)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	dw := newDialer(t, f, wrong, f.KeyFile)
+	_, err = dw.Dial(ctx, target(h1))
+	he := wantKind(t, err, KindHostKeyMismatch)
+	if !strings.Contains(he.Error(), ssh.FingerprintSHA256(h1.HostKey)) || !strings.Contains(he.Error(), ssh.FingerprintSHA256(h2.HostKey)) {
+		t.Errorf("mismatch error does not name both keys: %v", he)
+	}
+	t.Logf("wrong key: %v", err)
+	_, err = dw.Dial(ctx, target(h2))
+	wantKind(t, err, KindUnknownHostKey)
+	t.Logf("unknown host: %v", err)
+
+	// A key the hosts do not accept.
+	_, priv, _ := ed25519.GenerateKey(nil)
+	block, _ := ssh.MarshalPrivateKey(priv, "")
+	stranger := filepath.Join(dir, "id_stranger")
+	if err := os.WriteFile(stranger, pem.EncodeToMemory(block), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err = newDialer(t, f, f.KnownHostsFile, stranger).Dial(ctx, target(h1))
+	wantKind(t, err, KindAuthFailed)
+	t.Logf("stranger key: %v", err)
+
+	// sshd killed: the open connection is lost, new dials are refused.
+	c2 := dialT(t, d, h2)
+	if err := h2.StopSSHD(); err != nil {
+		t.Fatal(err)
+	}
+	_, err = c2.Run(ctx, "true", 5*time.Second)
+	wantKind(t, err, KindConnectionLost)
+	select {
+	case <-c2.Done():
+	case <-time.After(5 * time.Second):
+		t.Error("Done not closed after sshd died")
+	}
+	_, err = d.Dial(ctx, target(h2))
+	wantKind(t, err, KindUnreachable)
+	t.Logf("sshd stopped: %v", err)
+	if err := h2.StartSSHD(); err != nil {
+		t.Fatal(err)
+	}
+
+	// Blackholed: the dial times out within the connect timeout, and an
+	// open connection is closed by its keepalives.
+	dk := newDialer(t, f, f.KnownHostsFile, f.KeyFile)
+	dk.ConnectTimeout = 500 * time.Millisecond
+	dk.Keepalive = 200 * time.Millisecond
+	dk.KeepaliveMax = 2
+	c3, err := dk.Dial(ctx, target(h2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c3.Close()
+	time.Sleep(500 * time.Millisecond) // keepalives answered meanwhile
+	if c3.Err() != nil {
+		t.Fatalf("live connection closed: %v", c3.Err())
+	}
+	if err := h2.Blackhole(); err != nil {
+		t.Fatal(err)
+	}
+	defer h2.Unblackhole()
+	start := time.Now()
+	_, err = dk.Dial(ctx, target(h2))
+	el := time.Since(start)
+	wantKind(t, err, KindTimeout)
+	if el > 1500*time.Millisecond {
+		t.Errorf("blackholed dial took %v with a 500ms connect timeout", el)
+	}
+	t.Logf("blackholed dial: %v after %v", err, el.Round(time.Millisecond))
+	select {
+	case <-c3.Done():
+		t.Logf("silent peer: connection closed %v after blackhole: %v", time.Since(start).Round(time.Millisecond), c3.Err())
+	case <-time.After(5 * time.Second):
+		t.Error("keepalives did not close the connection to a silent peer")
+	}
+	_, err = c3.Run(ctx, "true", time.Second)
+	wantKind(t, err, KindConnectionLost)
+	if err := h2.Unblackhole(); err != nil {
+		t.Fatal(err)
+	}
+	// Keys from the ssh-agent at $SSH_AUTH_SOCK (here an in-process one
+	// holding the fleet's key), no key file.
+	raw, err := os.ReadFile(f.KeyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := ssh.ParseRawPrivateKey(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kr := agent.NewKeyring()
+	if err := kr.Add(agent.AddedKey{PrivateKey: key}); err != nil {
+		t.Fatal(err)
+	}
+	sock := filepath.Join(dir, "agent.sock")
+	al, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer al.Close()
+	go func() {
+		for {
+			conn, err := al.Accept()
+			if err != nil {
+				return
+			}
+			go func() { defer conn.Close(); _ = agent.ServeAgent(kr, conn) }()
+		}
+	}()
+	t.Setenv("SSH_AUTH_SOCK", sock)
+	da, err := NewDialer(config.SSH{User: f.User, Agent: true, KnownHosts: f.KnownHostsFile})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer da.Close()
+	if len(da.Signers) != 1 {
+		t.Errorf("agent signers: %d", len(da.Signers))
+	}
+	ca, err := da.Dial(ctx, target(h1))
+	if err != nil {
+		t.Fatalf("dial with the agent's key: %v", err)
+	}
+	if res, err := ca.Run(ctx, "echo agent", 0); err != nil || res.Output != "agent\n" {
+		t.Errorf("run over an agent-authenticated connection: %+v %v", res, err)
+	}
+	ca.Close()
+
+	// A canceled context is "canceled".
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	_, err = d.Dial(cctx, target(h1))
+	wantKind(t, err, KindCanceled)
+}
+
+// TestRunTimeoutKills: a command that hangs past its timeout is reported
+// TimedOut and killed together with what it started (its process group);
+// the connection stays usable.
+func TestRunTimeoutKills(t *testing.T) {
+	f, d := startFleet(t, 1)
+	h := f.Hosts[0]
+	c := dialT(t, d, h)
+	ctx := context.Background()
+	start := time.Now()
+	res, err := c.Run(ctx, `echo $$ >/srv/deployment/hang.pid
+sleep 317 &
+echo $! >/srv/deployment/hang.child
+echo started
+wait
+echo never`, time.Second)
+	el := time.Since(start)
+	wantKind(t, err, KindCommandTimeout)
+	if !res.TimedOut || res.ExitCode != -1 || res.Output != "started\n" {
+		t.Errorf("result %+v", res)
+	}
+	if el > 3*time.Second {
+		t.Errorf("Run returned after %v with a 1s timeout", el)
+	}
+	t.Logf("timed out after %v", el.Round(time.Millisecond))
+	// Both the shell and its child are gone.
+	deadline := time.Now().Add(3 * time.Second)
+	for {
+		out, _ := h.Exec(`for f in hang.pid hang.child; do kill -0 "$(cat /srv/deployment/$f)" 2>/dev/null && echo "$f alive"; done; true`)
+		if out == "" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after the timeout: %s", out)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if res, err := c.Run(ctx, "echo still here", 0); err != nil || res.Output != "still here\n" {
+		t.Errorf("connection after a kill: %+v %v", res, err)
+	}
+	if n := c.Sessions(); n != 2 {
+		t.Errorf("%d sessions, want 2", n)
+	}
+
+	// A canceled context ends a command too.
+	cctx, cancel := context.WithCancel(ctx)
+	time.AfterFunc(300*time.Millisecond, cancel)
+	_, err = c.Run(cctx, "sleep 30", 0)
+	wantKind(t, err, KindCanceled)
+
+	// The fallback for an sshd that ignores signal requests: the process
+	// group killed from a second session, by the pid the script printed.
+	os.Remove(filepath.Join(h.Root, "g.pid"))
+	ran := make(chan Result, 1)
+	go func() {
+		res, _ := c.Run(ctx, "echo $$ >/srv/deployment/g.pid; sleep 318 & echo $! >/srv/deployment/g.child; wait", 20*time.Second)
+		ran <- res
+	}()
+	var pgid int
+	for deadline := time.Now().Add(5 * time.Second); pgid == 0 && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		b, _ := os.ReadFile(filepath.Join(h.Root, "g.pid"))
+		pgid, _ = strconv.Atoi(strings.TrimSpace(string(b)))
+	}
+	time.Sleep(100 * time.Millisecond) // the child is started
+	c.killGroup(pgid)
+	select {
+	case res := <-ran:
+		if res.ExitCode != 128+9 {
+			t.Errorf("killed group: %+v", res)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("killGroup did not end the command")
+	}
+	if out, _ := h.Exec(`kill -0 "$(cat /srv/deployment/g.child)" 2>/dev/null && echo alive; true`); out != "" {
+		t.Error("killGroup left the child running")
+	}
+}
+
+// copyHelper puts the test binary on h at /srv/deployment/remote.test.
+func copyHelper(t *testing.T, h *fleet.Host) {
+	t.Helper()
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(self)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(h.Root, "remote.test"), b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// serviceRestart is a restart command that (re)starts the helper HTTP
+// service from the new revision and records the restart.
+const serviceRestart = `pidf=/srv/deployment/svc.pid
+[ ! -f "$pidf" ] || kill "$(cat "$pidf")" 2>/dev/null
+` + helperEnv + `=http:127.0.0.1:18080 nohup /srv/deployment/remote.test -test.run='^TestHelperProcess$' >/dev/null 2>&1 &
+echo $! >"$pidf"
+echo "$DEPLOY_REV $PWD" >>/srv/deployment/restarts
+echo "restarted $DEPLOY_REV"`
+
+// waitHTTP repeats an HTTP check until it passes or 10 s have passed:
+// the restarted service may take a moment to replace the old one.
+func waitHTTP(c *Conn, chk config.Check) CheckResult {
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		r := c.CheckHTTP(context.Background(), chk)
+		if r.OK || time.Now().After(deadline) {
+			return r
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func restartsOf(t *testing.T, h *fleet.Host) []string {
+	b, err := os.ReadFile(filepath.Join(h.Root, "restarts"))
+	if err != nil {
+		return nil
+	}
+	return strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")
+}
+
+// TestDeploy: deploys to two hosts at once over one connection each, in
+// ONE session per deploy; the layout, submodules, restart; port and HTTP
+// checks through the connection (no session); failing checks say what
+// they saw; command checks; noop and force; Finalize keeps keep_revs;
+// Rollback restores the previous done revision and is safe to repeat.
+func TestDeploy(t *testing.T) {
+	f, d := startFleet(t, 2)
+	g := newGitFixture(t, net.JoinHostPort(f.GatewayIP, "0"), 4)
+	sha := g.SHAs
+	tg := Target{
+		Service:    "svc",
+		Dir:        "/srv/deployment/svc/deploy",
+		ServeURL:   g.ServeURL,
+		Repo:       g.Repo,
+		Submodules: []string{"lib"},
+		Restart:    serviceRestart,
+		KeepRevs:   2,
+	}
+	ctx := context.Background()
+	conns := make([]*Conn, len(f.Hosts))
+	for i, h := range f.Hosts {
+		copyHelper(t, h)
+		conns[i] = dialT(t, d, h)
+	}
+	// forEach runs fn on every host at once.
+	forEach := func(fn func(i int, h *fleet.Host, c *Conn)) {
+		var wg sync.WaitGroup
+		for i, h := range f.Hosts {
+			wg.Add(1)
+			go func() { defer wg.Done(); fn(i, h, conns[i]) }()
+		}
+		wg.Wait()
+	}
+	httpCheck := config.Check{Name: "info", HTTP: "http://127.0.0.1:18080/", ExpectStatus: 200, Timeout: config.Duration(5 * time.Second)}
+	deploy := func(c *Conn, s string, force bool) []StageResult {
+		t.Helper()
+		start := time.Now()
+		stages, err := c.Deploy(ctx, tg, s, force, 30*time.Second)
+		if err != nil {
+			t.Fatalf("%s: deploy %s: %v\n%+v", c.Host(), s[:8], err, stages)
+		}
+		var b strings.Builder
+		for _, st := range stages {
+			fmt.Fprintf(&b, " %s=%v", st.Stage, st.Duration)
+		}
+		t.Logf("%s: deploy %s force=%v in %v:%s", c.Host(), s[:8], force, time.Since(start).Round(time.Millisecond), b.String())
+		return stages
+	}
+
+	forEach(func(i int, h *fleet.Host, c *Conn) {
+		stages := deploy(c, sha[0], false)
+		if len(stages) != 4 || stages[3].Stage != StageRestart || !strings.Contains(stages[3].Output, "restarted "+sha[0]) || stages[0].Command == "" {
+			t.Errorf("%s: stages %+v", h.Name, stages)
+		}
+		if n := c.Sessions(); n != 1 {
+			t.Errorf("%s: deploy used %d sessions, want 1", h.Name, n)
+		}
+		root := filepath.Join(h.Root, "svc", "deploy-cache")
+		if b, _ := os.ReadFile(filepath.Join(root, "revs", sha[0], "version")); string(b) != "v1\n" {
+			t.Errorf("%s: version %q", h.Name, b)
+		}
+		if b, _ := os.ReadFile(filepath.Join(root, "revs", sha[0], "lib", "lib.txt")); string(b) != "lib v1\n" {
+			t.Errorf("%s: submodule %q", h.Name, b)
+		}
+		if l, _ := os.Readlink(filepath.Join(root, "current")); l != "revs/"+sha[0] {
+			t.Errorf("%s: current -> %q", h.Name, l)
+		}
+		if l, _ := os.Readlink(filepath.Join(h.Root, "svc", "deploy")); l != tg.Dir+"-cache/current" {
+			t.Errorf("%s: target dir -> %q", h.Name, l)
+		}
+		if r := restartsOf(t, h); len(r) != 1 || r[0] != sha[0]+" "+tg.Dir+"-cache/revs/"+sha[0] {
+			t.Errorf("%s: restarts %q", h.Name, r)
+		}
+
+		// Port and HTTP checks through the connection: no session.
+		pr := c.CheckPort(ctx, servicePort, 10*time.Second)
+		if !pr.OK {
+			t.Errorf("%s: port check: %+v", h.Name, pr)
+		}
+		chk := httpCheck
+		chk.ExpectBody = "^rev " + sha[0]
+		hr := c.CheckHTTP(ctx, chk)
+		if !hr.OK || hr.Status != 200 || hr.Body != "rev "+sha[0]+"\n" || hr.Latency <= 0 {
+			t.Errorf("%s: http check: %+v", h.Name, hr)
+		}
+		t.Logf("%s: port check %v (%s), http check %v", h.Name, pr.Latency.Round(time.Millisecond), pr.Output, hr.Latency.Round(time.Millisecond))
+		if n := c.Sessions(); n != 1 {
+			t.Errorf("%s: checks opened sessions: %d in all", h.Name, n)
+		}
+	})
+	c, h := conns[0], f.Hosts[0]
+
+	// Failing checks report what they saw.
+	chk := httpCheck
+	chk.HTTP = "http://127.0.0.1:18080/status/503"
+	if r := c.CheckHTTP(ctx, chk); r.OK || r.Status != 503 || r.Body != "status 503\n" || !strings.Contains(r.Err, "status 503, want 200") {
+		t.Errorf("wrong status: %+v", r)
+	}
+	chk = httpCheck
+	chk.ExpectBody = "^rev deadbeef"
+	if r := c.CheckHTTP(ctx, chk); r.OK || r.Status != 200 || !strings.Contains(r.Body, sha[0]) || !strings.Contains(r.Err, "does not match") {
+		t.Errorf("wrong body: %+v", r)
+	}
+	chk = httpCheck
+	chk.HTTP = "http://127.0.0.1:18080/slow"
+	chk.Timeout = config.Duration(300 * time.Millisecond)
+	if r := c.CheckHTTP(ctx, chk); r.OK || !r.TimedOut {
+		t.Errorf("slow: %+v", r)
+	}
+	chk = httpCheck
+	chk.HTTP = "http://127.0.0.1:18081/"
+	if r := c.CheckHTTP(ctx, chk); r.OK || r.Err == "" {
+		t.Errorf("closed port http: %+v", r)
+	} else {
+		t.Logf("http check on a closed port: %s", r.Err)
+	}
+	start := time.Now()
+	if r := c.CheckPort(ctx, servicePort+1, 300*time.Millisecond); r.OK || !r.TimedOut || !strings.Contains(r.Err, "refused") {
+		t.Errorf("closed port: %+v", r)
+	} else if el := time.Since(start); el > 2*time.Second {
+		t.Errorf("port check of 300ms took %v", el)
+	} else {
+		t.Logf("closed port: %s (%s)", r.Err, r.Output)
+	}
+
+	// Command checks run in the current revision.
+	r := c.CheckCommand(ctx, tg, config.Check{Name: "smoke", Command: `echo out; echo err >&2; echo "$DEPLOY_REV $(cat version)"; pwd; exit 3`, Timeout: config.Duration(5 * time.Second)})
+	want := "out\nerr\n" + sha[0] + " v1\n" + tg.Dir + "-cache/revs/" + sha[0] + "\n"
+	if r.OK || r.ExitCode != 3 || r.Output != want || !strings.Contains(r.Err, "exit status 3") {
+		t.Errorf("failing command check: %+v\nwant output %q", r, want)
+	}
+	if r := c.CheckCommand(ctx, tg, config.Check{Name: "ok", Command: `test "$(cat version)" = v1`}); !r.OK || r.ExitCode != 0 {
+		t.Errorf("command check: %+v", r)
+	}
+	if r := c.CheckCommand(ctx, tg, config.Check{Name: "hang", Command: "sleep 30", Timeout: config.Duration(500 * time.Millisecond)}); r.OK || !r.TimedOut || r.Latency > 3*time.Second {
+		t.Errorf("hanging command check: %+v", r)
+	}
+
+	if cur, done, err := c.State(ctx, tg); err != nil || cur != sha[0] || done != "" {
+		t.Errorf("state: %q %q %v", cur, done, err)
+	}
+	forEach(func(i int, h *fleet.Host, c *Conn) {
+		if fr, err := c.Finalize(ctx, tg, sha[0]); err != nil {
+			t.Errorf("%s: finalize: %v %+v", h.Name, err, fr)
+		}
+	})
+	if st, err := c.Status(ctx, tg); err != nil || st != (TargetState{Current: sha[0], Done: sha[0]}) {
+		t.Errorf("status after finalize: %+v %v", st, err)
+	}
+
+	// The live, done revision again: noop, no restart; forced: redeployed.
+	n := len(restartsOf(t, h))
+	if stages := deploy(c, sha[0], false); len(stages) != 1 || stages[0].Stage != StageNoop || len(restartsOf(t, h)) != n {
+		t.Errorf("noop: %+v", stages)
+	}
+	if stages := deploy(c, sha[0], true); len(stages) != 4 || len(restartsOf(t, h)) != n+1 {
+		t.Errorf("force: %+v", stages)
+	}
+
+	// Two more, finalized: keep_revs 2.
+	for _, s := range sha[1:3] {
+		deploy(c, s, false)
+		if _, err := c.Finalize(ctx, tg, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ents, _ := os.ReadDir(filepath.Join(h.Root, "svc", "deploy-cache", "revs"))
+	var revs []string
+	for _, e := range ents {
+		revs = append(revs, e.Name())
+	}
+	if strings.Join(revs, " ") != strings.Join(sortedPair(sha[1], sha[2]), " ") {
+		t.Errorf("revs kept: %v, want %s and %s", revs, sha[1], sha[2])
+	}
+
+	// A fourth, not finalized, then rolled back: the third is served again.
+	deploy(c, sha[3], false)
+	chk = httpCheck
+	chk.ExpectBody = "^rev " + sha[3]
+	if r := waitHTTP(c, chk); !r.OK {
+		t.Errorf("after deploy 4: %+v", r)
+	}
+	if st, err := c.Status(ctx, tg); err != nil || st != (TargetState{Current: sha[3], Done: sha[2], Deploying: sha[3]}) {
+		t.Errorf("status mid-deploy: %+v %v", st, err)
+	}
+	rr, restored, err := c.Rollback(ctx, tg)
+	if err != nil || restored != sha[2] || !strings.Contains(rr.Output, "restarted "+sha[2]) {
+		t.Fatalf("rollback: %q %v %+v", restored, err, rr)
+	}
+	t.Logf("rollback in %v", rr.Duration.Round(time.Millisecond))
+	if pr := c.CheckPort(ctx, servicePort, 10*time.Second); !pr.OK {
+		t.Errorf("port after rollback: %+v", pr)
+	}
+	chk.ExpectBody = "^rev " + sha[2]
+	if r := waitHTTP(c, chk); !r.OK {
+		t.Errorf("after rollback: %+v", r)
+	}
+	if cur, done, err := c.State(ctx, tg); err != nil || cur != sha[2] || done != sha[2] {
+		t.Errorf("state after rollback: %q %q %v", cur, done, err)
+	}
+	n = len(restartsOf(t, h))
+	if _, restored, err := c.Rollback(ctx, tg); err != nil || restored != sha[2] || len(restartsOf(t, h)) != n {
+		t.Errorf("second rollback: %q %v", restored, err)
+	}
+	// The other host never went past the first revision; a host with
+	// nothing done yet has nothing to roll back to.
+	other := conns[1]
+	fresh := tg
+	fresh.Dir = "/srv/deployment/svc2/deploy"
+	fresh.Restart = ""
+	if _, err := other.Deploy(ctx, fresh, sha[0], false, 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := other.Rollback(ctx, fresh); !errors.Is(err, ErrNothingToRollBack) {
+		t.Errorf("rollback without a done rev: %v", err)
+	}
+	// A failing stage is a StageError naming it.
+	bad := tg
+	bad.Restart = "echo cannot start; exit 5"
+	_, err = other.Deploy(ctx, bad, sha[1], false, 0)
+	var se *StageError
+	if !errors.As(err, &se) || se.Stage != StageRestart || se.ExitCode != 5 || !strings.Contains(se.Error(), "cannot start") {
+		t.Errorf("failing restart: %v", err)
+	}
+}
+
+// TestDeployTimeout: a restart that hangs is killed at the deploy's
+// timeout, the stage says so; a restart that leaves a service running in
+// the background does not hold the session open.
+func TestDeployTimeout(t *testing.T) {
+	f, d := startFleet(t, 1)
+	g := newGitFixture(t, net.JoinHostPort(f.GatewayIP, "0"), 1)
+	c := dialT(t, d, f.Hosts[0])
+	ctx := context.Background()
+	tg := Target{Dir: "/srv/deployment/x/deploy", ServeURL: g.ServeURL, Repo: g.Repo, Restart: "echo starting; sleep 300"}
+	start := time.Now()
+	stages, err := c.Deploy(ctx, tg, g.SHAs[0], false, 2*time.Second)
+	wantKind(t, err, KindCommandTimeout)
+	if n := len(stages); n != 4 || !stages[3].TimedOut || stages[3].ExitCode != -1 || stages[2].ExitCode != 0 {
+		t.Errorf("stages %+v", stages)
+	}
+	if el := time.Since(start); el > 5*time.Second {
+		t.Errorf("deploy with a 2s timeout returned after %v", el)
+	}
+	tg.Restart = "sleep 300 & echo started in the background"
+	start = time.Now()
+	stages, err = c.Deploy(ctx, tg, g.SHAs[0], true, 10*time.Second)
+	if err != nil || len(stages) != 4 || !strings.Contains(stages[3].Output, "started in the background") {
+		t.Errorf("background service: %v %+v", err, stages)
+	}
+	t.Logf("deploy with a background service: %v", time.Since(start).Round(time.Millisecond))
+}
+
+// TestHelperProcess is not a test: it is the test binary's helper mode on
+// a fleet host.
+func TestHelperProcess(t *testing.T) {
+	mode := os.Getenv(helperEnv)
+	if mode == "" {
+		t.Skip("helper process only")
+	}
+	kind, arg, _ := strings.Cut(mode, ":")
+	switch kind {
+	case "http": // serve the revision (DEPLOY_REV) on arg until killed
+		var l net.Listener
+		var err error
+		for i := 0; i < 100; i++ { // the old service may still hold the port
+			if l, err = net.Listen("tcp", arg); err == nil {
+				break
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		rev := os.Getenv("DEPLOY_REV")
+		mux := http.NewServeMux()
+		mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintf(w, "rev %s\n", rev) })
+		mux.HandleFunc("/status/{code}", func(w http.ResponseWriter, r *http.Request) {
+			code, _ := strconv.Atoi(r.PathValue("code"))
+			w.WriteHeader(code)
+			fmt.Fprintf(w, "status %d\n", code)
+		})
+		mux.HandleFunc("/slow", func(w http.ResponseWriter, r *http.Request) { time.Sleep(5 * time.Second) })
+		_ = http.Serve(l, mux)
+		os.Exit(0)
+	}
+	os.Exit(2)
+}
+
+// BenchmarkDeploy20 deploys a new commit to 20 hosts at once, as in
+// TESTING.md's peer measurement: dial, fetch over dumb HTTP, fresh
+// checkout, symlink switch, service restart, port poll, HTTP check of the
+// served revision — plus finalize — and reports the wall time per deploy
+// and the sessions per host.
+func BenchmarkDeploy20(b *testing.B) { benchDeploy(b, 20) }
+
+// BenchmarkDeploy50 is the same on 50 hosts.
+func BenchmarkDeploy50(b *testing.B) { benchDeploy(b, 50) }
+
+func benchDeploy(b *testing.B, n int) {
+	if testing.Short() {
+		b.Skip("-short: needs the e2e fleet")
+	}
+	f := fleet.StartT(b, fleet.Options{Hosts: n})
+	g := newGitFixture(b, net.JoinHostPort(f.GatewayIP, "0"), 1)
+	d, err := NewDialer(config.SSH{User: f.User, KeyFile: f.KeyFile, KnownHosts: f.KnownHostsFile})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer d.Close()
+	for _, h := range f.Hosts {
+		self, _ := os.Executable()
+		data, _ := os.ReadFile(self)
+		if err := os.WriteFile(filepath.Join(h.Root, "remote.test"), data, 0o755); err != nil {
+			b.Fatal(err)
+		}
+	}
+	tg := Target{Service: "svc", Dir: "/srv/deployment/svc/deploy", ServeURL: g.ServeURL, Repo: g.Repo, Restart: serviceRestart, KeepRevs: 3}
+	ctx := context.Background()
+	var sessions, hosts int64
+	var stageTotal = map[string]time.Duration{}
+	var mu sync.Mutex
+	i := 0
+	for b.Loop() {
+		b.StopTimer()
+		i++
+		sha := g.commit(b, "bench"+strconv.Itoa(i))
+		b.StartTimer()
+		var wg sync.WaitGroup
+		errs := make(chan error, n)
+		for _, h := range f.Hosts {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				c, err := d.Dial(ctx, target(h))
+				if err != nil {
+					errs <- err
+					return
+				}
+				defer c.Close()
+				stages, err := c.Deploy(ctx, tg, sha, false, time.Minute)
+				if err != nil {
+					errs <- err
+					return
+				}
+				if r := c.CheckPort(ctx, servicePort, 30*time.Second); !r.OK {
+					errs <- fmt.Errorf("%s: %s", h.Name, r.Err)
+					return
+				}
+				chk := config.Check{Name: "info", HTTP: "http://127.0.0.1:18080/", ExpectBody: "^rev " + sha}
+				if r := c.CheckHTTP(ctx, chk); !r.OK {
+					// The old service may answer for a moment.
+					if r = waitHTTP(c, chk); !r.OK {
+						errs <- fmt.Errorf("%s: %s", h.Name, r.Err)
+						return
+					}
+				}
+				if _, err := c.Finalize(ctx, tg, sha); err != nil {
+					errs <- err
+					return
+				}
+				mu.Lock()
+				sessions += c.Sessions()
+				hosts++
+				for _, s := range stages {
+					stageTotal[s.Stage] += s.Duration
+				}
+				mu.Unlock()
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(sessions)/float64(hosts), "sessions/host")
+	for _, s := range []string{StageFetch, StageCheckout, StagePromote, StageRestart} {
+		b.ReportMetric(float64(stageTotal[s].Milliseconds())/float64(hosts), "ms-"+s+"/host")
+	}
+}

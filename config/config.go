@@ -120,6 +120,11 @@ type SAL struct {
 	Projects map[string]string `yaml:"projects"`
 	// TaskURL is a format with one %s for task links (T12345). Optional.
 	TaskURL string `yaml:"task_url"`
+	// Spool is a local file where `!log` lines wait, durably, while the
+	// database is unavailable; they are written to the database when it is
+	// back. Default: <database>.spool for SQLite, and
+	// /var/lib/deploybot/sal.spool for PostgreSQL.
+	Spool string `yaml:"spool"`
 }
 
 // Deploy configures the deployment engine.

@@ -32,6 +32,9 @@ var defaultRelayAllow = []string{"127.0.0.0/8", "::1/128"}
 
 // applyDefaults fills in what the file left out and makes relative paths
 // absolute. It runs only on a configuration that validated.
+// defaultSpool is sal.spool when the database is PostgreSQL.
+const defaultSpool = "/var/lib/deploybot/sal.spool"
+
 func (c *checker) applyDefaults() {
 	cfg := c.cfg
 
@@ -64,6 +67,14 @@ func (c *checker) applyDefaults() {
 	sal := &cfg.SAL
 	if !isPostgres(sal.Database) {
 		sal.Database = c.resolve(sal.Database)
+	}
+	switch {
+	case sal.Spool != "":
+		sal.Spool = c.resolve(sal.Spool)
+	case isPostgres(sal.Database):
+		sal.Spool = defaultSpool
+	default:
+		sal.Spool = sal.Database + ".spool"
 	}
 	if sal.PublicURL == "" && sal.Listen != "" {
 		sal.PublicURL = "http://" + urlHost(sal.Listen)

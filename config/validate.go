@@ -399,6 +399,7 @@ func (c *checker) checkSAL() {
 	default:
 		c.checkPath("sal.database", sal.Database)
 	}
+	c.checkPath("sal.spool", sal.Spool)
 	if sal.Listen != "" {
 		c.checkListenAddr("sal.listen", sal.Listen, "127.0.0.1:8080")
 	}

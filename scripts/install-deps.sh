@@ -8,7 +8,7 @@
 # package is missing. Needs root (or sudo) and Debian/Ubuntu.
 set -euo pipefail
 
-packages=(make inspircd anope openssh-server git iproute2 util-linux ca-certificates postgresql chromium)
+packages=(make inspircd anope openssh-server git iproute2 util-linux ca-certificates postgresql chromium pssh)
 
 missing=()
 for p in "${packages[@]}"; do

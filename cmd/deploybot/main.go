@@ -45,6 +45,11 @@ func init() {
 		{name: "serve", args: "[-c FILE]", short: "run the bot, the SAL web server and the deployment engine", run: runServe},
 		{name: "check-config", args: "[-c FILE]", short: "validate a configuration file and summarize it", run: runCheckConfig},
 		{name: "sal", args: "<list|search|add|wikitext> [flags]", short: "read and write the Server Admin Log from the shell", run: runSAL},
+		{name: "deploy", args: "<service> [--rev SHA1] [-m MESSAGE] [--dry-run] [--force] [-c FILE]", short: "deploy a service to its canary and groups, asking on the terminal", run: runDeploy},
+		{name: "deploy-log", args: "[<service>] [--latest] [-f] [--id ID] [--host GLOB] [--level LEVEL] [-c FILE]", short: "list deploys, print or follow a deploy's journal", run: runDeployLog},
+		{name: "lock", args: "[<service> -m REASON] [-c FILE]", short: "lock a service against deploys (no service: list the locks)", run: runLock},
+		{name: "unlock", args: "<service> [-c FILE]", short: "release a service's manual lock", run: runUnlock},
+		{name: "recover", args: "[<id>] [--rollback|--mark-ended] [-c FILE]", short: "list interrupted deploys, roll one back or mark it ended", run: runRecover},
 		{name: "version", short: "print the version", run: runVersion},
 	}
 }

@@ -44,7 +44,12 @@ func runServe(ctx context.Context, e *env, args []string) int {
 	}
 	defer store.Close()
 
-	b, err := bot.New(cfg, store, logger)
+	spool, err := sal.OpenSpool(cfg.SAL.Spool)
+	if err != nil {
+		logger.Error("cannot open the SAL spool", "err", err)
+		return exitFailed
+	}
+	b, err := bot.New(cfg, store, spool, logger)
 	if err != nil {
 		logger.Error("cannot start the bot", "err", err)
 		return exitFailed

@@ -1,0 +1,418 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"os/user"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"deploybot/config"
+	"deploybot/deployer"
+	"deploybot/deployer/gitrepo"
+	"deploybot/deployer/journal"
+)
+
+// parseInterspersed parses flags that may come before or after the
+// positional arguments ("deploy citoid --rev abc" as well as "deploy --rev
+// abc citoid") and returns the positional ones, or the exit code to stop
+// with (-1 to go on).
+func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, int) {
+	var pos []string
+	for {
+		if code := parseFlags(fs, args); code >= 0 {
+			return nil, code
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			return pos, -1
+		}
+		if args[0] == "--" {
+			return append(pos, args[1:]...), -1
+		}
+		pos = append(pos, args[0])
+		args = args[1:]
+	}
+}
+
+// operator is who runs the command: $SUDO_USER, else the login name.
+func operator() string {
+	if u := os.Getenv("SUDO_USER"); u != "" {
+		return u
+	}
+	if u, err := user.Current(); err == nil {
+		return u.Username
+	}
+	return "unknown"
+}
+
+// loadConfig loads the configuration, printing the error.
+func loadConfig(e *env, path string) (*config.Config, bool) {
+	cfg, err := config.Load(path)
+	if err != nil {
+		fmt.Fprintln(e.stderr, err)
+		return nil, false
+	}
+	return cfg, true
+}
+
+// newEngine loads the configuration and makes an engine logging warnings
+// to stderr.
+func newEngine(e *env, path string) (*deployer.Engine, *config.Config, bool) {
+	cfg, ok := loadConfig(e, path)
+	if !ok {
+		return nil, nil, false
+	}
+	logger := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	eng, err := deployer.New(cfg, logger)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "deploybot: %v\n", err)
+		return nil, nil, false
+	}
+	return eng, cfg, true
+}
+
+const deployHelp = `
+A deploy updates the service's deploy repository, then deploys the canary
+and each group in turn, printing one line per group (and one per failed
+host). A failed canary or group, or Ctrl-C (abort after the hosts in
+flight), asks on the terminal whether to roll back or continue; no answer
+within the service's prompt_timeout means rollback. A second Ctrl-C stops
+at once and leaves the deploy to 'deploybot recover'.
+
+Exit status: 0 deployed (or already live), 1 failed, refused or rolled
+back, 2 bad usage.
+`
+
+func runDeploy(ctx context.Context, e *env, args []string) int {
+	fs := newFlags(e, "deploy")
+	conf := configFlag(fs)
+	rev := fs.String("rev", "", "the `sha1` to deploy (7 to 40 hex digits; default: the upstream head)")
+	msg := fs.String("m", "", "the `message`: why (logged with the deploy)")
+	dry := fs.Bool("dry-run", false, "print the plan (hosts per group, commit range) and change nothing")
+	force := fs.Bool("force", false, "redeploy even if the revision is already live")
+	usage := fs.Usage
+	fs.Usage = func() { usage(); fmt.Fprint(fs.Output(), deployHelp) }
+	pos, code := parseInterspersed(fs, args)
+	if code >= 0 {
+		return code
+	}
+	if len(pos) != 1 {
+		fs.Usage()
+		return exitUsage
+	}
+	service := pos[0]
+	// Refuse a bad revision before anything else.
+	if err := gitrepo.ValidateRev(*rev); err != nil {
+		fmt.Fprintf(e.stderr, "deploybot deploy: %v. Nothing was run.\n", err)
+		return exitFailed
+	}
+	if strings.ContainsAny(*msg, "\x00\r\n") {
+		fmt.Fprintln(e.stderr, "deploybot deploy: the message must be one line")
+		return exitUsage
+	}
+	eng, _, ok := newEngine(e, *conf)
+	if !ok {
+		return exitFailed
+	}
+	defer eng.Close()
+	req := deployer.Request{Service: service, Rev: *rev, Message: *msg, Who: operator(), Source: "cli", Force: *force}
+	if *dry {
+		p, err := eng.Plan(ctx, req)
+		if err != nil {
+			fmt.Fprintf(e.stderr, "deploybot deploy: %v\n", err)
+			return exitFailed
+		}
+		printPlan(e.stdout, p)
+		return exitOK
+	}
+
+	// First Ctrl-C: abort after the hosts in flight, and ask. Second: stop.
+	dctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancel()
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	go func() {
+		n := 0
+		for {
+			select {
+			case <-sigs:
+				n++
+				if n == 1 && eng.Abort(service) {
+					fmt.Fprintln(e.stderr, "\nAborting after the hosts in flight (Ctrl-C again to stop now)...")
+					continue
+				}
+				cancel()
+				return
+			case <-dctx.Done():
+				return
+			}
+		}
+	}()
+
+	obs := &progress{w: e.stdout, tty: isTerminal(os.Stdout)}
+	pr := &termPrompter{w: e.stderr, in: os.Stdin}
+	res, err := eng.Deploy(dctx, req, obs, pr)
+	obs.endLine()
+	if err != nil {
+		if res != nil {
+			fmt.Fprintf(e.stderr, "deploybot deploy: %s interrupted: %v; see 'deploybot recover %s'\n", res.ID, err, res.ID)
+		} else {
+			fmt.Fprintf(e.stderr, "deploybot deploy: %v\n", err)
+		}
+		return exitFailed
+	}
+	for _, f := range res.Failed {
+		fmt.Fprintf(e.stdout, "  failed: [%s] %s: %s\n", f.Group, f.Host, f.Reason)
+	}
+	for _, rb := range res.RolledBack {
+		fmt.Fprintf(e.stdout, "  restored: %s to %s\n", rb.Host, shortRev(rb.Rev))
+	}
+	switch res.Outcome {
+	case deployer.OutcomeSuccess, deployer.OutcomeNoop:
+		return exitOK
+	}
+	return exitFailed
+}
+
+func shortRev(s string) string {
+	if len(s) > 7 {
+		return s[:7]
+	}
+	if s == "" {
+		return "(none)"
+	}
+	return s
+}
+
+func printPlan(w io.Writer, p *deployer.Plan) {
+	fmt.Fprintf(w, "Plan for %s: %s..%s", p.Service, shortRev(p.From), shortRev(p.To))
+	switch {
+	case p.From == p.To:
+		fmt.Fprintf(w, " (already the last deployed revision; a deploy is a no-op unless --force)\n")
+	case p.Range.Backwards:
+		fmt.Fprintf(w, " (backwards: %d commit(s) taken away)\n", len(p.Range.Commits))
+	default:
+		fmt.Fprintf(w, " (%d commit(s))\n", len(p.Range.Commits))
+	}
+	for _, c := range p.Range.Commits {
+		fmt.Fprintf(w, "  %s %s (%s)\n", c.Short(), c.Subject, c.Author)
+	}
+	for _, c := range p.Range.Dropped {
+		fmt.Fprintf(w, "  dropped %s %s (%s)\n", c.Short(), c.Subject, c.Author)
+	}
+	for _, g := range p.Groups {
+		extra := ""
+		if g.Pause {
+			extra = ", pause before"
+		}
+		fmt.Fprintf(w, "group %s: %d host(s), %d at a time, %d may fail%s: %s\n", g.Name, len(g.Hosts), g.Parallel, g.FailureLimit, extra, strings.Join(g.Hosts, " "))
+	}
+	fmt.Fprintln(w, "Dry run: nothing was changed on any target.")
+}
+
+func isTerminal(f *os.File) bool {
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
+
+// progress prints a deploy's events: one line per group, one per failed
+// host, and on a terminal a live counter for the running group.
+type progress struct {
+	mu      sync.Mutex
+	w       io.Writer
+	tty     bool
+	live    bool
+	ok, bad map[string]int
+}
+
+func (p *progress) endLine() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.clear()
+}
+
+func (p *progress) clear() {
+	if p.live {
+		fmt.Fprint(p.w, "\r\033[K")
+		p.live = false
+	}
+}
+
+func (p *progress) Observe(ev deployer.Event) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.ok == nil {
+		p.ok, p.bad = map[string]int{}, map[string]int{}
+	}
+	switch ev.Type {
+	case deployer.EventStarted:
+		msg := ""
+		if ev.Message != "" {
+			msg = ": " + ev.Message
+		}
+		fmt.Fprintf(p.w, "deploy %s: %s %s..%s (%d commits) to %d hosts by %s%s\n", ev.DeployID, ev.Service, shortRev(ev.From), shortRev(ev.To), len(ev.Commits), ev.Total, ev.Who, msg)
+	case deployer.EventGroupStarted:
+		p.clear()
+		fmt.Fprintf(p.w, "[%s] started: %d hosts\n", ev.Group, ev.Total)
+	case deployer.EventHostDone, deployer.EventHostFailed:
+		p.clear()
+		if ev.Type == deployer.EventHostFailed {
+			p.bad[ev.Group]++
+			fmt.Fprintf(p.w, "[%s] %s FAILED: %s\n", ev.Group, ev.Host, ev.Reason)
+		} else {
+			p.ok[ev.Group]++
+		}
+		if p.tty {
+			fmt.Fprintf(p.w, "[%s] %d ok, %d failed...", ev.Group, p.ok[ev.Group], p.bad[ev.Group])
+			p.live = true
+		}
+	case deployer.EventGroupFinished:
+		p.clear()
+		fmt.Fprintf(p.w, "[%s] %s: %d/%d ok, %d failed in %s\n", ev.Group, ev.Outcome, ev.OK, ev.Total, ev.Failed, ev.Duration.Round(10*time.Millisecond))
+	case deployer.EventAnswer:
+		p.clear()
+		fmt.Fprintf(p.w, "answer: %s (%s)\n", ev.Answer, ev.Who)
+	case deployer.EventRollback:
+		p.clear()
+		fmt.Fprintf(p.w, "[%s] rolled back: %d/%d restored, %d failed\n", ev.Group, ev.OK, ev.Total, ev.Failed)
+	case deployer.EventFinished:
+		p.clear()
+		reason := ""
+		if ev.Reason != "" {
+			reason = ": " + ev.Reason
+		}
+		fmt.Fprintf(p.w, "deploy %s %s in %s: %d/%d hosts on %s%s\n", ev.DeployID, ev.Outcome, ev.Duration.Round(10*time.Millisecond), ev.OK, ev.Total, shortRev(ev.To), reason)
+	}
+}
+
+// termPrompter asks on the terminal: "r"/"rollback" or "c"/"continue".
+type termPrompter struct {
+	w     io.Writer
+	in    io.Reader
+	once  sync.Once
+	lines chan string
+}
+
+func (t *termPrompter) Ask(ctx context.Context, p deployer.Prompt) (deployer.Answer, error) {
+	t.once.Do(func() {
+		t.lines = make(chan string)
+		go func() {
+			sc := bufio.NewScanner(t.in)
+			for sc.Scan() {
+				t.lines <- sc.Text()
+			}
+			close(t.lines)
+		}()
+	})
+	for {
+		fmt.Fprintf(t.w, "%s\n[r]ollback or [c]ontinue? (%s by %s) ", p.Text, p.Default, p.Deadline.Local().Format("15:04:05"))
+		select {
+		case l, ok := <-t.lines:
+			if !ok {
+				fmt.Fprintf(t.w, "\nno terminal input: %s\n", p.Default)
+				return p.Default, io.EOF
+			}
+			switch strings.ToLower(strings.TrimSpace(l)) {
+			case "r", "rollback":
+				return deployer.Rollback, nil
+			case "c", "continue":
+				return deployer.Continue, nil
+			}
+		case <-ctx.Done():
+			fmt.Fprintf(t.w, "\nno answer: %s\n", p.Default)
+			return p.Default, ctx.Err()
+		}
+	}
+}
+
+const recoverHelp = `
+Without an id, lists the interrupted deploys (their process died before
+they finished) with the last known state of every host. With an id and no
+action, shows that deploy. --rollback rolls back every host the deploy
+reached, newest group first, and re-checks them; --mark-ended gives up and
+leaves the hosts as they are. Resuming is not offered: roll back, then
+deploy again.
+`
+
+func runRecover(ctx context.Context, e *env, args []string) int {
+	fs := newFlags(e, "recover")
+	conf := configFlag(fs)
+	rollback := fs.Bool("rollback", false, "roll the deploy back")
+	ended := fs.Bool("mark-ended", false, "mark the deploy ended, leaving its hosts as they are")
+	usage := fs.Usage
+	fs.Usage = func() { usage(); fmt.Fprint(fs.Output(), recoverHelp) }
+	pos, code := parseInterspersed(fs, args)
+	if code >= 0 {
+		return code
+	}
+	if len(pos) > 1 || (*rollback && *ended) || ((*rollback || *ended) && len(pos) == 0) {
+		fs.Usage()
+		return exitUsage
+	}
+	eng, _, ok := newEngine(e, *conf)
+	if !ok {
+		return exitFailed
+	}
+	defer eng.Close()
+	if !*rollback && !*ended {
+		list, err := eng.Unfinished()
+		if err != nil {
+			fmt.Fprintf(e.stderr, "deploybot recover: %v\n", err)
+			return exitFailed
+		}
+		n := 0
+		for _, d := range list {
+			if len(pos) == 1 && d.Meta.ID != pos[0] {
+				continue
+			}
+			n++
+			journal.FormatState(e.stdout, d)
+			fmt.Fprintln(e.stdout)
+		}
+		if n == 0 {
+			if len(pos) == 1 {
+				fmt.Fprintf(e.stderr, "deploybot recover: %s is not an interrupted deploy\n", pos[0])
+				return exitFailed
+			}
+			fmt.Fprintln(e.stdout, "No interrupted deploys.")
+		}
+		return exitOK
+	}
+	action := deployer.RecoverRollback
+	if *ended {
+		action = deployer.RecoverMarkEnded
+	}
+	obs := &progress{w: e.stdout, tty: isTerminal(os.Stdout)}
+	res, err := eng.Recover(ctx, pos[0], action, operator(), obs)
+	obs.endLine()
+	if err != nil {
+		if errors.Is(err, journal.ErrFinished) {
+			fmt.Fprintf(e.stderr, "deploybot recover: %s already finished\n", pos[0])
+		} else {
+			fmt.Fprintf(e.stderr, "deploybot recover: %v\n", err)
+		}
+		return exitFailed
+	}
+	for _, f := range res.Failed {
+		fmt.Fprintf(e.stdout, "  failed: [%s] %s: %s\n", f.Group, f.Host, f.Reason)
+	}
+	for _, rb := range res.RolledBack {
+		fmt.Fprintf(e.stdout, "  restored: %s to %s\n", rb.Host, shortRev(rb.Rev))
+	}
+	fmt.Fprintf(e.stdout, "%s: %s\n", res.ID, res.Outcome)
+	if res.Outcome == deployer.OutcomeFailed {
+		return exitFailed
+	}
+	return exitOK
+}

@@ -1,0 +1,138 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"deploybot/deployer/journal"
+)
+
+const deployLogHelp = `
+Without --latest, -f or --id: lists the newest deploys (of <service>, or of
+every service), one line each. --latest prints the newest deploy's journal
+(every stage, command, check, prompt and outcome, on every host); -f prints
+it and follows it until it finishes. --host and --level filter the lines.
+`
+
+func runDeployLog(ctx context.Context, e *env, args []string) int {
+	fs := newFlags(e, "deploy-log")
+	conf := configFlag(fs)
+	latest := fs.Bool("latest", false, "print the newest deploy's journal")
+	follow := fs.Bool("f", false, "follow the newest deploy (or --id) live until it finishes")
+	id := fs.String("id", "", "print the journal of deploy `id`")
+	host := fs.String("host", "", "only the lines about hosts matching `glob` (plus the deploy's own)")
+	level := fs.String("level", "", "lowest `level` printed: debug, info, warn, error (default info)")
+	output := fs.Bool("output", false, "print the output of successful commands too")
+	n := fs.Int("n", 20, "how many deploys to list")
+	usage := fs.Usage
+	fs.Usage = func() { usage(); fmt.Fprint(fs.Output(), deployLogHelp) }
+	pos, code := parseInterspersed(fs, args)
+	if code >= 0 {
+		return code
+	}
+	if len(pos) > 1 {
+		fs.Usage()
+		return exitUsage
+	}
+	service := ""
+	if len(pos) == 1 {
+		service = pos[0]
+		if err := journal.ValidService(service); err != nil {
+			fmt.Fprintf(e.stderr, "deploybot deploy-log: %v\n", err)
+			return exitUsage
+		}
+	}
+	opts := journal.FormatOptions{HostGlob: *host, Level: *level, Output: *output}
+	if err := opts.Validate(); err != nil {
+		fmt.Fprintf(e.stderr, "deploybot deploy-log: %v\n", err)
+		return exitUsage
+	}
+	cfg, ok := loadConfig(e, *conf)
+	if !ok {
+		return exitFailed
+	}
+	dir := cfg.Deploy.JournalDir
+	if !*latest && !*follow && *id == "" {
+		list, err := journal.ListN(dir, service, *n)
+		if err != nil {
+			fmt.Fprintf(e.stderr, "deploybot deploy-log: %v\n", err)
+			return exitFailed
+		}
+		if len(list) == 0 {
+			fmt.Fprintln(e.stdout, "No deploys recorded.")
+		}
+		for _, s := range list {
+			journal.FormatSummary(e.stdout, s)
+		}
+		return exitOK
+	}
+	var path string
+	var err error
+	if *id != "" {
+		svc, _, perr := journal.ParseID(*id)
+		if perr != nil {
+			fmt.Fprintf(e.stderr, "deploybot deploy-log: %v\n", perr)
+			return exitUsage
+		}
+		path, err = journal.JournalPath(dir, svc, *id)
+	} else {
+		path, err = journal.Latest(dir, service)
+	}
+	if err != nil {
+		fmt.Fprintf(e.stderr, "deploybot deploy-log: %v\n", err)
+		return exitFailed
+	}
+	print := func(ev journal.Event) error { return journal.Format(e.stdout, ev, opts) }
+	if *follow {
+		// A deploy that holds its lock but is still updating its
+		// repository has no journal yet: wait for it.
+		for *id != "" {
+			if _, err := os.Stat(path); err == nil {
+				break
+			}
+			h, _ := journal.Running(dir, svcOf(*id))
+			if h == nil || h.DeployID != *id {
+				break
+			}
+			select {
+			case <-ctx.Done():
+				return exitFailed
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+		err := journal.Follow(ctx, path, 0, print)
+		switch {
+		case err == nil:
+			return exitOK
+		case errors.Is(err, journal.ErrInterrupted):
+			fmt.Fprintf(e.stderr, "deploybot deploy-log: %v (see 'deploybot recover')\n", err)
+		default:
+			fmt.Fprintf(e.stderr, "deploybot deploy-log: %v\n", err)
+		}
+		return exitFailed
+	}
+	d, err := journal.Read(path)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "deploybot deploy-log: %v\n", err)
+		return exitFailed
+	}
+	for _, ev := range d.Events {
+		if err := print(ev); err != nil {
+			return exitFailed
+		}
+	}
+	if !d.Finished {
+		fmt.Fprintln(e.stdout)
+		journal.FormatState(e.stdout, d)
+	}
+	return exitOK
+}
+
+// svcOf returns the service of a (valid) deploy id.
+func svcOf(id string) string {
+	s, _, _ := journal.ParseID(id)
+	return s
+}

@@ -1,0 +1,292 @@
+package deployer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"deploybot/config"
+	"deploybot/deployer/gitrepo"
+	"deploybot/deployer/journal"
+	"deploybot/deployer/remote"
+)
+
+// Engine runs deploys of the configured services. It is safe for concurrent
+// use: deploys of different services may run at once (the same service is
+// refused by the deploy lock).
+type Engine struct {
+	cfg    *config.Config
+	dialer *remote.Dialer
+	log    *slog.Logger
+
+	mu      sync.Mutex
+	running map[string]*run // service → deploy running in this process
+	srv     *http.Server    // the git server started by this engine
+	repoMu  map[string]*sync.Mutex
+}
+
+// New returns an engine for cfg. It reads the SSH key and known_hosts.
+func New(cfg *config.Config, logger *slog.Logger) (*Engine, error) {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	d, err := remote.NewDialer(cfg.Deploy.SSH)
+	if err != nil {
+		return nil, err
+	}
+	return &Engine{cfg: cfg, dialer: d, log: logger, running: map[string]*run{}, repoMu: map[string]*sync.Mutex{}}, nil
+}
+
+// Close stops the git server started by the engine, if any, and closes the
+// dialer.
+func (e *Engine) Close() error {
+	e.mu.Lock()
+	srv := e.srv
+	e.srv = nil
+	e.mu.Unlock()
+	if srv != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+	}
+	return e.dialer.Close()
+}
+
+// ServeHandler is the read-only git server of deploy.deploy_dir.
+func (e *Engine) ServeHandler() http.Handler { return gitrepo.Handler(e.cfg.Deploy.DeployDir) }
+
+// Serve serves the deploy repositories read-only on deploy.serve until ctx
+// is done (for the bot, which serves all the time).
+func (e *Engine) Serve(ctx context.Context) error {
+	ln, err := net.Listen("tcp", e.cfg.Deploy.Serve)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: e.ServeHandler(), ReadHeaderTimeout: 10 * time.Second}
+	e.mu.Lock()
+	if e.srv != nil {
+		e.mu.Unlock()
+		ln.Close()
+		return errors.New("deployer: already serving")
+	}
+	e.srv = srv
+	e.mu.Unlock()
+	go func() {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+	}()
+	err = srv.Serve(ln)
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+// ensureServing makes sure targets can fetch repo from deploy.serve_url:
+// the engine's own server, started now if needed, or the one another
+// process (the bot) runs on that address.
+func (e *Engine) ensureServing(ctx context.Context, repo string) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.srv == nil {
+		ln, err := net.Listen("tcp", e.cfg.Deploy.Serve)
+		switch {
+		case err == nil:
+			srv := &http.Server{Handler: e.ServeHandler(), ReadHeaderTimeout: 10 * time.Second}
+			e.srv = srv
+			go func() { _ = srv.Serve(ln) }()
+		case errors.Is(err, syscall.EADDRINUSE):
+			// Another process serves: check it serves this deploy_dir.
+			u := strings.TrimSuffix(e.cfg.Deploy.ServeURL, "/") + "/" + repo + "/.git/HEAD"
+			cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			defer cancel()
+			req, _ := http.NewRequestWithContext(cctx, http.MethodGet, u, nil)
+			resp, herr := http.DefaultClient.Do(req)
+			if herr != nil {
+				return fmt.Errorf("deploy.serve %s is in use and %s does not answer: %v", e.cfg.Deploy.Serve, u, herr)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				return fmt.Errorf("deploy.serve %s is in use and %s answers %s", e.cfg.Deploy.Serve, u, resp.Status)
+			}
+			return nil
+		default:
+			return fmt.Errorf("serving the deploy repositories on %s: %w", e.cfg.Deploy.Serve, err)
+		}
+	}
+	return nil
+}
+
+// Abort asks the deploy of service running in this process to stop after
+// the hosts in flight finish, and to ask what to do. It reports whether
+// such a deploy was running.
+func (e *Engine) Abort(service string) bool {
+	e.mu.Lock()
+	r := e.running[service]
+	e.mu.Unlock()
+	if r == nil {
+		return false
+	}
+	r.mu.Lock()
+	if !r.aborted {
+		r.aborted = true
+		close(r.abort)
+	}
+	r.mu.Unlock()
+	return true
+}
+
+// Running reports the id of the deploy of service running in this process.
+func (e *Engine) Running(service string) (string, bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if r := e.running[service]; r != nil {
+		return r.id, true
+	}
+	return "", false
+}
+
+func (e *Engine) service(name string) (*config.Service, error) {
+	if err := journal.ValidService(name); err != nil {
+		return nil, fmt.Errorf("unknown service %q", name)
+	}
+	s, ok := e.cfg.Service(name)
+	if !ok {
+		return nil, fmt.Errorf("unknown service %q (configured: %s)", name, strings.Join(e.cfg.ServiceNames(), ", "))
+	}
+	return s, nil
+}
+
+// openRepo opens and updates the deploy repository of s, one update per
+// repository at a time in this process.
+func (e *Engine) openRepo(ctx context.Context, s *config.Service) (*gitrepo.Repo, error) {
+	e.mu.Lock()
+	m := e.repoMu[s.Repo]
+	if m == nil {
+		m = &sync.Mutex{}
+		e.repoMu[s.Repo] = m
+	}
+	e.mu.Unlock()
+	m.Lock()
+	defer m.Unlock()
+	r, err := gitrepo.Open(ctx, gitrepo.Options{
+		Dir:        filepath.Join(e.cfg.Deploy.DeployDir, filepath.FromSlash(s.Repo)),
+		Upstream:   s.Upstream,
+		Branch:     s.Branch,
+		Submodules: s.Submodules,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("deploy repository: %w", err)
+	}
+	if err := r.Update(ctx); err != nil {
+		return nil, fmt.Errorf("updating the deploy repository: %w", err)
+	}
+	return r, nil
+}
+
+// lastDeployed returns the revision of the last successful deploy of
+// service ("" if none).
+func (e *Engine) lastDeployed(service string) string {
+	list, err := journal.List(e.cfg.Deploy.JournalDir, service)
+	if err != nil {
+		return ""
+	}
+	for _, s := range list {
+		if s.Finished && s.Outcome == journal.OutcomeSuccess && s.Rev != "" {
+			return s.Rev
+		}
+	}
+	return ""
+}
+
+// groups returns the service's groups in running order, canary first.
+func groups(s *config.Service) []config.Group {
+	var gs []config.Group
+	if len(s.Canary) > 0 {
+		gs = append(gs, config.Group{Name: "canary", Hosts: s.Canary, Parallel: len(s.Canary)})
+	}
+	for _, g := range s.Groups {
+		if g.Parallel <= 0 {
+			g.Parallel = len(g.Hosts)
+		}
+		gs = append(gs, g)
+	}
+	return gs
+}
+
+// Plan resolves what a deploy of req would do: the revision, the commit
+// range from the revision deployed last, and the hosts per group. It
+// updates the deploy repository on the deployment host and touches no
+// target.
+func (e *Engine) Plan(ctx context.Context, req Request) (*Plan, error) {
+	s, err := e.service(req.Service)
+	if err != nil {
+		return nil, err
+	}
+	if err := gitrepo.ValidateRev(req.Rev); err != nil {
+		return nil, err
+	}
+	repo, err := e.openRepo(ctx, s)
+	if err != nil {
+		return nil, err
+	}
+	return e.plan(s, repo, req.Rev)
+}
+
+func (e *Engine) plan(s *config.Service, repo *gitrepo.Repo, rev string) (*Plan, error) {
+	sha, err := repo.Resolve(rev)
+	if err != nil {
+		return nil, err
+	}
+	from := e.lastDeployed(s.Name)
+	if from != "" {
+		if _, err := repo.Resolve(from); err != nil {
+			from = "" // no longer in the repository: treat as a first deploy
+		}
+	}
+	rg, err := repo.Range(from, sha)
+	if err != nil {
+		return nil, err
+	}
+	p := &Plan{Service: s.Name, From: from, To: sha, Range: rg}
+	for _, g := range groups(s) {
+		pg := PlanGroup{Name: g.Name, Parallel: g.Parallel, FailureLimit: g.FailureLimit.Allowed(len(g.Hosts)), Pause: g.Pause}
+		for _, h := range g.Hosts {
+			pg.Hosts = append(pg.Hosts, h.String())
+		}
+		p.Groups = append(p.Groups, pg)
+	}
+	return p, nil
+}
+
+// Unfinished lists the deploys whose process died before they finished,
+// newest first, with the last known state of every host.
+func (e *Engine) Unfinished() ([]*journal.Deploy, error) {
+	return journal.Unfinished(e.cfg.Deploy.JournalDir)
+}
+
+func short(sha string) string {
+	if len(sha) > 7 {
+		return sha[:7]
+	}
+	return sha
+}
+
+// oneLine squeezes s onto one line of at most 300 bytes.
+func oneLine(s string) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if len(s) > 300 {
+		s = s[:300] + "…"
+	}
+	return s
+}

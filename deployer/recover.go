@@ -1,0 +1,125 @@
+package deployer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"deploybot/deployer/journal"
+	"deploybot/deployer/remote"
+)
+
+// RecoverAction is what Recover does with an interrupted deploy.
+type RecoverAction int
+
+// Recover actions. Resuming an interrupted deploy is not offered: roll it
+// back, then deploy again.
+const (
+	// RecoverRollback rolls back every host the deploy reached (newest
+	// group first), re-checks them and finishes the journal rolled_back.
+	RecoverRollback RecoverAction = iota + 1
+	// RecoverMarkEnded gives up: the journal is finished "ended", the hosts
+	// are left as they are.
+	RecoverMarkEnded
+)
+
+// Recover acts on the interrupted deploy id (see Unfinished). who is the
+// operator. It is refused with a *journal.LockedError while a deploy of the
+// service runs, and with journal.ErrFinished for a deploy that finished.
+func (e *Engine) Recover(ctx context.Context, id string, action RecoverAction, who string, obs Observer) (*Result, error) {
+	service, _, err := journal.ParseID(id)
+	if err != nil {
+		return nil, err
+	}
+	if who == "" {
+		return nil, errors.New("recover: who is required")
+	}
+	s, err := e.service(service)
+	if err != nil {
+		return nil, err
+	}
+	dir := e.cfg.Deploy.JournalDir
+	path, err := journal.JournalPath(dir, service, id)
+	if err != nil {
+		return nil, err
+	}
+	switch action {
+	case RecoverMarkEnded:
+		d, err := journal.Read(path)
+		if err != nil {
+			return nil, err
+		}
+		if d.Finished {
+			return nil, journal.ErrFinished
+		}
+		if err := journal.MarkEnded(path, who, "marked ended by "+who); err != nil {
+			return nil, err
+		}
+		return &Result{ID: id, Service: service, Outcome: OutcomeEnded, From: d.Meta.FromRev, To: d.Meta.Rev,
+			Hosts: len(d.HostState), Duration: time.Since(d.Meta.Started)}, nil
+	case RecoverRollback:
+	default:
+		return nil, fmt.Errorf("recover: unknown action %d", action)
+	}
+
+	lock, err := journal.AcquireDeploy(dir, service, journal.Holder{Who: who, Why: "rolling back " + id, DeployID: id})
+	if err != nil {
+		return nil, err
+	}
+	defer lock.Release()
+	jw, d, err := journal.Reopen(path, lock)
+	if err != nil {
+		return nil, err
+	}
+	defer jw.Close()
+	r := e.newRun(s, id, who, "recover", nil, obs)
+	r.jw = jw
+	r.sha, r.from = d.Meta.Rev, d.Meta.FromRev
+	r.start = time.Now()
+	// The target as it was deployed; submodule names do not matter to a
+	// rollback.
+	r.target = remote.NewTarget(s.Name, s, e.cfg.Deploy.ServeURL, nil)
+	if err := r.target.Validate(); err != nil {
+		return nil, err
+	}
+	defer r.closeConns()
+	r.journal(journal.Event{Type: journal.TypeResumed, Who: who, Message: "rolling back the interrupted deploy"})
+
+	// Every host the deploy reached: a stage started there (its state may
+	// have changed even if no result was recorded).
+	byGroup := map[string][]string{}
+	for _, hs := range d.Hosts() {
+		if hs.Stage == "" {
+			continue
+		}
+		g := hs.Group
+		if g == "" {
+			g = r.hostGrp[hs.Host]
+		}
+		r.hostGrp[hs.Host] = g
+		byGroup[g] = append(byGroup[g], hs.Host)
+		r.changed[hs.Host] = true
+	}
+	order := d.Meta.Groups()
+	par := map[string]int{}
+	for _, g := range groups(s) {
+		par[g.Name] = g.Parallel
+	}
+	e.mu.Lock()
+	e.running[service] = r
+	e.mu.Unlock()
+	defer func() {
+		e.mu.Lock()
+		delete(e.running, service)
+		e.mu.Unlock()
+	}()
+	allOK := r.rollbackGroups(ctx, order, byGroup, par)
+	if ctx.Err() != nil {
+		return r.result(OutcomeInterrupted, ctx.Err().Error()), ctx.Err()
+	}
+	if !allOK {
+		return r.finish(OutcomeFailed, "rollback after the interruption did not restore every host"), nil
+	}
+	return r.finish(OutcomeRolledBack, "interrupted deploy rolled back by "+who), nil
+}

@@ -5,13 +5,19 @@ import (
 	"strings"
 )
 
-// Open opens the store named by database: a SQLite file path. (PostgreSQL
-// URLs are refused with a clear error until that store exists.)
+// Open opens the store named by database: a postgres:// or postgresql://
+// URL is a PostgreSQL database (OpenPostgres); anything else is a SQLite
+// file path, optionally prefixed with "sqlite:" (OpenSQLite).
 func Open(database string) (Store, error) {
-	if strings.HasPrefix(database, "postgres://") || strings.HasPrefix(database, "postgresql://") {
-		return nil, fmt.Errorf("sal: PostgreSQL is not supported by this build yet; use a SQLite file path")
+	if IsPostgres(database) {
+		return OpenPostgres(database)
 	}
 	return OpenSQLite(strings.TrimPrefix(database, "sqlite:"))
+}
+
+// IsPostgres reports whether Open takes database for a PostgreSQL URL.
+func IsPostgres(database string) bool {
+	return strings.HasPrefix(database, "postgres://") || strings.HasPrefix(database, "postgresql://")
 }
 
 // Permalink is the URL of one entry under base (sal.public_url).

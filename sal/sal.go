@@ -5,6 +5,14 @@
 // the cleaning every message goes through before it is stored. It knows
 // nothing of deployments or of how entries reach it (IRC, relay, CLI): the
 // callers say so in Entry.Source.
+//
+// Two stores implement Store and pass one conformance suite (package
+// saltest): SQLite, one embedded file, the default; and Postgres, for
+// several bot instances sharing one log. Open picks one from the
+// configured sal.database. Both list newest first by id, filter by
+// project, channel and time, page with Query.Before, and search message
+// and nick with the same rules (Query.Search); neither edits an entry in
+// place. Spool keeps entries the store could not take until it is back.
 package sal
 
 import (
@@ -44,7 +52,8 @@ const MaxMessageBytes = 4096
 type Entry struct {
 	// ID is assigned by the store on Append; it grows with every entry.
 	ID int64 `json:"id"`
-	// Time is when the entry was logged, in UTC. Append sets it when zero.
+	// Time is when the entry was logged, in UTC, to the microsecond.
+	// Append sets it when zero.
 	Time time.Time `json:"time"`
 	// Nick is who the entry is attributed to: an IRC nick, or user@host
 	// for relayed entries.
@@ -59,12 +68,30 @@ type Entry struct {
 	Message string `json:"message"`
 	// Source says how the entry reached the log.
 	Source Source `json:"source"`
+	// Key, when set, makes Append idempotent: an entry whose Key is
+	// already stored is not stored again (the spool sets it, so a line
+	// flushed twice after a crash is logged once). Not shown in views.
+	Key string `json:"-"`
 }
 
-// Query selects entries, newest first.
+// Query selects entries, newest first. Zero fields select everything.
 type Query struct {
 	// Project, when set, keeps only entries of that project.
 	Project string
+	// Channel, when set, keeps only entries logged in that channel.
+	Channel string
+	// Since, when non-zero, keeps only entries at or after it.
+	Since time.Time
+	// Until, when non-zero, keeps only entries before it. A day's entries
+	// are Since = the day at 00:00 UTC, Until = the next day.
+	Until time.Time
+	// Search, when set, keeps only entries whose message or nick match
+	// these words (full-text search): every word, as a whole word (the
+	// tokens of "scb1001.eqiad" in a row), case and diacritics ignored; a
+	// word ending in * (3 characters or more before it) as a prefix.
+	// Nothing else is syntax: quotes, AND/OR/NOT, parentheses are text.
+	// A Search without a letter or digit matches nothing.
+	Search string
 	// Before, when non-zero, keeps only entries with an ID below it: the
 	// cursor for the next page is the ID of the last entry of this one.
 	Before int64
@@ -93,6 +120,14 @@ var (
 	ErrTooLong      = errors.New("sal: message too long")
 	ErrNoNick       = errors.New("sal: entry has no nick")
 	ErrBadSource    = errors.New("sal: unknown source")
+	ErrBadTime      = errors.New("sal: entry time out of range (years 1678 to 2261)")
+)
+
+// The times an entry may have: what Unix nanoseconds in an int64 can hold,
+// in whole years.
+var (
+	minTime = time.Date(1678, 1, 1, 0, 0, 0, 0, time.UTC)
+	maxTime = time.Date(2262, 1, 1, 0, 0, 0, 0, time.UTC)
 )
 
 // Clean returns msg as it is stored: IRC formatting codes stripped, every
@@ -137,7 +172,11 @@ func prepare(e *Entry) error {
 	if e.Time.IsZero() {
 		e.Time = time.Now()
 	}
-	e.Time = e.Time.UTC()
+	// Microseconds: what every store keeps (PostgreSQL's timestamptz).
+	e.Time = e.Time.UTC().Truncate(time.Microsecond)
+	if e.Time.Before(minTime) || !e.Time.Before(maxTime) {
+		return ErrBadTime
+	}
 	return nil
 }
 

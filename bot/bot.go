@@ -35,7 +35,10 @@ import (
 type Bot struct {
 	cfg   *config.Config
 	store sal.Store
+	spool *sal.Spool // where !log lines wait while store is down; nil = none
 	log   *slog.Logger
+
+	flushNow chan struct{}
 
 	conn *ircevent.Connection
 	out  *sender
@@ -45,12 +48,13 @@ type Bot struct {
 	accountTags bool // the server granted account-tag
 }
 
-// New returns a bot for cfg that logs to store. logger may be nil.
-func New(cfg *config.Config, store sal.Store, logger *slog.Logger) (*Bot, error) {
+// New returns a bot for cfg that logs to store, queueing lines in spool
+// while store fails (spool may be nil). logger may be nil.
+func New(cfg *config.Config, store sal.Store, spool *sal.Spool, logger *slog.Logger) (*Bot, error) {
 	if logger == nil {
 		logger = slog.Default()
 	}
-	b := &Bot{cfg: cfg, store: store, log: logger, work: make(chan *request, 256)}
+	b := &Bot{cfg: cfg, store: store, spool: spool, log: logger, work: make(chan *request, 256), flushNow: make(chan struct{}, 1)}
 	host, _, _ := net.SplitHostPort(cfg.IRC.Server)
 	tlsConfig := &tls.Config{ServerName: host, InsecureSkipVerify: cfg.IRC.TLSInsecure, MinVersion: tls.VersionTLS12}
 	if cfg.IRC.TLSCAFile != "" {
@@ -96,6 +100,9 @@ func (b *Bot) Run(ctx context.Context) error {
 	defer cancel()
 	wg.Go(func() { b.out.run(ctx) })
 	wg.Go(func() { b.worker(ctx) })
+	if b.spool != nil {
+		wg.Go(func() { b.flusher(ctx) })
+	}
 
 	if err := b.connect(ctx); err != nil {
 		return err
@@ -147,6 +154,38 @@ func (b *Bot) onConnect(ircmsg.Message) {
 	b.log.Info("connected", "server", b.cfg.IRC.Server, "nick", b.conn.CurrentNick())
 	for _, ch := range b.cfg.IRC.Channels {
 		b.conn.Join(ch)
+	}
+}
+
+// spoolRetry is how often queued SAL lines are retried.
+const spoolRetry = 5 * time.Second
+
+// flusher moves spooled SAL lines to the store whenever it takes them.
+func (b *Bot) flusher(ctx context.Context) {
+	t := time.NewTicker(spoolRetry)
+	defer t.Stop()
+	for {
+		n, err := b.spool.Flush(ctx, b.store)
+		if n > 0 {
+			b.log.Info("queued SAL lines logged", "count", n)
+		}
+		if err != nil {
+			b.log.Warn("queued SAL lines still waiting", "err", err, "spool", b.spool.Path())
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-b.flushNow:
+		}
+	}
+}
+
+// kickFlush makes the flusher try soon (after its current wait).
+func (b *Bot) kickFlush() {
+	select {
+	case b.flushNow <- struct{}{}:
+	default:
 	}
 }
 

@@ -143,6 +143,10 @@ func cmdLog(ctx context.Context, b *Bot, r *request) {
 		e.Message = strings.TrimSpace(strings.TrimPrefix(r.rest, r.args[0]))
 		e.Source = sal.SourceRelay
 	}
+	if b.spool != nil {
+		// Lines queued earlier go first, so the log keeps their order.
+		b.spool.Flush(ctx, b.store)
+	}
 	err := b.store.Append(ctx, e)
 	switch {
 	case errors.Is(err, sal.ErrEmptyMessage):
@@ -151,7 +155,17 @@ func cmdLog(ctx context.Context, b *Bot, r *request) {
 		b.reply(r, fmt.Sprintf("Message too long (at most %d bytes). Nothing logged.", sal.MaxMessageBytes))
 	case err != nil:
 		b.log.Error("SAL append failed", "err", err, "nick", e.Nick, "channel", e.Channel)
-		b.reply(r, fmt.Sprintf("Failed to log the message: %v", err))
+		if b.spool == nil {
+			b.reply(r, fmt.Sprintf("Failed to log the message: %v", err))
+			return
+		}
+		if serr := b.spool.Put(e); serr != nil {
+			b.log.Error("SAL spool failed too; the line is lost", "err", serr, "nick", e.Nick, "message", e.Message)
+			b.reply(r, fmt.Sprintf("Failed to log the message: %v (and it could not be queued: %v). Nothing logged.", err, serr))
+			return
+		}
+		b.kickFlush()
+		b.reply(r, fmt.Sprintf("Failed to log the message: %v. It is queued and will be logged as soon as the log is back.", err))
 	default:
 		b.log.Info("logged", "id", e.ID, "nick", e.Nick, "account", e.Account, "channel", e.Channel, "source", e.Source)
 		b.say(r.replyTo, "Logged the message at "+b.permalink(e.ID))

@@ -58,7 +58,7 @@ func newTestBot(t *testing.T) (*Bot, *fakeWire, sal.Store) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { store.Close() })
-	b, err := New(cfg, store, nil)
+	b, err := New(cfg, store, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,7 @@
 package bot
 
 import (
+	"deploybot/config"
 	"strings"
 	"unicode/utf8"
 
@@ -63,25 +64,5 @@ func splitText(text string, budget int) []string {
 	return out
 }
 
-// fold is the rfc1459 case mapping InspIRCd and Anope use: A-Z and []\~
-// fold to a-z and {}|^.
-func fold(s string) string {
-	return strings.Map(func(r rune) rune {
-		switch {
-		case 'A' <= r && r <= 'Z':
-			return r + 'a' - 'A'
-		case r == '[':
-			return '{'
-		case r == ']':
-			return '}'
-		case r == '\\':
-			return '|'
-		case r == '~':
-			return '^'
-		}
-		return r
-	}, s)
-}
-
 // sameName compares nicks or channels the way the server does.
-func sameName(a, b string) bool { return fold(a) == fold(b) }
+func sameName(a, b string) bool { return config.SameName(a, b) }

@@ -40,9 +40,9 @@ func (c *Config) Project(channel string) (string, bool) {
 	if p, ok := c.SAL.Projects[channel]; ok {
 		return p, true
 	}
-	f := ircFold(channel)
+	f := FoldName(channel)
 	for ch, p := range c.SAL.Projects {
-		if ircFold(ch) == f {
+		if FoldName(ch) == f {
 			return p, true
 		}
 	}
@@ -52,11 +52,15 @@ func (c *Config) Project(channel string) (string, bool) {
 // IsRelay reports whether nick is one of irc.relays, case-insensitively
 // (rfc1459 case mapping).
 func (c *Config) IsRelay(nick string) bool {
-	f := ircFold(nick)
+	f := FoldName(nick)
 	for _, r := range c.IRC.Relays {
-		if ircFold(r) == f {
+		if FoldName(r) == f {
 			return true
 		}
 	}
 	return false
 }
+
+// SameName reports whether two nicks or channel names are the same to an
+// rfc1459 server.
+func SameName(a, b string) bool { return FoldName(a) == FoldName(b) }

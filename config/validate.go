@@ -253,11 +253,11 @@ func (c *checker) checkIRC() {
 			c.errf(k, "invalid channel %q: %s", ch, why)
 			continue
 		}
-		if j, dup := seen[ircFold(ch)]; dup {
+		if j, dup := seen[FoldName(ch)]; dup {
 			c.errf(k, "channel %q is already listed at irc.channels[%d]", ch, j)
 			continue
 		}
-		seen[ircFold(ch)] = i
+		seen[FoldName(ch)] = i
 	}
 
 	if c.has("irc.prefix") && irc.Prefix == "" {
@@ -408,11 +408,11 @@ func (c *checker) checkSAL() {
 	}
 	channels := map[string]bool{}
 	for _, ch := range c.cfg.IRC.Channels {
-		channels[ircFold(ch)] = true
+		channels[FoldName(ch)] = true
 	}
 	for _, ch := range sortedKeys(sal.Projects) {
 		k := field("sal.projects", ch)
-		if !channels[ircFold(ch)] {
+		if !channels[FoldName(ch)] {
 			c.errf(k, "channel %q is not in irc.channels: want one of the channels the bot joins", ch)
 		}
 		p := sal.Projects[ch]
@@ -674,9 +674,9 @@ func refProblem(b string) bool {
 		strings.ContainsAny(b, "~^:?*[\\")
 }
 
-// ircFold folds s by the rfc1459 case mapping: ASCII letters, and
-// []\~ as {}|^.
-func ircFold(s string) string {
+// FoldName folds an IRC nick or channel name by the rfc1459 case mapping
+// the configuration uses to compare them: ASCII letters, and []\~ as {}|^.
+func FoldName(s string) string {
 	return strings.Map(func(r rune) rune {
 		switch {
 		case r >= 'A' && r <= 'Z':

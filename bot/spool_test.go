@@ -1,0 +1,66 @@
+package bot
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"deploybot/sal"
+)
+
+// downStore fails every Append while down is set, like a database that is
+// unreachable, and otherwise passes through to a real store.
+type downStore struct {
+	sal.Store
+	down atomic.Bool
+}
+
+func (s *downStore) Append(ctx context.Context, e *sal.Entry) error {
+	if s.down.Load() {
+		return errors.New("database is unreachable")
+	}
+	return s.Store.Append(ctx, e)
+}
+
+func TestLogQueuedWhileStoreIsDown(t *testing.T) {
+	b, w, real := newTestBot(t)
+	store := &downStore{Store: real}
+	b.store = store
+	spool, err := sal.OpenSpool(filepath.Join(t.TempDir(), "sal.spool"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.spool = spool
+	ctx := context.Background()
+
+	store.down.Store(true)
+	for _, msg := range []string{"first while down", "second while down"} {
+		got := b.runLine(t, w, "alice", "alice", "#ops", "!log "+msg)
+		if len(got) != 1 || !strings.Contains(got[0], "alice: Failed to log the message: database is unreachable. It is queued") {
+			t.Fatalf("reply = %q", got)
+		}
+	}
+	if p, _ := spool.Pending(); len(p) != 2 {
+		t.Fatalf("spool holds %d entries, want 2", len(p))
+	}
+	if es, _ := real.List(ctx, sal.Query{}); len(es) != 0 {
+		t.Fatalf("store has %d entries while down", len(es))
+	}
+
+	// The store is back: the next !log flushes the queue first, in order.
+	store.down.Store(false)
+	got := b.runLine(t, w, "alice", "alice", "#ops", "!log back again")
+	if len(got) != 1 || !strings.HasPrefix(got[0], "#ops Logged the message at ") {
+		t.Fatalf("reply = %q", got)
+	}
+	es, _ := real.List(ctx, sal.Query{})
+	if len(es) != 3 || es[2].Message != "first while down" || es[1].Message != "second while down" || es[0].Message != "back again" || es[2].Account != "alice" {
+		t.Fatalf("entries = %+v", es)
+	}
+	if p, _ := spool.Pending(); len(p) != 0 {
+		t.Fatalf("spool still holds %d entries", len(p))
+	}
+}

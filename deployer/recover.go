@@ -13,8 +13,7 @@ import (
 // RecoverAction is what Recover does with an interrupted deploy.
 type RecoverAction int
 
-// Recover actions. Resuming an interrupted deploy is not offered: roll it
-// back, then deploy again.
+// Recover actions.
 const (
 	// RecoverRollback rolls back every host the deploy reached (newest
 	// group first), re-checks them and finishes the journal rolled_back.
@@ -122,4 +121,38 @@ func (e *Engine) Recover(ctx context.Context, id string, action RecoverAction, w
 		return r.finish(OutcomeFailed, "rollback after the interruption did not restore every host"), nil
 	}
 	return r.finish(OutcomeRolledBack, "interrupted deploy rolled back by "+who), nil
+}
+
+// Resume finishes the interrupted deploy id: it marks that journal ended
+// ("resumed by who") and runs a new deploy of the same revision with the
+// same message, which takes every host to it (hosts already there are
+// redeployed from their cache in a moment) and finalizes the fleet. The
+// new deploy's Result is returned; it prompts through p as any deploy does.
+func (e *Engine) Resume(ctx context.Context, id, who string, obs Observer, p Prompter) (*Result, error) {
+	service, _, err := journal.ParseID(id)
+	if err != nil {
+		return nil, err
+	}
+	if who == "" {
+		return nil, errors.New("resume: who is required")
+	}
+	path, err := journal.JournalPath(e.cfg.Deploy.JournalDir, service, id)
+	if err != nil {
+		return nil, err
+	}
+	d, err := journal.Read(path)
+	if err != nil {
+		return nil, err
+	}
+	if d.Finished {
+		return nil, journal.ErrFinished
+	}
+	if err := journal.MarkEnded(path, who, "resumed by "+who); err != nil {
+		return nil, err
+	}
+	msg := "resuming " + id
+	if d.Meta.Message != "" {
+		msg += ": " + d.Meta.Message
+	}
+	return e.Deploy(ctx, Request{Service: service, Rev: d.Meta.Rev, Message: msg, Who: who, Source: "recover", Force: d.Meta.Force}, obs, p)
 }

@@ -722,10 +722,12 @@ func TestDeploy(t *testing.T) {
 		d.wantFleet("v8")
 	})
 
-	t.Run("killed mid-fleet, recovered by rollback", func(t *testing.T) {
-		v9 := d.commit("v9", 200)
+	// killMidFleet runs the CLI deploy of rev, SIGKILLs it while group b's
+	// first hosts are in restart, and cleans up as a host's admin would.
+	killMidFleet := func(t *testing.T, rev string) {
+		t.Helper()
 		for _, i := range []int{4, 5, 6} {
-			d.hostFile(i, "slow", v9)
+			d.hostFile(i, "slow", rev)
 		}
 		cmd := exec.Command(binary, "deploy", svcName, "-c", d.config)
 		cmd.Env = append(os.Environ(), "SUDO_USER=alice")
@@ -761,6 +763,10 @@ func TestDeploy(t *testing.T) {
 			d.hostFile(i, "slow", "")
 			os.Remove(filepath.Join(f.Hosts[i].Root, "restart.pid"))
 		}
+	}
+
+	t.Run("killed mid-fleet, recovered by rollback", func(t *testing.T) {
+		killMidFleet(t, d.commit("v9", 200))
 		code, out, errOut := d.cli("", "recover")
 		if code != 0 || !strings.Contains(out, f.Hosts[4].IP) || !strings.Contains(out, "interrupted") {
 			t.Fatalf("recover list: exit %d\n%s%s", code, out, errOut)
@@ -783,6 +789,27 @@ func TestDeploy(t *testing.T) {
 			t.Errorf("still unfinished: %d", len(list))
 		}
 	})
+
+	t.Run("killed mid-fleet, resumed", func(t *testing.T) {
+		killMidFleet(t, d.commit("v10", 200))
+		list, err := journal.Unfinished(d.cfg.Deploy.JournalDir)
+		if err != nil || len(list) != 1 {
+			t.Fatalf("unfinished: %v %v", list, err)
+		}
+		id := list[0].Meta.ID
+		code, out, errOut := d.cli("", "recover", id, "--resume")
+		if code != 0 || !strings.Contains(out, "success") {
+			t.Errorf("recover --resume: exit %d\n%s%s", code, out, errOut)
+		}
+		d.wantFleet("v10")
+		if list, _ := journal.Unfinished(d.cfg.Deploy.JournalDir); len(list) != 0 {
+			t.Errorf("still unfinished: %d", len(list))
+		}
+		old, err := journal.Read(list0Path(t, d.cfg.Deploy.JournalDir, id))
+		if err != nil || !old.Finished || old.Outcome != journal.OutcomeEnded {
+			t.Errorf("the interrupted journal: finished %v outcome %q err %v", old != nil && old.Finished, outcomeOf(old), err)
+		}
+	})
 }
 
 // lineWith reports whether a line of out contains every one of words.
@@ -800,4 +827,25 @@ func lineWith(out string, words ...string) bool {
 		}
 	}
 	return false
+}
+
+// list0Path is the journal file of deploy id.
+func list0Path(t *testing.T, dir, id string) string {
+	t.Helper()
+	service, _, err := journal.ParseID(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := journal.JournalPath(dir, service, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func outcomeOf(d *journal.Deploy) string {
+	if d == nil {
+		return ""
+	}
+	return d.Outcome
 }

@@ -340,9 +340,10 @@ const recoverHelp = `
 Without an id, lists the interrupted deploys (their process died before
 they finished) with the last known state of every host. With an id and no
 action, shows that deploy. --rollback rolls back every host the deploy
-reached, newest group first, and re-checks them; --mark-ended gives up and
-leaves the hosts as they are. Resuming is not offered: roll back, then
-deploy again.
+reached, newest group first, and re-checks them; --resume finishes it:
+a new deploy of the same revision takes every host there (asking on the
+terminal as deploy does); --mark-ended gives up and leaves the hosts as
+they are.
 `
 
 func runRecover(ctx context.Context, e *env, args []string) int {
@@ -350,13 +351,20 @@ func runRecover(ctx context.Context, e *env, args []string) int {
 	conf := configFlag(fs)
 	rollback := fs.Bool("rollback", false, "roll the deploy back")
 	ended := fs.Bool("mark-ended", false, "mark the deploy ended, leaving its hosts as they are")
+	resume := fs.Bool("resume", false, "finish the deploy: deploy its revision to every host")
 	usage := fs.Usage
 	fs.Usage = func() { usage(); fmt.Fprint(fs.Output(), recoverHelp) }
 	pos, code := parseInterspersed(fs, args)
 	if code >= 0 {
 		return code
 	}
-	if len(pos) > 1 || (*rollback && *ended) || ((*rollback || *ended) && len(pos) == 0) {
+	actions := 0
+	for _, a := range []bool{*rollback, *ended, *resume} {
+		if a {
+			actions++
+		}
+	}
+	if len(pos) > 1 || actions > 1 || (actions == 1 && len(pos) == 0) {
 		fs.Usage()
 		return exitUsage
 	}
@@ -365,7 +373,7 @@ func runRecover(ctx context.Context, e *env, args []string) int {
 		return exitFailed
 	}
 	defer eng.Close()
-	if !*rollback && !*ended {
+	if actions == 0 {
 		list, err := eng.Unfinished()
 		if err != nil {
 			fmt.Fprintf(e.stderr, "deploybot recover: %v\n", err)
@@ -394,7 +402,13 @@ func runRecover(ctx context.Context, e *env, args []string) int {
 		action = deployer.RecoverMarkEnded
 	}
 	obs := &progress{w: e.stdout, tty: isTerminal(os.Stdout)}
-	res, err := eng.Recover(ctx, pos[0], action, operator(), obs)
+	var res *deployer.Result
+	var err error
+	if *resume {
+		res, err = eng.Resume(ctx, pos[0], operator(), obs, &termPrompter{w: e.stderr, in: os.Stdin})
+	} else {
+		res, err = eng.Recover(ctx, pos[0], action, operator(), obs)
+	}
 	obs.endLine()
 	if err != nil {
 		if errors.Is(err, journal.ErrFinished) {

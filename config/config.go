@@ -166,8 +166,9 @@ type SSH struct {
 	CommandTimeout Duration `yaml:"command_timeout"`
 	// Keepalive is the interval of SSH keepalives. Default 15s.
 	Keepalive Duration `yaml:"keepalive"`
-	// MaxConnections bounds concurrent SSH connections. Default 0 (the
-	// groups' parallel settings alone decide).
+	// MaxConnections bounds how many SSH handshakes are in flight at once
+	// and how many hosts of a group deploy at once (it caps each group's
+	// parallel). Default 0: no bound beyond the groups' parallel.
 	MaxConnections int `yaml:"max_connections"`
 }
 

@@ -219,6 +219,14 @@ func (r *run) conn(ctx context.Context, host string) (*remote.Conn, error) {
 			return nil, err
 		}
 	}
+	if slots := r.e.dialSlots; slots != nil {
+		select {
+		case slots <- struct{}{}:
+			defer func() { <-slots }()
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
 	c, err := r.e.dialer.Dial(ctx, h)
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -429,7 +437,11 @@ func (r *run) groupFinished(g config.Group, ok, failed int, outcome string, star
 // runHosts deploys hosts, g.Parallel at a time, until they are done or an
 // abort stops new ones from starting (they are put in *rest).
 func (r *run) runHosts(ctx context.Context, g config.Group, hosts []string, rest *[]string) (failed, ok int, aborted bool) {
-	sem := make(chan struct{}, max(g.Parallel, 1))
+	par := max(g.Parallel, 1)
+	if m := r.e.cfg.Deploy.SSH.MaxConnections; m > 0 {
+		par = min(par, m)
+	}
+	sem := make(chan struct{}, par)
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	r.mu.Lock()

@@ -31,6 +31,10 @@ type Engine struct {
 	running map[string]*run // service → deploy running in this process
 	srv     *http.Server    // the git server started by this engine
 	repoMu  map[string]*sync.Mutex
+
+	// dialSlots bounds SSH dials in flight (deploy.ssh.max_connections);
+	// nil = no bound.
+	dialSlots chan struct{}
 }
 
 // New returns an engine for cfg. It reads the SSH key and known_hosts.
@@ -42,7 +46,11 @@ func New(cfg *config.Config, logger *slog.Logger) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Engine{cfg: cfg, dialer: d, log: logger, running: map[string]*run{}, repoMu: map[string]*sync.Mutex{}}, nil
+	e := &Engine{cfg: cfg, dialer: d, log: logger, running: map[string]*run{}, repoMu: map[string]*sync.Mutex{}}
+	if n := cfg.Deploy.SSH.MaxConnections; n > 0 {
+		e.dialSlots = make(chan struct{}, n)
+	}
+	return e, nil
 }
 
 // Close stops the git server started by the engine, if any, and closes the

@@ -1,6 +1,7 @@
 package ircd
 
 import (
+	"deploybot/config"
 	"sort"
 	"strings"
 
@@ -118,24 +119,9 @@ func lastParam(m ircmsg.Message) string {
 }
 
 // FoldNick folds s with the rfc1459 case mapping the server uses, for
-// comparing nicks and channel names.
-func FoldNick(s string) string {
-	return strings.Map(func(r rune) rune {
-		switch {
-		case r >= 'A' && r <= 'Z':
-			return r + ('a' - 'A')
-		case r == '[':
-			return '{'
-		case r == ']':
-			return '}'
-		case r == '\\':
-			return '|'
-		case r == '~':
-			return '^'
-		}
-		return r
-	}, s)
-}
+// comparing nicks and channel names (the same mapping the bot's
+// configuration uses).
+func FoldNick(s string) string { return config.FoldName(s) }
 
 func equalFold(a, b string) bool { return FoldNick(a) == FoldNick(b) }
 

@@ -92,8 +92,16 @@ func New(cfg *config.Config, store sal.Store, spool *sal.Spool, logger *slog.Log
 	return b, nil
 }
 
-// Run connects and serves until ctx is done, then quits IRC.
+// Run connects and serves until ctx is done, then quits IRC. With
+// irc.relay_listen set it also serves the relay listener (see relay.go).
 func (b *Bot) Run(ctx context.Context) error {
+	var relay net.Listener
+	if b.cfg.IRC.RelayListen != "" {
+		var err error
+		if relay, err = b.listenRelay(); err != nil {
+			return fmt.Errorf("irc.relay_listen: %w", err)
+		}
+	}
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	ctx, cancel := context.WithCancel(ctx)
@@ -102,6 +110,13 @@ func (b *Bot) Run(ctx context.Context) error {
 	wg.Go(func() { b.worker(ctx) })
 	if b.spool != nil {
 		wg.Go(func() { b.flusher(ctx) })
+	}
+	if relay != nil {
+		wg.Go(func() {
+			if err := b.serveRelay(ctx, relay); err != nil {
+				b.log.Error("relay listener stopped", "err", err)
+			}
+		})
 	}
 
 	if err := b.connect(ctx); err != nil {

@@ -137,37 +137,73 @@ func cmdLog(ctx context.Context, b *Bot, r *request) {
 		Message: r.rest,
 		Source:  sal.SourceIRC,
 	}
-	if b.cfg.IsRelay(r.nick) && len(r.args) >= 2 && relayedAuthor.MatchString(r.args[0]) {
-		e.Nick = r.args[0]
-		e.Account = ""
-		e.Message = strings.TrimSpace(strings.TrimPrefix(r.rest, r.args[0]))
-		e.Source = sal.SourceRelay
+	if b.cfg.IsRelay(r.nick) {
+		attributeRelayed(e)
 	}
+	res := b.appendSAL(ctx, e)
+	switch {
+	case errors.Is(res.err, sal.ErrEmptyMessage):
+		b.reply(r, msgMissing)
+	case errors.Is(res.err, sal.ErrTooLong):
+		b.reply(r, fmt.Sprintf("Message too long (at most %d bytes). Nothing logged.", sal.MaxMessageBytes))
+	case res.err != nil && b.spool == nil:
+		b.reply(r, fmt.Sprintf("Failed to log the message: %v", res.err))
+	case res.err != nil && !res.queued:
+		b.reply(r, fmt.Sprintf("Failed to log the message: %v (and it could not be queued: %v). Nothing logged.", res.err, res.spoolErr))
+	case res.err != nil:
+		b.reply(r, fmt.Sprintf("Failed to log the message: %v. It is queued and will be logged as soon as the log is back.", res.err))
+	default:
+		b.say(r.replyTo, "Logged the message at "+b.permalink(e.ID))
+	}
+}
+
+// attributeRelayed credits e to the user@host its message starts with, as
+// relays (logmsgbot, tcpircbot) write "!log user@host message": it reports
+// whether the message had one. Without one e is left as it is.
+func attributeRelayed(e *sal.Entry) bool {
+	words := strings.Fields(e.Message)
+	if len(words) < 2 || !relayedAuthor.MatchString(words[0]) {
+		return false
+	}
+	e.Nick = words[0]
+	e.Account = ""
+	e.Message = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(e.Message), words[0]))
+	e.Source = sal.SourceRelay
+	return true
+}
+
+// appendResult is what became of one SAL line.
+type appendResult struct {
+	err      error // the store's error; nil when the line is logged
+	queued   bool  // err != nil but the line waits in the spool
+	spoolErr error // why the line could not be queued
+}
+
+// appendSAL writes e to the SAL after any lines queued earlier, and queues
+// e in the spool (if there is one) when the store fails. Lines the store
+// refuses as invalid (empty, too long) are never queued. It logs what
+// happened.
+func (b *Bot) appendSAL(ctx context.Context, e *sal.Entry) appendResult {
 	if b.spool != nil {
 		// Lines queued earlier go first, so the log keeps their order.
 		b.spool.Flush(ctx, b.store)
 	}
 	err := b.store.Append(ctx, e)
 	switch {
-	case errors.Is(err, sal.ErrEmptyMessage):
-		b.reply(r, msgMissing)
-	case errors.Is(err, sal.ErrTooLong):
-		b.reply(r, fmt.Sprintf("Message too long (at most %d bytes). Nothing logged.", sal.MaxMessageBytes))
-	case err != nil:
-		b.log.Error("SAL append failed", "err", err, "nick", e.Nick, "channel", e.Channel)
-		if b.spool == nil {
-			b.reply(r, fmt.Sprintf("Failed to log the message: %v", err))
-			return
-		}
-		if serr := b.spool.Put(e); serr != nil {
-			b.log.Error("SAL spool failed too; the line is lost", "err", serr, "nick", e.Nick, "message", e.Message)
-			b.reply(r, fmt.Sprintf("Failed to log the message: %v (and it could not be queued: %v). Nothing logged.", err, serr))
-			return
-		}
-		b.kickFlush()
-		b.reply(r, fmt.Sprintf("Failed to log the message: %v. It is queued and will be logged as soon as the log is back.", err))
-	default:
+	case err == nil:
 		b.log.Info("logged", "id", e.ID, "nick", e.Nick, "account", e.Account, "channel", e.Channel, "source", e.Source)
-		b.say(r.replyTo, "Logged the message at "+b.permalink(e.ID))
+		return appendResult{}
+	case errors.Is(err, sal.ErrEmptyMessage), errors.Is(err, sal.ErrTooLong):
+		return appendResult{err: err}
 	}
+	b.log.Error("SAL append failed", "err", err, "nick", e.Nick, "channel", e.Channel)
+	if b.spool == nil {
+		return appendResult{err: err}
+	}
+	if serr := b.spool.Put(e); serr != nil {
+		b.log.Error("SAL spool failed too; the line is lost", "err", serr, "nick", e.Nick, "message", e.Message)
+		return appendResult{err: err, spoolErr: serr}
+	}
+	b.kickFlush()
+	return appendResult{err: err, queued: true}
 }

@@ -19,6 +19,9 @@ const (
 	anyone right = iota
 	// inSALChannel: the command works only in a channel with a SAL project.
 	inSALChannel
+	// deployer: the sender is a deployer of the service named by the
+	// first argument (by services account, or hostmask as a fallback).
+	deployer
 )
 
 // command is one row of the command table. Argument counts and rights are
@@ -41,6 +44,10 @@ func init() {
 	for _, c := range []*command{
 		{name: "help", args: "[<command>]", help: "list the commands, or show how to use one", run: cmdHelp},
 		{name: "log", args: "<message>", help: "append <message> to the Server Admin Log", minArgs: 1, missing: msgMissing, right: inSALChannel, run: cmdLog},
+		{name: "lock", args: "<service> <reason…>", help: "hold a service: deploys are refused until !unlock", minArgs: 2, right: deployer, run: cmdLock},
+		{name: "unlock", args: "<service>", help: "release a service held by !lock or !revert", minArgs: 1, right: deployer, run: cmdUnlock},
+		{name: "status", args: "[<service>]", help: "running deploys, locks and the live revision of each service", run: cmdStatus},
+		{name: "deploylog", args: "<service> [<n>]", help: "summary of the last (or n-th last) deploy of a service", minArgs: 1, run: cmdDeploylog},
 	} {
 		commands[c.name] = c
 	}
@@ -89,6 +96,11 @@ func (b *Bot) dispatch(ctx context.Context, r *request) {
 		}
 		b.reply(r, fmt.Sprintf("missing argument. Usage: %s", c.usage(prefix)))
 		return
+	}
+	if c.right == deployer {
+		if _, ok := b.checkDeployer(c, r); !ok {
+			return
+		}
 	}
 	c.run(ctx, b, r)
 }

@@ -45,6 +45,29 @@ sal:
   database: sal.db
   public_url: https://sal.example.org
   projects: {"#ops": production}
+deploy:
+  journal_dir: deploys
+  ssh: {user: deploy, key_file: ssh/id, known_hosts: ssh/known_hosts}
+access:
+  deployers:
+    accounts: [Alice]
+    hostmasks: ["*!*@wikimedia/ops/*", "carol!~carol@10.0.0.?"]
+services:
+  citoid:
+    repo: citoid/deploy
+    upstream: https://example.org/citoid.git
+    target_dir: /srv/deployment/citoid/deploy
+    canary: [scb1001]
+    groups:
+      - {name: eqiad, hosts: [scb1002, scb1003]}
+    deployers:
+      accounts: [dave]
+      hostmasks: ["*!*@cloak/citoid/*"]
+  mathoid:
+    repo: mathoid/deploy
+    upstream: https://example.org/mathoid.git
+    target_dir: /srv/deployment/mathoid/deploy
+    canary: [scb1001]
 `
 
 func newTestBot(t *testing.T) (*Bot, *fakeWire, sal.Store) {

@@ -172,17 +172,22 @@ func runDeploy(ctx context.Context, e *env, args []string) int {
 		}
 		return exitFailed
 	}
-	for _, f := range res.Failed {
-		fmt.Fprintf(e.stdout, "  failed: [%s] %s: %s\n", f.Group, f.Host, f.Reason)
-	}
-	for _, rb := range res.RolledBack {
-		fmt.Fprintf(e.stdout, "  restored: %s to %s\n", rb.Host, shortRev(rb.Rev))
-	}
+	printResult(e.stdout, res)
 	switch res.Outcome {
 	case deployer.OutcomeSuccess, deployer.OutcomeNoop:
 		return exitOK
 	}
 	return exitFailed
+}
+
+// printResult lists the hosts a deploy failed on and those it restored.
+func printResult(w io.Writer, res *deployer.Result) {
+	for _, f := range res.Failed {
+		fmt.Fprintf(w, "  failed: [%s] %s: %s\n", f.Group, f.Host, f.Reason)
+	}
+	for _, rb := range res.RolledBack {
+		fmt.Fprintf(w, "  restored: %s to %s\n", rb.Host, shortRev(rb.Rev))
+	}
 }
 
 func shortRev(s string) string {
@@ -418,12 +423,7 @@ func runRecover(ctx context.Context, e *env, args []string) int {
 		}
 		return exitFailed
 	}
-	for _, f := range res.Failed {
-		fmt.Fprintf(e.stdout, "  failed: [%s] %s: %s\n", f.Group, f.Host, f.Reason)
-	}
-	for _, rb := range res.RolledBack {
-		fmt.Fprintf(e.stdout, "  restored: %s to %s\n", rb.Host, shortRev(rb.Rev))
-	}
+	printResult(e.stdout, res)
 	fmt.Fprintf(e.stdout, "%s: %s\n", res.ID, res.Outcome)
 	if res.Outcome == deployer.OutcomeFailed {
 		return exitFailed

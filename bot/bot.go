@@ -45,7 +45,10 @@ type Bot struct {
 	work chan *request
 
 	mu          sync.Mutex
-	accountTags bool // the server granted account-tag
+	accountTags bool            // the server granted account-tag
+	joined      map[string]bool // folded names of the channels the bot is in
+
+	dep deploys
 }
 
 // New returns a bot for cfg that logs to store, queueing lines in spool
@@ -88,7 +91,8 @@ func New(cfg *config.Config, store sal.Store, spool *sal.Spool, logger *slog.Log
 	}
 	b.conn.AddConnectCallback(b.onConnect)
 	b.conn.AddCallback("PRIVMSG", b.onPrivmsg)
-	b.out = newSender(b.conn, cfg.IRC.Rate.PerSecond, cfg.IRC.Rate.Burst, logger)
+	b.out = newSender(ircWire{b}, cfg.IRC.Rate.PerSecond, cfg.IRC.Rate.Burst, logger)
+	b.trackDelivery()
 	return b, nil
 }
 
@@ -107,7 +111,10 @@ func (b *Bot) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	wg.Go(func() { b.out.run(ctx) })
+	b.dep.ctx = ctx
+	defer b.dep.wg.Wait()
 	wg.Go(func() { b.worker(ctx) })
+	b.postUnfinished()
 	if b.spool != nil {
 		wg.Go(func() { b.flusher(ctx) })
 	}

@@ -19,9 +19,9 @@ const (
 	anyone right = iota
 	// inSALChannel: the command works only in a channel with a SAL project.
 	inSALChannel
-	// deployer: the sender is a deployer of the service named by the
+	// serviceDeployer: the sender is a deployer of the service named by the
 	// first argument (by services account, or hostmask as a fallback).
-	deployer
+	serviceDeployer
 )
 
 // command is one row of the command table. Argument counts and rights are
@@ -44,8 +44,13 @@ func init() {
 	for _, c := range []*command{
 		{name: "help", args: "[<command>]", help: "list the commands, or show how to use one", run: cmdHelp},
 		{name: "log", args: "<message>", help: "append <message> to the Server Admin Log", minArgs: 1, missing: msgMissing, right: inSALChannel, run: cmdLog},
-		{name: "lock", args: "<service> <reason…>", help: "hold a service: deploys are refused until !unlock", minArgs: 2, right: deployer, run: cmdLock},
-		{name: "unlock", args: "<service>", help: "release a service held by !lock or !revert", minArgs: 1, right: deployer, run: cmdUnlock},
+		{name: "deploy", args: "<service> [<sha1>] [<message…>]", help: "deploy the upstream head (or <sha1>) of a service: canary, then the groups", minArgs: 1, right: serviceDeployer, run: cmdDeploy},
+		{name: "revert", args: "<service> [<sha1>]", help: "deploy an earlier revision (default: the one live before the current one), then lock the service", minArgs: 1, right: serviceDeployer, run: cmdRevert},
+		{name: "rollback", args: "<service>", help: "answer the open question of a deploy: roll back (or roll back an interrupted deploy)", minArgs: 1, right: serviceDeployer, run: cmdRollback},
+		{name: "continue", args: "<service>", help: "answer the open question of a deploy: go on (or finish an interrupted deploy)", minArgs: 1, right: serviceDeployer, run: cmdContinue},
+		{name: "abort", args: "<service>", help: "stop a running deploy once the hosts in flight finish, then ask whether to roll back", minArgs: 1, right: serviceDeployer, run: cmdAbort},
+		{name: "lock", args: "<service> <reason…>", help: "hold a service: deploys are refused until !unlock", minArgs: 2, right: serviceDeployer, run: cmdLock},
+		{name: "unlock", args: "<service>", help: "release a service held by !lock or !revert", minArgs: 1, right: serviceDeployer, run: cmdUnlock},
 		{name: "status", args: "[<service>]", help: "running deploys, locks and the live revision of each service", run: cmdStatus},
 		{name: "deploylog", args: "<service> [<n>]", help: "summary of the last (or n-th last) deploy of a service", minArgs: 1, run: cmdDeploylog},
 	} {
@@ -97,7 +102,7 @@ func (b *Bot) dispatch(ctx context.Context, r *request) {
 		b.reply(r, fmt.Sprintf("missing argument. Usage: %s", c.usage(prefix)))
 		return
 	}
-	if c.right == deployer {
+	if c.right == serviceDeployer {
 		if _, ok := b.checkDeployer(c, r); !ok {
 			return
 		}

@@ -19,7 +19,7 @@ type fakeWire struct {
 	lines []string
 }
 
-func (w *fakeWire) Connected() bool { return true }
+func (w *fakeWire) CanSend(string) bool { return true }
 func (w *fakeWire) Privmsg(target, text string) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -104,10 +104,7 @@ func (b *Bot) runLine(t *testing.T, w *fakeWire, nick, account, target, text str
 	}
 	b.dispatch(context.Background(), r)
 	var out []string
-	for len(b.out.queue) > 0 {
-		l := <-b.out.queue
-		w.Privmsg(l.target, l.text)
-	}
+	b.out.drainTo(w)
 	out = w.take()
 	return out
 }
@@ -202,5 +199,16 @@ func TestParseCommand(t *testing.T) {
 	}
 	if !parseCommand("!", "!LOG  a  b ", &r) || r.name != "log" || r.rest != "a  b" || len(r.args) != 2 {
 		t.Fatalf("parsed %+v", r)
+	}
+}
+
+// drainTo sends every queued line to w at once, unpaced.
+func (s *sender) drainTo(w wire) {
+	s.mu.Lock()
+	q := s.queue
+	s.queue = nil
+	s.mu.Unlock()
+	for _, l := range q {
+		w.Privmsg(l.target, l.text)
 	}
 }

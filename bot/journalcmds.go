@@ -129,32 +129,27 @@ func cmdStatus(_ context.Context, b *Bot, r *request) {
 	}
 }
 
-// statusLine is one service's state: running deploy, live revision,
+// statusLine is one service's state: the running deploy (stage, hosts
+// done and failed, open question), the revision each group runs, and the
 // manual lock.
 func (b *Bot) statusLine(service string, now time.Time) string {
 	dir := b.cfg.Deploy.JournalDir
-	parts := []string{}
+	var parts []string
 	running, err := journal.Running(dir, service)
 	switch {
 	case err != nil:
 		parts = append(parts, "deploy state unknown ("+err.Error()+")")
 	case running != nil:
-		parts = append(parts, holderText("deploying", *running, now))
+		parts = append(parts, b.runningText(service, *running, now))
 	default:
-		parts = append(parts, "idle")
-	}
-	live := "live revision unknown (no successful deploy recorded)"
-	list, err := journal.List(dir, service)
-	if err != nil {
-		live = "live revision unknown (" + err.Error() + ")"
-	}
-	for _, s := range list {
-		if s.ReadErr == "" && s.Finished && s.Outcome == journal.OutcomeSuccess {
-			live = fmt.Sprintf("live %s (deployed by %s %s)", shortRev(s.Rev), oneLine(s.Who), agoText(s.Ended, now))
-			break
+		if b.interrupted(service) {
+			parts = append(parts, "an interrupted deploy waits: !rollback "+service+" or !continue "+service)
+		} else {
+			parts = append(parts, "idle")
 		}
 	}
-	line := service + ": " + strings.Join(append(parts, live), ", ")
+	parts = append(parts, b.liveText(service, now))
+	line := service + ": " + strings.Join(parts, "; ")
 	held, err := journal.Held(dir, service)
 	switch {
 	case err != nil:
@@ -163,6 +158,112 @@ func (b *Bot) statusLine(service string, now time.Time) string {
 		line += "; " + holderText("locked", *held, now)
 	}
 	return line
+}
+
+// runningText describes the deploy holding the deploy lock of service.
+func (b *Bot) runningText(service string, h journal.Holder, now time.Time) string {
+	text := holderText("deploying", h, now)
+	if h.DeployID == "" {
+		return text
+	}
+	path, err := journal.JournalPath(b.cfg.Deploy.JournalDir, service, h.DeployID)
+	if err != nil {
+		return text
+	}
+	d, err := journal.Read(path)
+	if err != nil {
+		return text + " (journal unreadable: " + err.Error() + ")"
+	}
+	total, ok, failed, inFlight := 0, 0, 0, 0
+	for _, hosts := range d.Meta.Hosts {
+		total += len(hosts)
+	}
+	stage := ""
+	for _, hs := range d.HostState {
+		switch {
+		case hs.InFlight:
+			inFlight++
+		case hs.Failed:
+			failed++
+		case hs.OK:
+			ok++
+		}
+	}
+	for i := len(d.Events) - 1; i >= 0; i-- {
+		ev := d.Events[i]
+		if ev.Type == journal.TypeGroupStarted {
+			stage = "group " + ev.Group
+			break
+		}
+		if ev.Type == journal.TypeResumed {
+			stage = "rollback"
+			break
+		}
+	}
+	var sb strings.Builder
+	sb.WriteString(text)
+	fmt.Fprintf(&sb, " — %s, %d/%d hosts done", firstOf(stage, "preparing"), ok, total)
+	if failed > 0 {
+		fmt.Fprintf(&sb, ", %d failed", failed)
+	}
+	if inFlight > 0 {
+		fmt.Fprintf(&sb, ", %d in flight", inFlight)
+	}
+	if d.OpenPrompt != nil {
+		fmt.Fprintf(&sb, ", waiting for !rollback %s or !continue %s", service, service)
+	}
+	return sb.String()
+}
+
+// interrupted reports whether the journal holds an unfinished deploy of
+// service whose process is gone.
+func (b *Bot) interrupted(service string) bool {
+	list, err := journal.List(b.cfg.Deploy.JournalDir, service)
+	if err != nil || len(list) == 0 {
+		return false
+	}
+	return !list[0].Finished && list[0].ReadErr == ""
+}
+
+// liveText is the revision the service runs: per group, from the latest
+// deploy that changed hosts; and the last successful deploy.
+func (b *Bot) liveText(service string, now time.Time) string {
+	dir := b.cfg.Deploy.JournalDir
+	list, err := journal.List(dir, service)
+	if err != nil {
+		return "live revision unknown (" + err.Error() + ")"
+	}
+	live := "live revision unknown (no successful deploy recorded)"
+	for _, s := range list {
+		if s.ReadErr == "" && s.Finished && s.Outcome == journal.OutcomeSuccess {
+			live = fmt.Sprintf("live %s (deployed by %s %s)", shortRev(s.Rev), oneLine(s.Who), agoText(s.Ended, now))
+			break
+		}
+	}
+	// The revision per group, from the newest deploy (whatever its end).
+	for _, s := range list {
+		if s.ReadErr != "" {
+			continue
+		}
+		d, err := journal.Read(s.Path)
+		if err != nil {
+			break
+		}
+		if g := groupRevs(d); g != "" {
+			live += ", per group: " + g
+		}
+		break
+	}
+	return live
+}
+
+func firstOf(s ...string) string {
+	for _, v := range s {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
 }
 
 func shortRev(rev string) string {

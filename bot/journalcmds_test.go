@@ -19,10 +19,7 @@ func (b *Bot) runAs(t *testing.T, w *fakeWire, nick, user, host, account, text s
 		t.Fatalf("not a command: %q", text)
 	}
 	b.dispatch(context.Background(), r)
-	for len(b.out.queue) > 0 {
-		l := <-b.out.queue
-		w.Privmsg(l.target, l.text)
-	}
+	b.out.drainTo(w)
 	return w.take()
 }
 
@@ -144,7 +141,7 @@ func TestStatusAndDeploylog(t *testing.T) {
 	dir := b.cfg.Deploy.JournalDir
 
 	got := b.runAs(t, w, "bob", "u", "h", "", "!status")
-	if len(got) != 2 || got[0] != "#ops citoid: idle, live revision unknown (no successful deploy recorded)" || !strings.HasPrefix(got[1], "#ops mathoid: idle") {
+	if len(got) != 2 || got[0] != "#ops citoid: idle; live revision unknown (no successful deploy recorded)" || !strings.HasPrefix(got[1], "#ops mathoid: idle") {
 		t.Fatalf("status = %q", got)
 	}
 	one(t, b.runAs(t, w, "bob", "u", "h", "", "!deploylog citoid"), "no deploys of citoid recorded yet.")
@@ -174,7 +171,7 @@ func TestStatusAndDeploylog(t *testing.T) {
 	id2, _ := journal.NewID("citoid", old.Add(time.Hour))
 	write(id2, "9999999cccccccccccccccccccccccccccccccccc", "5d6e7f8aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", journal.OutcomeFailed, old.Add(time.Hour))
 
-	one(t, b.runAs(t, w, "bob", "u", "h", "", "!status citoid"), "#ops bob: citoid: idle, live 5d6e7f8 (deployed by alice 2h ago)")
+	one(t, b.runAs(t, w, "bob", "u", "h", "", "!status citoid"), "#ops bob: citoid: idle; live 5d6e7f8 (deployed by alice 2h ago), per group: canary 5d6e7f8")
 	got = b.runAs(t, w, "bob", "u", "h", "", "!deploylog citoid")
 	one(t, got, id2+" alice 5d6e7f8..9999999 failed")
 	one(t, got, "full log: deploybot deploy-log citoid --id "+id2)
@@ -188,5 +185,5 @@ func TestStatusAndDeploylog(t *testing.T) {
 	}
 	defer l.Release()
 	one(t, b.runAs(t, w, "bob", "u", "h", "", "!status mathoid"), "mathoid: deploying by erin since ")
-	one(t, b.runAs(t, w, "bob", "u", "h", "", "!status mathoid"), ": deploying abc1234, live revision unknown")
+	one(t, b.runAs(t, w, "bob", "u", "h", "", "!status mathoid"), ": deploying abc1234; live revision unknown")
 }

@@ -185,7 +185,7 @@ func TestRelayLogBeforeEcho(t *testing.T) {
 
 type wireFunc func(target, text string) error
 
-func (f wireFunc) Connected() bool                   { return true }
+func (f wireFunc) CanSend(string) bool               { return true }
 func (f wireFunc) Privmsg(target, text string) error { return f(target, text) }
 
 func TestRelayRefusesLongLines(t *testing.T) {

@@ -171,7 +171,7 @@ func (e *Engine) Deploy(ctx context.Context, req Request, obs Observer, p Prompt
 
 	r.note(fmt.Sprintf("deploy repository at %s; %d commit(s) %s..%s", short(plan.To), len(plan.Range.Commits), short(plan.From), short(plan.To)))
 	r.emit(Event{Type: EventStarted, Who: req.Who, Source: req.Source, From: plan.From, To: plan.To,
-		Commits: plan.Range.Commits, Message: req.Message, Total: len(s.AllHosts())})
+		Commits: plan.Range.Commits, Backwards: plan.Range.Backwards, Message: req.Message, Total: len(s.AllHosts())})
 	e.log.Info("deploy started", "deploy", id, "service", s.Name, "who", req.Who, "rev", plan.To)
 
 	res, err := r.deploy(ctx)

@@ -31,7 +31,7 @@ type EventType string
 
 // Event types.
 const (
-	EventStarted       EventType = "started"        // Who, From, To, Commits, Message, Total
+	EventStarted       EventType = "started"        // Who, From, To, Commits, Backwards, Message, Total
 	EventGroupStarted  EventType = "group_started"  // Group, Total
 	EventHostDone      EventType = "host_done"      // Group, Host: every stage and check passed
 	EventHostFailed    EventType = "host_failed"    // Group, Host, Reason, Checks (the failed ones)
@@ -76,11 +76,14 @@ type Event struct {
 	// From and To: the revision deployed before and the one deployed.
 	From, To string
 	Commits  []gitrepo.Commit
-	Message  string
-	Prompt   *Prompt
-	Answer   Answer
-	Outcome  string
-	Duration time.Duration
+	// Backwards is set on EventStarted when To is an ancestor of From (a
+	// revert): Commits are then the commits taken away.
+	Backwards bool
+	Message   string
+	Prompt    *Prompt
+	Answer    Answer
+	Outcome   string
+	Duration  time.Duration
 }
 
 // Observer receives a deploy's events, in order, from the deploy's

@@ -579,9 +579,9 @@ func durationWords(d time.Duration) string {
 	return s
 }
 
-// latencyText is "35ms" or "0.4s".
+// latencyText is "35ms" under a tenth of a second, else "0.4s".
 func latencyText(d time.Duration) string {
-	if d < time.Second {
+	if d < 100*time.Millisecond {
 		return fmt.Sprintf("%dms", d.Milliseconds())
 	}
 	return fmt.Sprintf("%.1fs", d.Seconds())

@@ -196,27 +196,33 @@ func (s *sender) run(ctx context.Context) {
 		if err := s.lim.Wait(ctx); err != nil {
 			return
 		}
-		// The line may have been replaced or merged while we waited.
-		l, ok = s.head()
-		if !ok {
-			continue
-		}
-		if !s.w.CanSend(l.target) {
-			continue
-		}
-		if err := s.w.Privmsg(l.target, l.text); err != nil {
-			s.log.Warn("send failed; will retry", "err", err)
-			continue
-		}
+		// Take the head now: it may have been replaced or merged while we
+		// waited. It waits for its echo from before it is written, so an
+		// echo can never come back before it is expected.
 		s.mu.Lock()
-		if len(s.queue) > 0 && s.queue[0].text == l.text && s.queue[0].target == l.target {
-			s.queue = s.queue[1:]
+		if len(s.queue) == 0 || !s.w.CanSend(s.queue[0].target) {
+			s.mu.Unlock()
+			continue
 		}
+		l = s.queue[0]
+		s.queue = s.queue[1:]
 		if s.echo {
 			l.sent = time.Now()
 			s.inflight = append(s.inflight, l)
 		}
 		s.mu.Unlock()
+		if err := s.w.Privmsg(l.target, l.text); err != nil {
+			s.log.Warn("send failed; will retry", "err", err)
+			s.mu.Lock()
+			for i := range s.inflight {
+				if s.inflight[i].sent.Equal(l.sent) && s.inflight[i].text == l.text {
+					s.inflight = append(s.inflight[:i], s.inflight[i+1:]...)
+					break
+				}
+			}
+			s.queue = append([]line{l}, s.queue...)
+			s.mu.Unlock()
+		}
 	}
 }
 

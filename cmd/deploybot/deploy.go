@@ -120,7 +120,7 @@ func runDeploy(ctx context.Context, e *env, args []string) int {
 		fmt.Fprintln(e.stderr, "deploybot deploy: the message must be one line")
 		return exitUsage
 	}
-	eng, _, ok := newEngine(e, *conf)
+	eng, cfg, ok := newEngine(e, *conf)
 	if !ok {
 		return exitFailed
 	}
@@ -160,10 +160,20 @@ func runDeploy(ctx context.Context, e *env, args []string) int {
 		}
 	}()
 
-	obs := &progress{w: e.stdout, tty: isTerminal(os.Stdout)}
+	prog := &progress{w: e.stdout, tty: isTerminal(os.Stdout)}
+	var obs deployer.Observer = prog
+	if s, ok := cfg.Service(service); ok {
+		if ca := newChannelAnnouncer(cfg, s, req.Who, e.stderr); ca != nil {
+			defer ca.Close()
+			obs = deployer.ObserverFunc(func(ev deployer.Event) {
+				prog.Observe(ev)
+				ca.Observe(ev)
+			})
+		}
+	}
 	pr := &termPrompter{w: e.stderr, in: os.Stdin}
 	res, err := eng.Deploy(dctx, req, obs, pr)
-	obs.endLine()
+	prog.endLine()
 	if err != nil {
 		if res != nil {
 			fmt.Fprintf(e.stderr, "deploybot deploy: %s interrupted: %v; see 'deploybot recover %s'\n", res.ID, err, res.ID)

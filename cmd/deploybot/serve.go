@@ -11,6 +11,8 @@ import (
 
 	"deploybot/bot"
 	"deploybot/config"
+	"deploybot/deployer"
+	"deploybot/deployer/journal"
 	"deploybot/sal"
 	salweb "deploybot/sal/web"
 )
@@ -58,6 +60,24 @@ func runServe(ctx context.Context, e *env, args []string) int {
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	var eng *deployer.Engine
+	if len(cfg.Services) > 0 {
+		eng, err = deployer.New(cfg, logger)
+		if err != nil {
+			logger.Error("cannot start the deployment engine", "err", err)
+			return exitFailed
+		}
+		defer eng.Close()
+		b.SetDeployer(eng)
+		if cfg.Deploy.Serve != "" {
+			go func() {
+				if err := eng.Serve(ctx); err != nil {
+					logger.Error("cannot serve the deploy repositories to the targets", "listen", cfg.Deploy.Serve, "err", err)
+					cancel()
+				}
+			}()
+		}
+	}
 	var web *http.Server
 	webDone := make(chan error, 1)
 	if cfg.SAL.Listen != "" {
@@ -66,13 +86,19 @@ func runServe(ctx context.Context, e *env, args []string) int {
 			logger.Error("cannot serve the SAL web pages", "err", err)
 			return exitFailed
 		}
+		mux := http.NewServeMux()
+		mux.Handle("/", salweb.New(salweb.Options{
+			Store:     store,
+			PublicURL: cfg.SAL.PublicURL,
+			TaskURL:   cfg.SAL.TaskURL,
+			Log:       logger,
+		}))
+		if eng != nil {
+			// The full log of each deploy, linked from the channel.
+			mux.Handle("/deploys/", journal.Handler(cfg.Deploy.JournalDir, "/deploys/"))
+		}
 		web = &http.Server{
-			Handler: salweb.New(salweb.Options{
-				Store:     store,
-				PublicURL: cfg.SAL.PublicURL,
-				TaskURL:   cfg.SAL.TaskURL,
-				Log:       logger,
-			}),
+			Handler:           mux,
 			ReadHeaderTimeout: 10 * time.Second,
 			ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 		}

@@ -1,0 +1,273 @@
+package bot
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"deploybot/deployer"
+	"deploybot/deployer/journal"
+)
+
+// fakeEngine stands in for the deployment engine in fast tests of the
+// commands: it records requests and plays a script of events.
+type fakeEngine struct {
+	mu       sync.Mutex
+	reqs     []deployer.Request
+	answers  []deployer.Answer
+	aborts   []string
+	recovers []string
+	resumes  []string
+	// prompt: Deploy asks a canary-failed question and waits.
+	prompt     bool
+	promptWait time.Duration
+	refuse     error
+	running    map[string]bool
+	unfinished []*journal.Deploy
+	done       chan struct{}
+}
+
+func (f *fakeEngine) Deploy(ctx context.Context, req deployer.Request, obs deployer.Observer, p deployer.Prompter) (*deployer.Result, error) {
+	defer close(f.done)
+	f.mu.Lock()
+	f.reqs = append(f.reqs, req)
+	f.mu.Unlock()
+	if f.refuse != nil {
+		return nil, f.refuse
+	}
+	ev := func(e deployer.Event) {
+		e.Service, e.DeployID = req.Service, "D1"
+		obs.Observe(e)
+	}
+	ev(deployer.Event{Type: deployer.EventStarted, Who: req.Who, From: revA, To: revB, Total: 3})
+	outcome := deployer.OutcomeSuccess
+	if f.prompt {
+		pr := deployer.Prompt{Service: req.Service, DeployID: "D1", Kind: deployer.PromptCanaryFailed, Group: "canary", Default: deployer.Rollback, Deadline: time.Now().Add(f.promptWait)}
+		ev(deployer.Event{Type: deployer.EventPrompt, Group: "canary", Prompt: &pr})
+		actx, cancel := context.WithDeadline(ctx, pr.Deadline)
+		ans, err := p.Ask(actx, pr)
+		cancel()
+		if err != nil {
+			ans = pr.Default
+		}
+		f.mu.Lock()
+		f.answers = append(f.answers, ans)
+		f.mu.Unlock()
+		ev(deployer.Event{Type: deployer.EventAnswer, Group: "canary", Prompt: &pr, Answer: ans, Who: req.Who})
+		if ans == deployer.Rollback {
+			outcome = deployer.OutcomeRolledBack
+		}
+	}
+	ev(deployer.Event{Type: deployer.EventFinished, Outcome: outcome, From: revA, To: revB, Reason: "canary failed", Duration: time.Second})
+	return &deployer.Result{ID: "D1", Service: req.Service, Outcome: outcome}, nil
+}
+
+func (f *fakeEngine) Abort(service string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.aborts = append(f.aborts, service)
+	return f.running[service]
+}
+
+func (f *fakeEngine) Running(service string) (string, bool) { return "", false }
+
+func (f *fakeEngine) Unfinished() ([]*journal.Deploy, error) { return f.unfinished, nil }
+
+func (f *fakeEngine) Recover(ctx context.Context, id string, action deployer.RecoverAction, who string, obs deployer.Observer) (*deployer.Result, error) {
+	defer close(f.done)
+	f.mu.Lock()
+	f.recovers = append(f.recovers, id+" "+who)
+	f.mu.Unlock()
+	obs.Observe(deployer.Event{Type: deployer.EventFinished, Service: "citoid", DeployID: id, Outcome: deployer.OutcomeRolledBack, From: revA, To: revB, Reason: "interrupted deploy rolled back by " + who})
+	return &deployer.Result{ID: id, Outcome: deployer.OutcomeRolledBack}, nil
+}
+
+func (f *fakeEngine) Resume(ctx context.Context, id, who string, obs deployer.Observer, p deployer.Prompter) (*deployer.Result, error) {
+	defer close(f.done)
+	f.mu.Lock()
+	f.resumes = append(f.resumes, id+" "+who)
+	f.mu.Unlock()
+	return &deployer.Result{ID: id, Outcome: deployer.OutcomeSuccess}, nil
+}
+
+func newEngineBot(t *testing.T) (*Bot, *fakeWire, *fakeEngine) {
+	t.Helper()
+	b, w := newDeployBot(t)
+	f := &fakeEngine{running: map[string]bool{}, done: make(chan struct{}), promptWait: 5 * time.Second}
+	b.SetDeployer(f)
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(func() { cancel(); b.dep.wg.Wait() })
+	b.dep.ctx = ctx
+	return b, w, f
+}
+
+// collect gathers what the bot sends until a line contains want (or one
+// of before, lines taken already, does).
+func collect(t *testing.T, b *Bot, w *fakeWire, want string, before ...string) []string {
+	t.Helper()
+	all := before
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		b.out.drainTo(w)
+		all = append(all, w.take()...)
+		for _, l := range all {
+			if strings.Contains(l, want) {
+				return all
+			}
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.Fatalf("no line containing %q; got %q", want, all)
+	return nil
+}
+
+func (f *fakeEngine) wait(t *testing.T) {
+	t.Helper()
+	select {
+	case <-f.done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the engine was not called to the end")
+	}
+}
+
+func TestDeployCommandArguments(t *testing.T) {
+	for _, c := range []struct {
+		line, rev, msg string
+	}{
+		{"!deploy citoid", "", ""},
+		{"!deploy citoid 5d6e7f8", "5d6e7f8", ""},
+		{"!deploy citoid 5d6e7f8 Fix   T1 timeout", "5d6e7f8", "Fix   T1 timeout"},
+		{"!deploy citoid add a timeout", "", "add a timeout"},
+	} {
+		b, w, f := newEngineBot(t)
+		got := b.runAs(t, w, "alice", "u", "h", "alice", c.line)
+		f.wait(t)
+		collect(t, b, w, "Finished deploy", got...)
+		f.mu.Lock()
+		req := f.reqs[0]
+		f.mu.Unlock()
+		if req.Service != "citoid" || req.Rev != c.rev || req.Message != c.msg || req.Who != "alice" || req.Source != "irc" {
+			t.Errorf("%s: request = %+v", c.line, req)
+		}
+	}
+	b, w, f := newEngineBot(t)
+	one(t, b.runAs(t, w, "alice", "u", "h", "alice", "!deploy citoid 12ab"), `bad sha1 "12ab": want 7 to 40 hex digits`)
+	one(t, b.runAs(t, w, "alice", "u", "h", "alice", "!deploy nosuch"), `unknown service "nosuch"`)
+	one(t, b.runAs(t, w, "alice", "u", "h", "alice", "!deploy"), "missing argument. Usage: !deploy <service> [<sha1>] [<message…>]")
+	one(t, b.runAs(t, w, "mallory", "u", "h", "mallory", "!deploy citoid"), "you are not a deployer of citoid")
+	one(t, b.runAs(t, w, "alice", "u", "h", "", "!deploy citoid"), "you are not a deployer of citoid")
+	if len(f.reqs) != 0 {
+		t.Fatalf("refused commands reached the engine: %+v", f.reqs)
+	}
+}
+
+func TestDeployRefusedByEngine(t *testing.T) {
+	b, w, f := newEngineBot(t)
+	f.refuse = &journal.LockedError{Service: "citoid", Holder: journal.Holder{Who: "bob", Why: "db migration", Since: time.Now()}, Manual: true}
+	got := b.runAs(t, w, "alice", "u", "h", "alice", "!deploy citoid")
+	f.wait(t)
+	got = collect(t, b, w, "citoid not deployed", got...)
+	if len(got) != 1 || !strings.Contains(got[0], "#ops alice: citoid not deployed: ") || !strings.Contains(got[0], "bob") || !strings.Contains(got[0], "db migration") {
+		t.Fatalf("reply = %q", got)
+	}
+}
+
+func TestPromptAnsweredInChannel(t *testing.T) {
+	b, w, f := newEngineBot(t)
+	f.prompt = true
+	b.runAs(t, w, "alice", "u", "h", "alice", "!deploy citoid")
+	collect(t, b, w, "!rollback citoid / !continue citoid")
+	// A nick without the account cannot answer; a deployer can.
+	one(t, b.runAs(t, w, "alice", "u", "h", "", "!continue citoid"), "you are not a deployer of citoid")
+	got := b.runAs(t, w, "alice2", "u", "h", "alice", "!rollback citoid")
+	f.wait(t)
+	got = append(got, collect(t, b, w, "Rolled back citoid to 1a2b3c4")...)
+	if !strings.Contains(strings.Join(got, "\n"), "citoid: rolling back") {
+		t.Fatalf("lines = %q", got)
+	}
+	if len(f.answers) != 1 || f.answers[0] != deployer.Rollback {
+		t.Fatalf("answers = %v", f.answers)
+	}
+	one(t, b.runAs(t, w, "alice", "u", "h", "alice", "!rollback citoid"), "nothing to answer for citoid")
+}
+
+func TestPromptTimeoutTakesDefault(t *testing.T) {
+	b, w, f := newEngineBot(t)
+	f.prompt, f.promptWait = true, time.Second
+	b.runAs(t, w, "alice", "u", "h", "alice", "!deploy citoid")
+	collect(t, b, w, "rolling back in 1s without an answer")
+	f.wait(t)
+	if len(f.answers) != 1 || f.answers[0] != deployer.Rollback {
+		t.Fatalf("answers = %v", f.answers)
+	}
+}
+
+func TestRevertPicksPreviousGoodAndLocks(t *testing.T) {
+	b, w, f := newEngineBot(t)
+	dir := b.cfg.Deploy.JournalDir
+	one(t, b.runAs(t, w, "alice", "u", "h", "alice", "!revert citoid"), "citoid: no successful deploy recorded. Name the revision")
+	base := time.Now().Add(-3 * time.Hour).UTC()
+	for i, d := range []struct{ rev, outcome string }{{revA, "success"}, {"cccccccccccccccccccccccccccccccccccccccc", "rolled_back"}, {revB, "success"}} {
+		at := base.Add(time.Duration(i) * time.Hour)
+		id, _ := journal.NewID("citoid", at)
+		jw, err := journal.Create(dir, "citoid", journal.Meta{ID: id, Who: "bob", Rev: d.rev, Started: at,
+			Hosts: map[string][]string{"canary": {"scb1001"}}, GroupOrder: []string{"canary"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		jw.Append(journal.Event{Type: journal.TypeFinished, Outcome: d.outcome, Time: at.Add(time.Minute)})
+		jw.Close()
+	}
+	one(t, b.runAs(t, w, "alice", "u", "h", "alice", "!revert citoid 12"), `bad sha1 "12"`)
+	got := b.runAs(t, w, "alice", "u", "h", "alice", "!revert citoid")
+	f.wait(t)
+	collect(t, b, w, "is locked (reverted by alice) until !unlock citoid", got...)
+	if req := f.reqs[0]; req.Rev != revA || req.Message != "revert 5d6e7f8 to 1a2b3c4" {
+		t.Fatalf("request = %+v", req)
+	}
+	h := held(t, b, "citoid")
+	if h == nil || h.Why != "reverted by alice" || h.Who != "alice" {
+		t.Fatalf("lock = %+v", h)
+	}
+}
+
+func TestAbortCommand(t *testing.T) {
+	b, w, f := newEngineBot(t)
+	one(t, b.runAs(t, w, "alice", "u", "h", "alice", "!abort citoid"), "no deploy of citoid is running.")
+	f.running["citoid"] = true
+	one(t, b.runAs(t, w, "alice", "u", "h", "alice", "!abort citoid"), "aborting citoid: no new host starts")
+	one(t, b.runAs(t, w, "mallory", "u", "h", "mallory", "!abort citoid"), "you are not a deployer of citoid")
+	if len(f.aborts) != 2 {
+		t.Fatalf("aborts = %v", f.aborts)
+	}
+}
+
+func TestRollbackOfInterruptedDeploy(t *testing.T) {
+	b, w, f := newEngineBot(t)
+	d := &journal.Deploy{Meta: journal.Meta{ID: "citoid-D0", Service: "citoid", Who: "bob", Rev: revB, FromRev: revA,
+		Started: time.Now(), Hosts: map[string][]string{"canary": {"scb1001"}, "eqiad": {"scb1002", "scb1003"}}, GroupOrder: []string{"canary", "eqiad"}},
+		HostState: map[string]journal.HostState{
+			"scb1001": {Host: "scb1001", Group: "canary", Stage: "deploy", OK: true, Rev: revB},
+			"scb1002": {Host: "scb1002", Group: "eqiad", Stage: "deploy", InFlight: true},
+		}}
+	f.unfinished = []*journal.Deploy{d}
+	b.postUnfinished()
+	got := collect(t, b, w, "was interrupted")
+	want := "canary: 1 on 5d6e7f8; eqiad: 1 in flight (state unknown), 1 not reached. !rollback citoid puts them back on 1a2b3c4; !continue citoid finishes the deploy of 5d6e7f8."
+	if len(got) != 1 || !strings.Contains(got[0], want) {
+		t.Fatalf("posted %q, want it to contain %q", got, want)
+	}
+	got = b.runAs(t, w, "alice", "u", "h", "alice", "!rollback citoid")
+	f.wait(t)
+	collect(t, b, w, "Rolled back citoid to 1a2b3c4", got...)
+	if len(f.recovers) != 1 || f.recovers[0] != "citoid-D0 alice" {
+		t.Fatalf("recovers = %v", f.recovers)
+	}
+}
+
+func TestDeployCommandsWithoutEngine(t *testing.T) {
+	b, w := newDeployBot(t)
+	one(t, b.runAs(t, w, "alice", "u", "h", "alice", "!deploy citoid"), "deploys are not enabled")
+}

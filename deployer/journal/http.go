@@ -1,0 +1,61 @@
+package journal
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/http"
+	"strings"
+)
+
+// Handler serves the deploy journals under dir read-only, as plain text:
+// GET <prefix><id> shows where the deploy stands (one line per host), then
+// every event as deploy-log prints it; ?level= and ?host= filter like its
+// flags, and ?output=1 adds the output of commands that succeeded. It is
+// mounted by the bot's web server under /deploys/, so the links the bot
+// posts open the full log.
+func Handler(dir, prefix string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			w.Header().Set("Allow", "GET, HEAD")
+			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+			return
+		}
+		id := strings.TrimPrefix(r.URL.Path, prefix)
+		service, _, err := ParseID(id)
+		if err != nil {
+			http.Error(w, "no such deploy: "+quoteShort(id), http.StatusNotFound)
+			return
+		}
+		path, err := JournalPath(dir, service, id)
+		if err != nil {
+			http.Error(w, "no such deploy: "+quoteShort(id), http.StatusNotFound)
+			return
+		}
+		opts := FormatOptions{Level: r.URL.Query().Get("level"), HostGlob: r.URL.Query().Get("host"), Output: r.URL.Query().Get("output") == "1"}
+		if err := opts.Validate(); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		d, err := Read(path)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			http.Error(w, "no such deploy: "+quoteShort(id), http.StatusNotFound)
+			return
+		case err != nil:
+			http.Error(w, "cannot read the journal: "+err.Error(), http.StatusInternalServerError)
+			return
+		}
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		if err := FormatState(w, d); err != nil {
+			return
+		}
+		fmt.Fprintln(w)
+		for _, ev := range d.Events {
+			if err := Format(w, ev, opts); err != nil {
+				return
+			}
+		}
+	})
+}

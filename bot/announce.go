@@ -295,11 +295,17 @@ func (a *Announcer) onGroupFinished(ev deployer.Event) {
 	a.running = ""
 	svc := a.started.Service
 	switch {
-	case ev.Failed == 0 && ev.Outcome != "aborted":
-		text := fmt.Sprintf("%s %d/%d ok", g.name, ev.OK, ev.Total)
-		if h := a.healthText(g); h != "" && g.name == "canary" {
+	case ev.Failed == 0 && ev.Outcome != "aborted" && g.name == "canary":
+		// The canary's result goes out at once, with its health results:
+		// the operator wants it before the fleet follows.
+		text := fmt.Sprintf("%s: canary %d/%d ok", svc, ev.OK, ev.Total)
+		if h := a.healthText(g); h != "" {
 			text += " — " + h
 		}
+		a.flushMerged()
+		a.say(text)
+	case ev.Failed == 0 && ev.Outcome != "aborted":
+		text := fmt.Sprintf("%s %d/%d ok", g.name, ev.OK, ev.Total)
 		a.merged = append(a.merged, text)
 		if a.mergeT == nil {
 			a.mergeT = time.AfterFunc(a.merge(), func() {

@@ -27,6 +27,7 @@ type inspircdConfig struct {
 	operName     string
 	operPassword string
 	flood        bool
+	history      []string // permanent channels with history replay
 }
 
 // render returns the text of inspircd.conf.
@@ -92,6 +93,14 @@ func (c inspircdConfig) render() string {
 	}
 	for _, m := range mods {
 		p(`<module name="%s">`, m)
+	}
+	if len(c.history) > 0 {
+		p(`<module name="chanhistory">`)
+		p(`<module name="permchannels">`)
+		p(`<chanhistory maxlines="100" prefixmsg="no" bots="yes">`)
+		for _, ch := range c.history {
+			p(`<permchannels channel="%s" modes="ntPH 100:1h">`, ch)
+		}
 	}
 	if c.tlsPort != 0 {
 		p(`<sslprofile name="Clients" provider="gnutls" certfile="%s/cert.pem" keyfile="%s/key.pem" dhfile="" hash="sha256" priority="NORMAL" requestclientcert="no">`, c.dir, c.dir)

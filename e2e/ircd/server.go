@@ -79,6 +79,11 @@ type Options struct {
 	// environment variable E2E_IRCD_LOG set, which sends them to stderr),
 	// only the last lines are kept, for error messages.
 	Log io.Writer
+	// HistoryChannels are permanent channels (they exist before anyone
+	// joins and are recreated by a Restart) that replay their last 100
+	// messages of the hour to whoever joins (InspIRCd's chanhistory): a
+	// client back after a restart sees what was said before it rejoined.
+	HistoryChannels []string
 	// NoTicker turns off the ticker: the control connection's empty line
 	// right after each change of the wall-clock second, which makes
 	// InspIRCd complete pending registrations at once instead of up to a
@@ -288,7 +293,8 @@ func (s *Server) init() error {
 	ic := inspircdConfig{
 		dir: s.ircdDir, port: port, tlsPort: tlsPort, linkPort: linkPort,
 		linkPassword: linkPass, operName: s.operName, operPassword: s.operPass,
-		flood: s.opts.FloodProtection,
+		flood:   s.opts.FloodProtection,
+		history: s.opts.HistoryChannels,
 	}
 	if err := os.WriteFile(filepath.Join(s.ircdDir, "inspircd.conf"), []byte(ic.render()), 0o644); err != nil {
 		return err

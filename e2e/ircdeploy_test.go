@@ -1,0 +1,360 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ergochat/irc-go/ircmsg"
+
+	"deploybot/e2e/fleet"
+	"deploybot/e2e/ircd"
+	"deploybot/sal"
+)
+
+// Deploys driven from IRC: the real bot binary over real InspIRCd + Anope,
+// deploying to a real sshd fleet, with operators as raw IRC clients.
+
+const ircBotPass = "deploybot-pw-1"
+
+// ircEnv is a fleet and upstream (deployEnv), an IRC server, and the
+// configuration of a bot deploying to the fleet from #ops.
+type ircEnv struct {
+	*deployEnv
+	srv     *ircd.Server
+	botNick string
+	botConf string // the configuration text
+}
+
+// ircConfig turns the deploy configuration of d into a bot's: the IRC
+// server, SASL, #ops as the SAL channel, relay and web listeners, and the
+// deployers. rate is the irc.rate line ("" for the default pacing).
+func ircConfig(t *testing.T, d *deployEnv, srv *ircd.Server, nick, rate string, promptTimeout string) string {
+	t.Helper()
+	raw, err := os.ReadFile(d.config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(raw)
+	ircBlock := "irc:\n  server: 127.0.0.1:1\n  nick: deploybot\n  channels: [\"#ops\"]\n"
+	if !strings.Contains(text, ircBlock) {
+		t.Fatalf("the deploy configuration changed shape:\n%s", text)
+	}
+	newIRC := fmt.Sprintf(`irc:
+  server: %s
+  nick: %s
+  sasl: {account: %s, password_file: %s}
+  channels: ["#ops"]
+  relay_listen: %s
+  relay_allow: [127.0.0.0/8]
+%s`, srv.Addr, nick, nick, filepath.Join(d.dir, "sasl.secret"), freeAddr(t), rate)
+	text = strings.Replace(text, ircBlock, newIRC, 1)
+	salBlock := fmt.Sprintf("sal:\n  database: %s/sal.db\n", d.dir)
+	text = strings.Replace(text, salBlock, salBlock+fmt.Sprintf("  listen: %s\n  projects: {\"#ops\": production}\n", freeAddr(t)), 1)
+	text = strings.Replace(text, "prompt_timeout: 3s", "prompt_timeout: "+promptTimeout, 1)
+	text += `access:
+  deployers:
+    accounts: [alice, bob]
+    hostmasks: ["*!*@deployers.invalid"]
+`
+	if err := os.WriteFile(filepath.Join(d.dir, "sasl.secret"), []byte(ircBotPass+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// The CLI (d.cli) uses the same configuration as the bot.
+	d.config = filepath.Join(d.dir, "bot.yaml")
+	if err := os.WriteFile(d.config, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return text
+}
+
+// newIRCEnv starts a fleet of n hosts and an IRC server (opts), registers
+// the bot's and the operators' accounts, and writes the bot's
+// configuration.
+func newIRCEnv(t *testing.T, n int, groups func(f *fleet.Fleet) string, opts ircd.Options, rate, promptTimeout string) *ircEnv {
+	t.Helper()
+	requireTools(t)
+	srv := ircd.StartT(t, opts)
+	d := newDeployEnv(t, n, groups)
+	e := &ircEnv{deployEnv: d, srv: srv, botNick: "deploybot"}
+	for acct, pass := range map[string]string{e.botNick: ircBotPass, "alice": "alice-pw-1", "bob": "bob-pw-1", "eve": "eve-pw-1"} {
+		if err := srv.Register(acct, pass); err != nil {
+			t.Fatalf("register %s: %v", acct, err)
+		}
+	}
+	e.botConf = ircConfig(t, d, srv, e.botNick, rate, promptTimeout)
+	return e
+}
+
+// startBot runs the bot and waits until client sees it in #ops.
+func (e *ircEnv) startBot(t *testing.T, client *ircd.Client) *bot {
+	t.Helper()
+	b := startBot(t, e.botConf, map[string]string{})
+	if _, err := client.Expect(30*time.Second, inChannel(e.botNick, "#ops")); err != nil {
+		t.Fatalf("the bot never joined #ops: %v\n%s", err, b.log.String())
+	}
+	return b
+}
+
+// operator dials a client logged in to account (nick = account).
+func (e *ircEnv) operator(t *testing.T, account, password string) *ircd.Client {
+	t.Helper()
+	return ircd.DialT(t, e.srv.Addr, ircd.ClientOptions{Nick: account, Account: account, Password: password, Channels: []string{"#ops"}})
+}
+
+// expectBot waits for the bot's next line in #ops containing substr and
+// returns its text.
+func expectBot(t *testing.T, c *ircd.Client, botNick, substr string, timeout time.Duration) string {
+	t.Helper()
+	m, err := c.Expect(timeout, ircd.And(ircd.IsPrivmsgFrom(botNick, "#ops"), ircd.TextContains(substr)))
+	if err != nil {
+		t.Fatalf("no line from the bot containing %q: %v", substr, err)
+	}
+	return ircd.Text(m)
+}
+
+// botLines returns the bot's lines in #ops that c received so far.
+func botLines(c *ircd.Client, botNick string) []string {
+	var out []string
+	for _, m := range c.History() {
+		if ircd.IsPrivmsgFrom(botNick, "#ops")(m) {
+			out = append(out, ircd.Text(m))
+		}
+	}
+	return out
+}
+
+func salMessages(t *testing.T, dir string) []sal.Entry {
+	t.Helper()
+	store, err := sal.OpenSQLite(filepath.Join(dir, "sal.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	list, err := store.List(context.Background(), sal.Query{Limit: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return list
+}
+
+func countPrefix(entries []sal.Entry, source sal.Source, prefix string) int {
+	n := 0
+	for _, e := range entries {
+		if e.Source == source && strings.HasPrefix(e.Message, prefix) {
+			n++
+		}
+	}
+	return n
+}
+
+func threeGroups(f *fleet.Fleet) string {
+	h := func(i int) string { return f.Hosts[i].IP }
+	return fmt.Sprintf(`
+    canary: [%q]
+    groups:
+      - {name: a, hosts: [%q, %q], parallel: 2}
+      - {name: b, hosts: [%q, %q], parallel: 2}
+`, h(0), h(1), h(2), h(3), h(4))
+}
+
+var durationRE = regexp.MustCompile(`\(duration: \d\dm \d\ds\)$`)
+
+// TestIRCDeployStory is an operator's session: !log, a deploy, a bad
+// deploy whose canary fails and is rolled back on !rollback, a prompt left
+// unanswered, a revert, !status; and users without the right refused.
+func TestIRCDeployStory(t *testing.T) {
+	e := newIRCEnv(t, 5, threeGroups, ircd.Options{}, "  rate: {per_second: 5, burst: 10}\n", "8s")
+	d := e.deployEnv
+	alice := e.operator(t, "alice", "alice-pw-1")
+	b := e.startBot(t, alice)
+	nick := e.botNick
+	const long = 60 * time.Second
+
+	t.Run("log", func(t *testing.T) {
+		alice.Say("#ops", "!log deploying svc soon")
+		expectBot(t, alice, nick, "Logged the message at http://", 10*time.Second)
+	})
+
+	v2 := d.commit("v2", 200)
+	t.Run("deploy", func(t *testing.T) {
+		alice.Say("#ops", "!deploy svc")
+		start := expectBot(t, alice, nick, "alice: deploying svc ", long)
+		wantStart := fmt.Sprintf("alice: deploying svc %s on 5 hosts — log: http://", v2[:7])
+		if !strings.HasPrefix(start, wantStart) {
+			t.Fatalf("start line %q, want prefix %q", start, wantStart)
+		}
+		canary := expectBot(t, alice, nick, "svc: canary", long)
+		if !regexp.MustCompile(`^svc: canary 1/1 ok — port 18080 open in \S+, health GET /health 200 in \S+$`).MatchString(canary) {
+			t.Fatalf("canary line %q", canary)
+		}
+		expectBot(t, alice, nick, "a 2/2 ok", long)
+		fin := expectBot(t, alice, nick, "Finished deploy", long)
+		if !strings.HasPrefix(fin, fmt.Sprintf("alice: Finished deploy [svc@%s]: release v2 (duration: ", v2[:7])) || !durationRE.MatchString(fin) {
+			t.Fatalf("finish line %q", fin)
+		}
+		d.wantFleet("v2")
+		entries := salMessages(t, d.dir)
+		if countPrefix(entries, sal.SourceDeploy, fmt.Sprintf("Started deploy [svc@%s]: release v2", v2[:7])) != 1 ||
+			countPrefix(entries, sal.SourceDeploy, fmt.Sprintf("Finished deploy [svc@%s]: release v2 (duration: ", v2[:7])) != 1 {
+			t.Fatalf("SAL entries: %+v", entries)
+		}
+		// Not one line per host: start, canary, groups, finish.
+		if lines := botLines(alice, nick); len(lines) > 6 {
+			t.Fatalf("%d lines for a 5-host deploy:\n%s", len(lines), strings.Join(lines, "\n"))
+		}
+		// The posted log link serves the whole deploy.
+		link := regexp.MustCompile(`log: (\S+)`).FindStringSubmatch(start)[1]
+		body := httpGet(t, link)
+		for _, want := range []string{"promote", "health", d.fleet.Hosts[4].IP} {
+			if !strings.Contains(body, want) {
+				t.Fatalf("the deploy log at %s lacks %q:\n%s", link, want, body)
+			}
+		}
+	})
+
+	v3 := d.commit("v3-bad", 500)
+	t.Run("bad deploy rolled back on !rollback", func(t *testing.T) {
+		alice.Say("#ops", "!deploy svc "+v3[:10]+" try v3")
+		expectBot(t, alice, nick, "alice: deploying svc "+v2[:7]+".."+v3[:7], long)
+		failed := expectBot(t, alice, nick, "svc: canary FAILED", long)
+		if !strings.Contains(failed, "health GET /health 500") || !strings.Contains(failed, d.fleet.Hosts[0].IP) {
+			t.Fatalf("failure line %q", failed)
+		}
+		prompt := expectBot(t, alice, nick, "!rollback svc / !continue svc", 10*time.Second)
+		if !strings.HasPrefix(prompt, "alice: roll back svc to "+v2[:7]+"?") || !strings.HasSuffix(prompt, "rolling back in 8s without an answer") {
+			t.Fatalf("prompt %q", prompt)
+		}
+		alice.Say("#ops", "!rollback svc")
+		expectBot(t, alice, nick, "svc: rolling back", 10*time.Second)
+		fin := expectBot(t, alice, nick, "Rolled back svc to "+v2[:7], long)
+		if !strings.HasPrefix(fin, "alice: Rolled back svc to "+v2[:7]+" (canary failed; 1 host restored;") {
+			t.Fatalf("rollback line %q", fin)
+		}
+		d.wantFleet("v2")
+		entries := salMessages(t, d.dir)
+		if countPrefix(entries, sal.SourceDeploy, fmt.Sprintf("FAILED deploy [svc@%s]: try v3 (canary failed on 1/1", v3[:7])) != 1 ||
+			countPrefix(entries, sal.SourceDeploy, "Rolled back svc to "+v2[:7]) != 1 {
+			t.Fatalf("SAL entries: %+v", entries)
+		}
+	})
+
+	t.Run("prompt timeout rolls back", func(t *testing.T) {
+		alice.Say("#ops", "!deploy svc "+v3)
+		expectBot(t, alice, nick, "svc: canary FAILED", long)
+		expectBot(t, alice, nick, "rolling back in 8s without an answer", 10*time.Second)
+		expectBot(t, alice, nick, "svc: no answer in time — rolling back", 20*time.Second)
+		expectBot(t, alice, nick, "Rolled back svc to "+v2[:7], long)
+		d.wantFleet("v2")
+	})
+
+	t.Run("users without the right are refused", func(t *testing.T) {
+		before := d.journals()
+		// eve: logged in, but not a deployer. bob: a deployer's nick, not
+		// logged in. carol: no account, and no hostmask rule matches.
+		eve := ircd.DialT(t, e.srv.Addr, ircd.ClientOptions{Nick: "eve", Account: "eve", Password: "eve-pw-1", Channels: []string{"#ops"}})
+		spoof := ircd.DialT(t, e.srv.Addr, ircd.ClientOptions{Nick: "bob", Channels: []string{"#ops"}})
+		carol := ircd.DialT(t, e.srv.Addr, ircd.ClientOptions{Nick: "carol", Channels: []string{"#ops"}})
+		for _, c := range []*ircd.Client{eve, spoof, carol} {
+			for _, cmd := range []string{"!deploy svc", "!revert svc " + v2[:7], "!rollback svc", "!lock svc mine"} {
+				c.Say("#ops", cmd)
+				m, err := c.Expect(15*time.Second, ircd.And(ircd.IsPrivmsgFrom(nick, "#ops"), func(m ircmsg.Message) bool {
+					return strings.HasPrefix(ircd.Text(m), c.Nick()+": ")
+				}))
+				if err != nil {
+					t.Fatalf("%s %q: no answer: %v", c.Nick(), cmd, err)
+				}
+				if want := c.Nick() + ": you are not a deployer of svc"; !strings.HasPrefix(ircd.Text(m), want) {
+					t.Fatalf("%s %q: answer %q, want %q…", c.Nick(), cmd, ircd.Text(m), want)
+				}
+			}
+		}
+		if after := d.journals(); after != before {
+			t.Fatalf("a refused command ran a deploy: %d journals, then %d", before, after)
+		}
+		if n := strings.Count(b.log.String(), "refused: not a deployer"); n < 12 {
+			t.Fatalf("the bot's log holds %d refusals, want 12:\n%s", n, b.log.String())
+		}
+	})
+
+	v1 := d.revs["v1"]
+	t.Run("revert then status", func(t *testing.T) {
+		alice.Say("#ops", "!revert svc "+v1[:7])
+		start := expectBot(t, alice, nick, "alice: reverting svc "+v2[:7]+".."+v1[:7], long)
+		if !strings.Contains(start, "revert to "+v1[:7]) {
+			t.Fatalf("start line %q", start)
+		}
+		expectBot(t, alice, nick, "Finished deploy [svc@"+v1[:7]+"]", long)
+		expectBot(t, alice, nick, "svc is locked (reverted by alice) until !unlock svc", 10*time.Second)
+		d.wantFleet("v1")
+
+		alice.Say("#ops", "!status svc")
+		st := expectBot(t, alice, nick, "alice: svc: ", 10*time.Second)
+		for _, want := range []string{"idle", "live " + v1[:7] + " (deployed by alice", "per group: canary " + v1[:7] + ", a " + v1[:7] + ", b " + v1[:7], "locked by alice since", "reverted by alice"} {
+			if !strings.Contains(st, want) {
+				t.Fatalf("status %q lacks %q", st, want)
+			}
+		}
+		// Locked: a deploy is refused, naming who and why.
+		alice.Say("#ops", "!deploy svc")
+		refused := expectBot(t, alice, nick, "svc not deployed", 20*time.Second)
+		if !strings.Contains(refused, "alice") || !strings.Contains(refused, "reverted by alice") {
+			t.Fatalf("refusal %q", refused)
+		}
+		alice.Say("#ops", "!unlock svc")
+		expectBot(t, alice, nick, "Unlocked svc", 10*time.Second)
+		// Without a sha1, !revert takes the revision live before the
+		// current one: v2.
+		alice.Say("#ops", "!revert svc")
+		expectBot(t, alice, nick, "alice: deploying svc "+v1[:7]+".."+v2[:7], long)
+		expectBot(t, alice, nick, "Finished deploy [svc@"+v2[:7]+"]", long)
+		expectBot(t, alice, nick, "svc is locked (reverted by alice)", 10*time.Second)
+		d.wantFleet("v2")
+	})
+
+	t.Run("the CLI announces through the bot", func(t *testing.T) {
+		alice.Say("#ops", "!unlock svc")
+		expectBot(t, alice, nick, "Unlocked svc", 10*time.Second)
+		v4 := d.commit("v4", 200)
+		code, out, errOut := d.cli("", "deploy", svcName, "-m", "from the shell")
+		if code != 0 {
+			t.Fatalf("deploy: exit %d\n%s\n%s", code, out, errOut)
+		}
+		expectBot(t, alice, nick, fmt.Sprintf("alice: deploying svc %s..%s (2 commits: ", v2[:7], v4[:7]), 30*time.Second)
+		expectBot(t, alice, nick, "Finished deploy [svc@"+v4[:7]+"]: from the shell", 30*time.Second)
+		entries := salMessages(t, d.dir)
+		if countPrefix(entries, sal.SourceDeploy, "Finished deploy [svc@"+v4[:7]+"]: from the shell") != 1 {
+			t.Fatalf("SAL entries: %+v", entries)
+		}
+	})
+}
+
+func httpGet(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := httpClient.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var sb strings.Builder
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := resp.Body.Read(buf)
+		sb.Write(buf[:n])
+		if err != nil {
+			break
+		}
+	}
+	if resp.StatusCode != 200 {
+		t.Fatalf("GET %s: %s\n%s", url, resp.Status, sb.String())
+	}
+	return sb.String()
+}
+
+var httpClient = &http.Client{Timeout: 10 * time.Second}

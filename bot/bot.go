@@ -16,7 +16,6 @@ import (
 	"fmt"
 	"log"
 	"log/slog"
-	"math/rand/v2"
 	"net"
 	"os"
 	"strconv"
@@ -41,6 +40,7 @@ type Bot struct {
 	flushNow chan struct{}
 
 	conn *ircevent.Connection
+	link *link // reconnects, nick, rejoins, member accounts (conn.go)
 	out  *sender
 	work chan *request
 
@@ -71,24 +71,24 @@ func New(cfg *config.Config, store sal.Store, spool *sal.Spool, logger *slog.Log
 		}
 	}
 	b.conn = &ircevent.Connection{
-		Server:        cfg.IRC.Server,
-		Nick:          cfg.IRC.Nick,
-		User:          cfg.IRC.User,
-		RealName:      cfg.IRC.RealName,
-		UseTLS:        cfg.IRC.TLS,
-		TLSConfig:     tlsConfig,
-		RequestCaps:   []string{"message-tags", "account-tag", "extended-join", "server-time", "multi-prefix"},
-		QuitMessage:   "deploybot stopping",
-		Timeout:       30 * time.Second,
-		KeepAlive:     60 * time.Second,
-		ReconnectFreq: 10 * time.Second,
-		Log:           log.New(logWriter{logger}, "", 0),
+		Server:      cfg.IRC.Server,
+		Nick:        cfg.IRC.Nick,
+		User:        cfg.IRC.User,
+		RealName:    cfg.IRC.RealName,
+		UseTLS:      cfg.IRC.TLS,
+		TLSConfig:   tlsConfig,
+		RequestCaps: []string{"message-tags", "account-tag", "extended-join", "account-notify", "server-time", "multi-prefix"},
+		QuitMessage: "deploybot stopping",
+		Timeout:     30 * time.Second,
+		KeepAlive:   60 * time.Second,
+		Log:         log.New(logWriter{logger}, "", 0),
 	}
 	if s := cfg.IRC.SASL; s != nil {
 		b.conn.UseSASL = true
 		b.conn.SASLLogin = s.Account
 		b.conn.SASLPassword = s.Password.Reveal()
 	}
+	b.link = newLink(b)
 	b.conn.AddConnectCallback(b.onConnect)
 	b.conn.AddCallback("PRIVMSG", b.onPrivmsg)
 	b.out = newSender(ircWire{b}, cfg.IRC.Rate.PerSecond, cfg.IRC.Rate.Burst, logger)
@@ -126,25 +126,26 @@ func (b *Bot) Run(ctx context.Context) error {
 		})
 	}
 
-	if err := b.connect(ctx); err != nil {
+	stopWaits := context.AfterFunc(ctx, b.link.shutdown)
+	err := b.connect(ctx)
+	stopWaits()
+	if err != nil {
 		return err
 	}
 	loopDone := make(chan struct{})
 	go func() { b.conn.Loop(); close(loopDone) }()
+	wg.Go(func() { b.link.watchNick(ctx) })
 	<-ctx.Done()
 	b.conn.Quit()
-	select {
-	case <-loopDone:
-	case <-time.After(5 * time.Second):
-		b.log.Warn("IRC server did not close the connection after QUIT")
-	}
+	b.link.shutdown() // after Quit: a reconnect it wakes sees the quit
+	b.link.stopLoop(loopDone, 5*time.Second)
 	return nil
 }
 
 // connect makes the first connection, retrying with exponential backoff
-// and jitter until it succeeds or ctx is done.
+// and jitter (see link) until it succeeds or ctx is done. Loop makes the
+// later ones, with the same backoff.
 func (b *Bot) connect(ctx context.Context) error {
-	delay := time.Second
 	for {
 		err := b.conn.Connect()
 		if err == nil {
@@ -153,14 +154,9 @@ func (b *Bot) connect(ctx context.Context) error {
 		if errors.Is(err, ircevent.ClientHasQuit) {
 			return err
 		}
-		wait := delay/2 + rand.N(delay)
-		b.log.Warn("IRC connection failed", "server", b.cfg.IRC.Server, "err", err, "retry_in", wait.Round(time.Millisecond))
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(wait):
+		if err := b.link.failed(ctx, err); err != nil {
+			return err
 		}
-		delay = min(delay*2, 2*time.Minute)
 	}
 }
 
@@ -174,6 +170,7 @@ func (b *Bot) onConnect(ircmsg.Message) {
 		b.log.Warn("the server did not grant account-tag: only hostmask rules can authorize")
 	}
 	b.log.Info("connected", "server", b.cfg.IRC.Server, "nick", b.conn.CurrentNick())
+	b.link.connected()
 	for _, ch := range b.cfg.IRC.Channels {
 		b.conn.Join(ch)
 	}
@@ -235,9 +232,7 @@ func (b *Bot) onPrivmsg(m ircmsg.Message) {
 	} else {
 		r.replyTo = nuh.Name
 	}
-	if ok, acct := m.GetTag("account"); ok && acct != "*" {
-		r.account = acct
-	}
+	r.account = b.accountOf(m, nuh.Name, r.channel)
 	if !parseCommand(b.cfg.IRC.Prefix, text, r) {
 		return
 	}

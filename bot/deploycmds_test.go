@@ -123,12 +123,18 @@ func collect(t *testing.T, b *Bot, w *fakeWire, want string, before ...string) [
 	return nil
 }
 
-func (f *fakeEngine) wait(t *testing.T) {
+// wait waits until the engine returned and the bot let go of the run.
+func (f *fakeEngine) wait(t *testing.T, b *Bot) {
 	t.Helper()
 	select {
 	case <-f.done:
 	case <-time.After(5 * time.Second):
 		t.Fatal("the engine was not called to the end")
+	}
+	for deadline := time.Now().Add(5 * time.Second); b.run("citoid") != nil; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the run was never released")
+		}
 	}
 }
 
@@ -143,7 +149,7 @@ func TestDeployCommandArguments(t *testing.T) {
 	} {
 		b, w, f := newEngineBot(t)
 		got := b.runAs(t, w, "alice", "u", "h", "alice", c.line)
-		f.wait(t)
+		f.wait(t, b)
 		collect(t, b, w, "Finished deploy", got...)
 		f.mu.Lock()
 		req := f.reqs[0]
@@ -167,7 +173,7 @@ func TestDeployRefusedByEngine(t *testing.T) {
 	b, w, f := newEngineBot(t)
 	f.refuse = &journal.LockedError{Service: "citoid", Holder: journal.Holder{Who: "bob", Why: "db migration", Since: time.Now()}, Manual: true}
 	got := b.runAs(t, w, "alice", "u", "h", "alice", "!deploy citoid")
-	f.wait(t)
+	f.wait(t, b)
 	got = collect(t, b, w, "citoid not deployed", got...)
 	if len(got) != 1 || !strings.Contains(got[0], "#ops alice: citoid not deployed: ") || !strings.Contains(got[0], "bob") || !strings.Contains(got[0], "db migration") {
 		t.Fatalf("reply = %q", got)
@@ -182,8 +188,8 @@ func TestPromptAnsweredInChannel(t *testing.T) {
 	// A nick without the account cannot answer; a deployer can.
 	one(t, b.runAs(t, w, "alice", "u", "h", "", "!continue citoid"), "you are not a deployer of citoid")
 	got := b.runAs(t, w, "alice2", "u", "h", "alice", "!rollback citoid")
-	f.wait(t)
-	got = append(got, collect(t, b, w, "Rolled back citoid to 1a2b3c4")...)
+	f.wait(t, b)
+	got = collect(t, b, w, "Rolled back citoid to 1a2b3c4", got...)
 	if !strings.Contains(strings.Join(got, "\n"), "citoid: rolling back") {
 		t.Fatalf("lines = %q", got)
 	}
@@ -198,7 +204,7 @@ func TestPromptTimeoutTakesDefault(t *testing.T) {
 	f.prompt, f.promptWait = true, time.Second
 	b.runAs(t, w, "alice", "u", "h", "alice", "!deploy citoid")
 	collect(t, b, w, "rolling back in 1s without an answer")
-	f.wait(t)
+	f.wait(t, b)
 	if len(f.answers) != 1 || f.answers[0] != deployer.Rollback {
 		t.Fatalf("answers = %v", f.answers)
 	}
@@ -222,7 +228,7 @@ func TestRevertPicksPreviousGoodAndLocks(t *testing.T) {
 	}
 	one(t, b.runAs(t, w, "alice", "u", "h", "alice", "!revert citoid 12"), `bad sha1 "12"`)
 	got := b.runAs(t, w, "alice", "u", "h", "alice", "!revert citoid")
-	f.wait(t)
+	f.wait(t, b)
 	collect(t, b, w, "is locked (reverted by alice) until !unlock citoid", got...)
 	if req := f.reqs[0]; req.Rev != revA || req.Message != "revert 5d6e7f8 to 1a2b3c4" {
 		t.Fatalf("request = %+v", req)
@@ -260,7 +266,7 @@ func TestRollbackOfInterruptedDeploy(t *testing.T) {
 		t.Fatalf("posted %q, want it to contain %q", got, want)
 	}
 	got = b.runAs(t, w, "alice", "u", "h", "alice", "!rollback citoid")
-	f.wait(t)
+	f.wait(t, b)
 	collect(t, b, w, "Rolled back citoid to 1a2b3c4", got...)
 	if len(f.recovers) != 1 || f.recovers[0] != "citoid-D0 alice" {
 		t.Fatalf("recovers = %v", f.recovers)

@@ -1,0 +1,249 @@
+package bot
+
+import (
+	"sync"
+
+	"github.com/ergochat/irc-go/ircmsg"
+
+	"deploybot/config"
+)
+
+// whoxToken marks the bot's own WHOX queries (WHO #chan %tcnuhfa,<token>)
+// so that their 354 replies are told apart from anybody else's.
+const whoxToken = "731"
+
+// whoxFields are the WHOX fields the bot asks for. The server answers them
+// in its fixed order: token, channel, user, host, nick, flags, account.
+const whoxFields = "%tcnuhfa"
+
+// member is one user in a channel as the bot knows them.
+type member struct {
+	nick    string // as last seen
+	account string // services account; "" when not logged in or unknown
+}
+
+// memberTable knows, for every channel the bot is in, who is there and
+// which services account each of them is logged in to. It learns it from
+// extended-join JOINs, WHOX replies (354) to the query the bot sends when
+// it joins, and account-notify ACCOUNT messages, and follows NICK, PART,
+// KICK and QUIT. Names are keyed folded with the server's case mapping.
+type memberTable struct {
+	mu    sync.Mutex
+	chans map[string]map[string]member // channel → nick → member
+	whox  map[string]bool              // channels whose WHOX reply is coming
+}
+
+// memberEvent is what handle reports to its caller.
+type memberEvent struct {
+	joined string // the bot itself joined this channel: query it with WHOX
+	listed string // the WHOX reply for this channel has ended
+}
+
+// init empties the table.
+func (t *memberTable) init() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.chans = make(map[string]map[string]member)
+	t.whox = make(map[string]bool)
+}
+
+// clear forgets everything: the connection ended.
+func (t *memberTable) clear() { t.init() }
+
+// handle updates the table from m; self is the bot's current nick.
+func (t *memberTable) handle(m ircmsg.Message, self string) memberEvent {
+	var ev memberEvent
+	nick := m.Nick()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.chans == nil {
+		t.chans = make(map[string]map[string]member)
+		t.whox = make(map[string]bool)
+	}
+	switch m.Command {
+	case "JOIN":
+		if len(m.Params) < 1 {
+			break
+		}
+		ch := config.FoldName(m.Params[0])
+		if config.SameName(nick, self) {
+			t.chans[ch] = make(map[string]member)
+			t.whox[ch] = true
+			ev.joined = m.Params[0]
+		}
+		acct := ""
+		if len(m.Params) >= 2 { // extended-join: JOIN #chan account :realname
+			acct = accountName(m.Params[1])
+		}
+		t.set(ch, nick, acct, true)
+	case "PART":
+		if len(m.Params) >= 1 {
+			t.remove(config.FoldName(m.Params[0]), nick, self)
+		}
+	case "KICK":
+		if len(m.Params) >= 2 {
+			t.remove(config.FoldName(m.Params[0]), m.Params[1], self)
+		}
+	case "QUIT":
+		for _, members := range t.chans {
+			delete(members, config.FoldName(nick))
+		}
+	case "NICK":
+		if len(m.Params) < 1 {
+			break
+		}
+		from, to := config.FoldName(nick), m.Params[0]
+		for _, members := range t.chans {
+			if mb, ok := members[from]; ok {
+				delete(members, from)
+				mb.nick = to
+				members[config.FoldName(to)] = mb
+			}
+		}
+	case "ACCOUNT":
+		if len(m.Params) < 1 {
+			break
+		}
+		for ch := range t.chans {
+			t.set(ch, nick, accountName(m.Params[0]), false)
+		}
+	case "354":
+		// me token channel user host nick flags account
+		if len(m.Params) < 8 || m.Params[1] != whoxToken {
+			break
+		}
+		acct := m.Params[7]
+		if acct == "0" {
+			acct = ""
+		}
+		t.set(config.FoldName(m.Params[2]), m.Params[5], acct, true)
+	case "315":
+		if len(m.Params) < 2 {
+			break
+		}
+		ch := config.FoldName(m.Params[1])
+		if t.whox[ch] {
+			delete(t.whox, ch)
+			ev.listed = m.Params[1]
+		}
+	}
+	return ev
+}
+
+// set records nick's account in channel ch (folded). With add false it
+// only updates a nick already there.
+func (t *memberTable) set(ch, nick, account string, add bool) {
+	members := t.chans[ch]
+	if members == nil {
+		if !add {
+			return
+		}
+		members = make(map[string]member)
+		t.chans[ch] = members
+	}
+	key := config.FoldName(nick)
+	if _, ok := members[key]; !ok && !add {
+		return
+	}
+	members[key] = member{nick: nick, account: account}
+}
+
+// remove takes nick out of channel ch (folded), or forgets the channel
+// when nick is the bot itself.
+func (t *memberTable) remove(ch, nick, self string) {
+	if config.SameName(nick, self) {
+		delete(t.chans, ch)
+		delete(t.whox, ch)
+		return
+	}
+	delete(t.chans[ch], config.FoldName(nick))
+}
+
+// account returns the account nick is logged in to as known from channel
+// (from any channel when channel is ""), or "".
+func (t *memberTable) account(channel, nick string) string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	key := config.FoldName(nick)
+	if channel != "" {
+		return t.chans[config.FoldName(channel)][key].account
+	}
+	for _, members := range t.chans {
+		if mb, ok := members[key]; ok && mb.account != "" {
+			return mb.account
+		}
+	}
+	return ""
+}
+
+// count returns how many members channel has and how many of them are
+// logged in.
+func (t *memberTable) count(channel string) (members, accounts int) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, mb := range t.chans[config.FoldName(channel)] {
+		members++
+		if mb.account != "" {
+			accounts++
+		}
+	}
+	return members, accounts
+}
+
+// accountName turns an account field of extended-join or ACCOUNT into an
+// account name: "*" means none.
+func accountName(s string) string {
+	if s == "*" {
+		return ""
+	}
+	return s
+}
+
+// onMembers keeps the member table and queries a channel with WHOX when
+// the bot joins it.
+func (l *link) onMembers(m ircmsg.Message) {
+	ev := l.members.handle(m, l.ownNick())
+	if ev.joined != "" {
+		if _, ok := l.b.conn.ISupport()["WHOX"]; ok {
+			l.b.conn.Send("WHO", ev.joined, whoxFields+","+whoxToken)
+		} else {
+			l.b.log.Info("the server has no WHOX: accounts of members already in the channel are unknown", "channel", ev.joined)
+		}
+	}
+	if ev.listed != "" {
+		n, a := l.members.count(ev.listed)
+		l.b.log.Info("channel members", "channel", ev.listed, "members", n, "accounts", a)
+	}
+}
+
+// trustMembers reports whether the member table may stand in for a
+// missing account tag: only when the server tells the bot about every
+// login and logout (account-notify), else the table could be stale.
+func (l *link) trustMembers() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.accountNotify
+}
+
+// accountOf returns the services account of nick, the sender of m in
+// channel ("" for a private message), or "" when they are not logged in
+// or it cannot be known. Without account-tag it is always "": only
+// hostmask rules authorize then. With it, m's account tag is
+// authoritative ("*" = not logged in); a message without the tag falls
+// back to the member table (extended-join, WHOX, account-notify), as long
+// as account-notify keeps that table current.
+func (b *Bot) accountOf(m ircmsg.Message, nick, channel string) string {
+	b.mu.Lock()
+	tags := b.accountTags
+	b.mu.Unlock()
+	if !tags {
+		return ""
+	}
+	if ok, acct := m.GetTag("account"); ok {
+		return accountName(acct)
+	}
+	if b.link == nil || !b.link.trustMembers() {
+		return ""
+	}
+	return b.link.members.account(channel, nick)
+}

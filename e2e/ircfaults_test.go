@@ -1,0 +1,214 @@
+package e2e
+
+import (
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ergochat/irc-go/ircmsg"
+
+	"deploybot/e2e/fleet"
+	"deploybot/e2e/ircd"
+	"deploybot/sal"
+)
+
+// Faults around a deploy driven from IRC: the IRC server restarted, the
+// bot killed, a server with flood protection on.
+
+// slowRestarts makes every host's restart of sha take 2 s, so a deploy
+// lasts long enough for a fault in the middle.
+func slowRestarts(d *deployEnv, sha string) {
+	for i := range d.fleet.Hosts {
+		d.hostFile(i, "pause", sha)
+	}
+}
+
+// redial connects a new client as account once the server is back.
+func redial(t *testing.T, srv *ircd.Server, account, password string) *ircd.Client {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		c, err := ircd.Dial(srv.Addr, ircd.ClientOptions{Nick: account, Account: account, Password: password, Channels: []string{"#ops"}, Timeout: 10 * time.Second})
+		if err == nil {
+			t.Cleanup(func() { c.Close() })
+			return c
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("cannot reconnect %s: %v", account, err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// TestIRCServerRestartMidDeploy restarts InspIRCd while a deploy runs: the
+// deploy completes, the bot reconnects, every notification reaches the
+// channel exactly once, and the SAL has each entry once. #ops replays its
+// history to whoever joins, so the operator's new client sees what the bot
+// said before it was back.
+func TestIRCServerRestartMidDeploy(t *testing.T) {
+	e := newIRCEnv(t, 5, threeGroups, ircd.Options{HistoryChannels: []string{"#ops"}}, "  rate: {per_second: 5, burst: 10}\n", "30s")
+	d := e.deployEnv
+	alice := e.operator(t, "alice", "alice-pw-1")
+	b := e.startBot(t, alice)
+	nick := e.botNick
+
+	v2 := d.commit("v2", 200)
+	slowRestarts(d, v2)
+	alice.Say("#ops", "!deploy svc")
+	expectBot(t, alice, nick, "svc: canary 1/1 ok", 60*time.Second)
+	if err := e.srv.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	restarted := time.Now()
+	alice2 := redial(t, e.srv, "alice", "alice-pw-1")
+	expectBot(t, alice2, nick, "Finished deploy [svc@"+v2[:7]+"]", 90*time.Second)
+	t.Logf("deploy finished %v after the restart", time.Since(restarted).Round(time.Millisecond))
+	d.wantFleet("v2")
+
+	// Every line the bot said, before the restart (the first client) and
+	// after (the second, history included), once.
+	lines := append(botLines(alice, nick), botLines(alice2, nick)...)
+	want := []string{
+		"alice: deploying svc " + v2[:7],
+		"svc: canary 1/1 ok",
+		"a 2/2 ok",
+		"b 2/2 ok",
+		"alice: Finished deploy [svc@" + v2[:7] + "]",
+	}
+	for _, w := range want {
+		n := 0
+		for _, l := range lines {
+			if strings.Contains(l, w) {
+				n++
+			}
+		}
+		if n != 1 {
+			t.Errorf("%q arrived %d times; the bot said:\n%s", w, n, strings.Join(lines, "\n"))
+		}
+	}
+	entries := salMessages(t, d.dir)
+	if countPrefix(entries, sal.SourceDeploy, "Started deploy [svc@"+v2[:7]+"]") != 1 || countPrefix(entries, sal.SourceDeploy, "Finished deploy [svc@"+v2[:7]+"]") != 1 {
+		t.Fatalf("SAL entries: %+v", entries)
+	}
+	if n := strings.Count(b.log.String(), `msg=connected `); n < 2 {
+		t.Fatalf("the bot connected %d times, want a reconnect:\n%s", n, b.log.String())
+	}
+	// The bot answers commands again.
+	alice2.Say("#ops", "!status svc")
+	expectBot(t, alice2, nick, "alice: svc: idle; live "+v2[:7], 20*time.Second)
+}
+
+// TestIRCBotKilledMidDeploy kills the bot (SIGKILL) in the middle of a
+// deploy: the bot started again posts the interrupted deploy with the
+// state of its hosts, and !rollback brings the fleet back.
+func TestIRCBotKilledMidDeploy(t *testing.T) {
+	e := newIRCEnv(t, 5, threeGroups, ircd.Options{}, "  rate: {per_second: 5, burst: 10}\n", "30s")
+	d := e.deployEnv
+	alice := e.operator(t, "alice", "alice-pw-1")
+	b := e.startBot(t, alice)
+	nick := e.botNick
+	v1 := d.revs["v1"]
+
+	alice.Say("#ops", "!deploy svc")
+	expectBot(t, alice, nick, "Finished deploy [svc@"+v1[:7]+"]", 60*time.Second)
+	v2 := d.commit("v2", 200)
+	slowRestarts(d, v2)
+	alice.Discard()
+	alice.Say("#ops", "!deploy svc")
+	expectBot(t, alice, nick, "svc: canary 1/1 ok", 60*time.Second)
+	time.Sleep(500 * time.Millisecond) // group a is restarting
+	b.cmd.Process.Kill()
+	b.cmd.Wait()
+	alice.Expect(15*time.Second, ircd.IsQuitOf(nick))
+
+	alice.Discard()
+	e.startBot(t, alice)
+	posted := expectBot(t, alice, nick, "was interrupted", 30*time.Second)
+	for _, w := range []string{"-svc-", "by alice of " + v2[:7] + " (from " + v1[:7] + ")", "canary: 1 on " + v2[:7], "a: 2 in flight (state unknown); b: 2 not reached", "!rollback svc puts them back on " + v1[:7], "!continue svc finishes the deploy of " + v2[:7]} {
+		if !strings.Contains(posted, w) {
+			t.Fatalf("posted %q, lacking %q", posted, w)
+		}
+	}
+	alice.Say("#ops", "!status svc")
+	expectBot(t, alice, nick, "an interrupted deploy waits: !rollback svc or !continue svc", 20*time.Second)
+	alice.Say("#ops", "!rollback svc")
+	expectBot(t, alice, nick, "rolling back the interrupted deploy ", 30*time.Second)
+	expectBot(t, alice, nick, "Rolled back svc to "+v1[:7], 60*time.Second)
+	d.wantFleet("v1")
+	// Nothing is left to recover.
+	alice.Say("#ops", "!rollback svc")
+	expectBot(t, alice, nick, "nothing to answer for svc", 20*time.Second)
+}
+
+// TestIRCFloodProtection deploys to 30 hosts while four users send 20
+// !status requests, on a server with InspIRCd's flood protection on and
+// the bot's default pacing: the bot is never disconnected and answers
+// every command.
+func TestIRCFloodProtection(t *testing.T) {
+	groups := func(f *fleet.Fleet) string {
+		var a, b []string
+		for i := 1; i < 30; i++ {
+			if i < 15 {
+				a = append(a, fmt.Sprintf("%q", f.Hosts[i].IP))
+			} else {
+				b = append(b, fmt.Sprintf("%q", f.Hosts[i].IP))
+			}
+		}
+		return fmt.Sprintf(`
+    canary: [%q]
+    groups:
+      - {name: a, hosts: [%s], parallel: 14}
+      - {name: b, hosts: [%s], parallel: 15}
+`, f.Hosts[0].IP, strings.Join(a, ", "), strings.Join(b, ", "))
+	}
+	e := newIRCEnv(t, 30, groups, ircd.Options{FloodProtection: true}, "", "30s")
+	alice := e.operator(t, "alice", "alice-pw-1")
+	b := e.startBot(t, alice)
+	nick := e.botNick
+	v1 := e.revs["v1"]
+	users := []*ircd.Client{alice}
+	for _, n := range []string{"u1", "u2", "u3"} {
+		users = append(users, ircd.DialT(t, e.srv.Addr, ircd.ClientOptions{Nick: n, Channels: []string{"#ops"}}))
+	}
+
+	alice.Say("#ops", "!deploy svc")
+	var wg sync.WaitGroup
+	for _, u := range users {
+		wg.Go(func() {
+			for range 5 {
+				u.Say("#ops", "!status svc")
+				time.Sleep(300 * time.Millisecond)
+			}
+		})
+	}
+	wg.Wait()
+	expectBot(t, alice, nick, "Finished deploy [svc@"+v1[:7]+"]", 3*time.Minute)
+	e.wantFleet("v1")
+	for _, u := range users {
+		prefix := u.Nick() + ": svc: "
+		n := 0
+		deadline := time.Now().Add(2 * time.Minute)
+		for n < 5 && time.Now().Before(deadline) {
+			if _, err := u.Expect(time.Until(deadline), ircd.And(ircd.IsPrivmsgFrom(nick, "#ops"), func(m ircmsg.Message) bool {
+				return strings.HasPrefix(ircd.Text(m), prefix)
+			})); err != nil {
+				break
+			}
+			n++
+		}
+		if n != 5 {
+			t.Errorf("%s got %d of its 5 !status answers", u.Nick(), n)
+		}
+	}
+	log := b.log.String()
+	if n := strings.Count(log, `msg=connected `); n != 1 {
+		t.Errorf("the bot connected %d times; it was disconnected:\n%s", n, log)
+	}
+	for _, bad := range []string{"Excess Flood", "Excess flood", "disconnected", "reconnect"} {
+		if strings.Contains(log, bad) {
+			t.Errorf("the bot's log mentions %q:\n%s", bad, log)
+		}
+	}
+}

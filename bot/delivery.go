@@ -9,10 +9,13 @@ import (
 // ircWire is the bot's connection as the sender sees it.
 type ircWire struct{ b *Bot }
 
-// CanSend reports whether the bot is connected and, for a channel, in it:
-// a line sent to a channel the bot has not joined (yet) would be refused.
+// CanSend reports whether the bot is connected, holds its primary nick
+// and, for a channel, is in it: a line sent to a channel the bot has not
+// joined (yet) would be refused, and a copy of the bot without the
+// primary nick (a second one running, or one waiting to regain it) says
+// nothing, so nothing is ever said twice.
 func (w ircWire) CanSend(target string) bool {
-	if !w.b.conn.Connected() {
+	if !w.b.conn.Connected() || !w.b.holdsNick() {
 		return false
 	}
 	if target == "" || !isChannel(target) {

@@ -177,6 +177,24 @@ func TestIRCDeployStory(t *testing.T) {
 	nick := e.botNick
 	const long = 60 * time.Second
 
+	// A second copy of the bot, configured the same (but for its
+	// listeners), runs throughout and must do nothing: it never holds the
+	// nick while the first one does.
+	second := startBot(t, secondCopy(t, e.botConf), map[string]string{})
+	waitLog(t, second, "another copy of the bot holds the primary nick; staying quiet")
+	defer func() {
+		for _, m := range alice.History() {
+			if m.Command == "PRIVMSG" && !strings.EqualFold(m.Nick(), nick) && strings.HasPrefix(strings.ToLower(m.Nick()), nick) {
+				t.Errorf("the second copy (%s) said %q", m.Nick(), ircd.Text(m))
+			}
+		}
+		for _, bad := range []string{"deploy requested", "msg=logged", "refused"} {
+			if strings.Contains(second.log.String(), bad) {
+				t.Errorf("the second copy acted (%q):\n%s", bad, second.log.String())
+			}
+		}
+	}()
+
 	t.Run("log", func(t *testing.T) {
 		alice.Say("#ops", "!log deploying svc soon")
 		expectBot(t, alice, nick, "Logged the message at http://", 10*time.Second)
@@ -333,6 +351,21 @@ func TestIRCDeployStory(t *testing.T) {
 			t.Fatalf("SAL entries: %+v", entries)
 		}
 	})
+}
+
+// secondCopy is conf with fresh addresses for the listeners, so a second
+// bot can run on the same machine.
+func secondCopy(t *testing.T, conf string) string {
+	t.Helper()
+	for _, key := range []string{"  relay_listen: ", "  listen: ", "  serve: "} {
+		i := strings.Index(conf, key)
+		if i < 0 {
+			t.Fatalf("no %q in the configuration", key)
+		}
+		j := i + strings.IndexByte(conf[i:], '\n')
+		conf = conf[:i] + key + freeAddr(t) + conf[j:]
+	}
+	return conf
 }
 
 func httpGet(t *testing.T, url string) string {

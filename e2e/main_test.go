@@ -81,7 +81,7 @@ type bot struct {
 
 // startBot writes config and files (name → content) into a fresh
 // directory and runs `deploybot serve` on that config until the test ends.
-func startBot(t *testing.T, config string, files map[string]string) *bot {
+func startBot(t testing.TB, config string, files map[string]string) *bot {
 	t.Helper()
 	dir := t.TempDir()
 	files["deploybot.yaml"] = config
@@ -132,7 +132,7 @@ func (l *lockedBuffer) String() string {
 }
 
 // freeAddr returns a loopback address with a port nobody listens on now.
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -6,7 +6,6 @@ import (
 	"encoding/pem"
 	"fmt"
 	mrand "math/rand/v2"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"

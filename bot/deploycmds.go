@@ -37,8 +37,6 @@ type deploys struct {
 
 	mu   sync.Mutex
 	runs map[string]*deployRun // service → deploy started from IRC
-	// recovered: interrupted deploys posted at start, by service.
-	recovered map[string]string
 }
 
 // deployRun is a deploy the bot started, or a recovery it runs.
@@ -381,11 +379,7 @@ func (b *Bot) answerPrompt(r *request, ans deployer.Answer) {
 		}
 		if res == nil && err != nil {
 			b.reply(r, fmt.Sprintf("could not %s %s: %s", ans, id, refusalText(err)))
-			return
 		}
-		b.dep.mu.Lock()
-		delete(b.dep.recovered, s.Name)
-		b.dep.mu.Unlock()
 	})
 }
 
@@ -451,12 +445,6 @@ func (b *Bot) postUnfinished() {
 		if _, ok := b.cfg.Service(svc); !ok {
 			continue
 		}
-		b.dep.mu.Lock()
-		if b.dep.recovered == nil {
-			b.dep.recovered = map[string]string{}
-		}
-		b.dep.recovered[svc] = d.Meta.ID
-		b.dep.mu.Unlock()
 		b.log.Warn("interrupted deploy found", "deploy", d.Meta.ID, "service", svc)
 		b.say(b.announceChannel(), interruptedText(d, time.Now()))
 	}

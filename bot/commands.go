@@ -31,6 +31,9 @@ type command struct {
 	args    string // usage after the name, e.g. "<message>"
 	help    string // one line
 	minArgs int
+	// maxArgs is the most words the arguments may have; 0 = no limit (the
+	// last argument is free text).
+	maxArgs int
 	missing string // the reply when arguments are missing; default: the usage
 	right   right
 	run     func(ctx context.Context, b *Bot, r *request)
@@ -42,17 +45,17 @@ var commands = map[string]*command{}
 
 func init() {
 	for _, c := range []*command{
-		{name: "help", args: "[<command>]", help: "list the commands, or show how to use one", run: cmdHelp},
+		{name: "help", args: "[<command>]", help: "list the commands, or show how to use one", maxArgs: 1, run: cmdHelp},
 		{name: "log", args: "<message>", help: "append <message> to the Server Admin Log", minArgs: 1, missing: msgMissing, right: inSALChannel, run: cmdLog},
 		{name: "deploy", args: "<service> [<sha1>] [<message…>]", help: "deploy the upstream head (or <sha1>) of a service: canary, then the groups", minArgs: 1, right: serviceDeployer, run: cmdDeploy},
-		{name: "revert", args: "<service> [<sha1>]", help: "deploy an earlier revision (default: the one live before the current one), then lock the service", minArgs: 1, right: serviceDeployer, run: cmdRevert},
-		{name: "rollback", args: "<service>", help: "answer the open question of a deploy: roll back (or roll back an interrupted deploy)", minArgs: 1, right: serviceDeployer, run: cmdRollback},
-		{name: "continue", args: "<service>", help: "answer the open question of a deploy: go on (or finish an interrupted deploy)", minArgs: 1, right: serviceDeployer, run: cmdContinue},
-		{name: "abort", args: "<service>", help: "stop a running deploy once the hosts in flight finish, then ask whether to roll back", minArgs: 1, right: serviceDeployer, run: cmdAbort},
+		{name: "revert", args: "<service> [<sha1>]", help: "deploy an earlier revision (default: the one live before the current one), then lock the service", minArgs: 1, maxArgs: 2, right: serviceDeployer, run: cmdRevert},
+		{name: "rollback", args: "<service>", help: "answer the open question of a deploy: roll back (or roll back an interrupted deploy)", minArgs: 1, maxArgs: 1, right: serviceDeployer, run: cmdRollback},
+		{name: "continue", args: "<service>", help: "answer the open question of a deploy: go on (or finish an interrupted deploy)", minArgs: 1, maxArgs: 1, right: serviceDeployer, run: cmdContinue},
+		{name: "abort", args: "<service>", help: "stop a running deploy once the hosts in flight finish, then ask whether to roll back", minArgs: 1, maxArgs: 1, right: serviceDeployer, run: cmdAbort},
 		{name: "lock", args: "<service> <reason…>", help: "hold a service: deploys are refused until !unlock", minArgs: 2, right: serviceDeployer, run: cmdLock},
-		{name: "unlock", args: "<service>", help: "release a service held by !lock or !revert", minArgs: 1, right: serviceDeployer, run: cmdUnlock},
-		{name: "status", args: "[<service>]", help: "running deploys, locks and the live revision of each service", run: cmdStatus},
-		{name: "deploylog", args: "<service> [<n>]", help: "summary of the last (or n-th last) deploy of a service", minArgs: 1, run: cmdDeploylog},
+		{name: "unlock", args: "<service>", help: "release a service held by !lock or !revert", minArgs: 1, maxArgs: 1, right: serviceDeployer, run: cmdUnlock},
+		{name: "status", args: "[<service>]", help: "running deploys, locks and the live revision of each service", maxArgs: 1, run: cmdStatus},
+		{name: "deploylog", args: "<service> [<n>]", help: "summary of the last (or n-th last) deploy of a service", minArgs: 1, maxArgs: 2, run: cmdDeploylog},
 	} {
 		commands[c.name] = c
 	}
@@ -100,6 +103,10 @@ func (b *Bot) dispatch(ctx context.Context, r *request) {
 			return
 		}
 		b.reply(r, fmt.Sprintf("missing argument. Usage: %s", c.usage(prefix)))
+		return
+	}
+	if c.maxArgs > 0 && len(r.args) > c.maxArgs {
+		b.reply(r, fmt.Sprintf("too many arguments. Usage: %s", c.usage(prefix)))
 		return
 	}
 	if c.right == serviceDeployer {

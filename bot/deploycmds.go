@@ -263,10 +263,6 @@ func cmdRevert(_ context.Context, b *Bot, r *request) {
 		return
 	}
 	usage := commands["revert"].usage(b.cfg.IRC.Prefix)
-	if len(r.args) > 2 {
-		b.reply(r, "too many arguments. Usage: "+usage)
-		return
-	}
 	s, ok := b.service(r, r.args[0])
 	if !ok {
 		return
@@ -322,10 +318,6 @@ func cmdContinue(_ context.Context, b *Bot, r *request) { b.answerPrompt(r, depl
 // journal holds an interrupted deploy of it, rolls it back or finishes it.
 func (b *Bot) answerPrompt(r *request, ans deployer.Answer) {
 	if !b.needEngine(r) {
-		return
-	}
-	if len(r.args) > 1 {
-		b.reply(r, "too many arguments. Usage: "+commands[string(ans)].usage(b.cfg.IRC.Prefix))
 		return
 	}
 	s, ok := b.service(r, r.args[0])
@@ -396,10 +388,6 @@ func (o recoverObserver) Observe(ev deployer.Event) {
 
 func cmdAbort(_ context.Context, b *Bot, r *request) {
 	if !b.needEngine(r) {
-		return
-	}
-	if len(r.args) > 1 {
-		b.reply(r, "too many arguments. Usage: "+commands["abort"].usage(b.cfg.IRC.Prefix))
 		return
 	}
 	s, ok := b.service(r, r.args[0])

@@ -242,6 +242,8 @@ func TestRevertPicksPreviousGoodAndLocks(t *testing.T) {
 func TestAbortCommand(t *testing.T) {
 	b, w, f := newEngineBot(t)
 	one(t, b.runAs(t, w, "alice", "u", "h", "alice", "!abort citoid"), "no deploy of citoid is running.")
+	one(t, b.runAs(t, w, "alice", "u", "h", "alice", "!abort citoid now"), "too many arguments. Usage: !abort <service>")
+	one(t, b.runAs(t, w, "alice", "u", "h", "alice", "!rollback citoid x"), "too many arguments. Usage: !rollback <service>")
 	f.running["citoid"] = true
 	one(t, b.runAs(t, w, "alice", "u", "h", "alice", "!abort citoid"), "aborting citoid: no new host starts")
 	one(t, b.runAs(t, w, "mallory", "u", "h", "mallory", "!abort citoid"), "you are not a deployer of citoid")

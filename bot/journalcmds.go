@@ -107,10 +107,6 @@ func oneLine(s string) string {
 }
 
 func cmdStatus(_ context.Context, b *Bot, r *request) {
-	if len(r.args) > 1 {
-		b.reply(r, "too many arguments. Usage: "+commands["status"].usage(b.cfg.IRC.Prefix))
-		return
-	}
 	names := b.cfg.ServiceNames()
 	if len(r.args) == 1 {
 		s, ok := b.service(r, r.args[0])
@@ -275,10 +271,6 @@ func shortRev(rev string) string {
 
 func cmdDeploylog(_ context.Context, b *Bot, r *request) {
 	usage := commands["deploylog"].usage(b.cfg.IRC.Prefix)
-	if len(r.args) > 2 {
-		b.reply(r, "too many arguments. Usage: "+usage)
-		return
-	}
 	s, ok := b.service(r, r.args[0])
 	if !ok {
 		return

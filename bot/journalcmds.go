@@ -301,5 +301,9 @@ func cmdDeploylog(_ context.Context, b *Bot, r *request) {
 	sum := list[n-1]
 	var sb strings.Builder
 	journal.FormatSummary(&sb, sum)
-	b.reply(r, fmt.Sprintf("%s — full log: deploybot deploy-log %s --id %s", strings.TrimSpace(sb.String()), s.Name, sum.ID))
+	where := fmt.Sprintf("deploybot deploy-log %s --id %s", s.Name, sum.ID)
+	if u := b.deployLogURL(sum.ID); u != "" {
+		where = u
+	}
+	b.reply(r, fmt.Sprintf("%s — full log: %s", strings.TrimSpace(sb.String()), where))
 }

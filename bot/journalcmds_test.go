@@ -174,7 +174,7 @@ func TestStatusAndDeploylog(t *testing.T) {
 	one(t, b.runAs(t, w, "bob", "u", "h", "", "!status citoid"), "#ops bob: citoid: idle; live 5d6e7f8 (deployed by alice 2h ago), per group: canary 5d6e7f8")
 	got = b.runAs(t, w, "bob", "u", "h", "", "!deploylog citoid")
 	one(t, got, id2+" alice 5d6e7f8..9999999 failed")
-	one(t, got, "full log: deploybot deploy-log citoid --id "+id2)
+	one(t, got, "full log: https://sal.example.org/deploys/"+id2)
 	got = b.runAs(t, w, "bob", "u", "h", "", "!deploylog citoid 2")
 	one(t, got, id1+" alice 1a2b3c4..5d6e7f8 success")
 	one(t, b.runAs(t, w, "bob", "u", "h", "", "!deploylog citoid 3"), "citoid has only 2 deploy(s) recorded.")

@@ -44,6 +44,9 @@ type Announcer struct {
 	// Progress is how often a running group reports its counts. Default
 	// 30s.
 	Progress time.Duration
+	// AnswerAt, when set, says where prompts are answered instead of the
+	// channel commands (a deploy run from a shell asks on its terminal).
+	AnswerAt string
 	// Recovery: the events are those of an interrupted deploy being rolled
 	// back; its start was logged when it first started.
 	Recovery bool
@@ -459,7 +462,11 @@ func (a *Announcer) onPrompt(ev deployer.Event) {
 	if p.Default == deployer.Continue {
 		def = "continuing"
 	}
-	text := strings.TrimSpace(fmt.Sprintf("%s %s !rollback %s / !continue %s — %s in %s without an answer", q, ask, svc, svc, def, durationWords(wait)))
+	how := fmt.Sprintf("!rollback %s / !continue %s", svc, svc)
+	if a.AnswerAt != "" {
+		how = a.AnswerAt
+	}
+	text := strings.TrimSpace(fmt.Sprintf("%s %s %s — %s in %s without an answer", q, ask, how, def, durationWords(wait)))
 	a.say(a.addressed(text))
 }
 

@@ -222,3 +222,19 @@ func TestLooksLikeRev(t *testing.T) {
 		}
 	}
 }
+
+// A deploy run from a shell asks on its terminal: the channel is told
+// where to answer, not given commands that cannot answer it.
+func TestAnnouncerPromptAnsweredElsewhere(t *testing.T) {
+	rec := &recorder{}
+	a := testAnnouncer(rec)
+	a.AnswerAt = "(answer at the terminal of deploybot deploy)"
+	a.Observe(started())
+	p := &deployer.Prompt{Kind: deployer.PromptPause, Group: "codfw", Default: deployer.Rollback, Deadline: time.Now().Add(2 * time.Minute)}
+	a.Observe(deployer.Event{Type: deployer.EventPrompt, Group: "codfw", Prompt: p})
+	lines, _ := rec.take()
+	want := "alice: citoid is paused before codfw. roll back citoid to 1a2b3c4? (answer at the terminal of deploybot deploy) — rolling back in 2m without an answer"
+	if len(lines) != 2 || lines[1] != want {
+		t.Fatalf("lines = %q\nwant %q", lines, want)
+	}
+}

@@ -46,11 +46,12 @@ func newChannelAnnouncer(cfg *config.Config, s *config.Service, who string, stde
 		return nil
 	}
 	ca.ann = &bot.Announcer{
-		Service: s,
-		Nick:    who,
-		Channel: channel,
-		Project: project,
-		LogURL:  func(id string) string { return bot.DeployLogURL(cfg.SAL.PublicURL, id) },
+		Service:  s,
+		Nick:     who,
+		Channel:  channel,
+		Project:  project,
+		LogURL:   func(id string) string { return bot.DeployLogURL(cfg.SAL.PublicURL, id) },
+		AnswerAt: "(answer at the terminal of deploybot deploy)",
 		Say: func(text, _ string) {
 			if ca.relay != nil {
 				ca.relay.say(text)

@@ -187,3 +187,36 @@ func TestStatusAndDeploylog(t *testing.T) {
 	one(t, b.runAs(t, w, "bob", "u", "h", "", "!status mathoid"), "mathoid: deploying by erin since ")
 	one(t, b.runAs(t, w, "bob", "u", "h", "", "!status mathoid"), ": deploying abc1234; live revision unknown")
 }
+
+// !status of a deploy in progress: its group, hosts done, failed and in
+// flight, and the open question.
+func TestStatusOfRunningDeploy(t *testing.T) {
+	b, w := newDeployBot(t)
+	dir := b.cfg.Deploy.JournalDir
+	id, _ := journal.NewID("citoid", time.Now())
+	l, err := journal.AcquireDeploy(dir, "citoid", journal.Holder{Who: "erin", Why: "deploying 5d6e7f8", DeployID: id})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Release()
+	jw, err := journal.Create(dir, "citoid", journal.Meta{ID: id, Who: "erin", Rev: revB, FromRev: revA,
+		Hosts: map[string][]string{"canary": {"scb1001"}, "eqiad": {"scb1002", "scb1003"}}, GroupOrder: []string{"canary", "eqiad"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer jw.Close()
+	for _, ev := range []journal.Event{
+		{Type: journal.TypeGroupStarted, Group: "canary"},
+		{Type: journal.TypeHostDone, Group: "canary", Host: "scb1001", Rev: revB},
+		{Type: journal.TypeGroupStarted, Group: "eqiad"},
+		{Type: journal.TypeHostFailed, Group: "eqiad", Host: "scb1002", Err: "unreachable"},
+		{Type: journal.TypeStageStarted, Group: "eqiad", Host: "scb1003", Stage: "deploy"},
+	} {
+		if err := jw.Append(ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	one(t, b.runAs(t, w, "bob", "u", "h", "", "!status citoid"), ": deploying 5d6e7f8 — group eqiad, 1/3 hosts done, 1 failed, 1 in flight; ")
+	jw.Append(journal.Event{Type: journal.TypePrompt, Group: "eqiad", Prompt: "group eqiad failed"})
+	one(t, b.runAs(t, w, "bob", "u", "h", "", "!status citoid"), ", waiting for !rollback citoid or !continue citoid; ")
+}

@@ -45,9 +45,14 @@ type deployRun struct {
 	ann     *Announcer
 
 	mu      sync.Mutex
+	started bool // the engine said the deploy started
 	prompt  *deployer.Prompt
 	answers chan answer // buffered 1; created with each prompt
 }
+
+// slowStart is how long a deploy may take to start (updating the deploy
+// repository, dialling the hosts) before the bot says it is on it.
+var slowStart = 5 * time.Second
 
 // answer is an operator's answer to a prompt.
 type answer struct {
@@ -58,6 +63,11 @@ type answer struct {
 // Observe records prompts (so !rollback and !continue find them the moment
 // they are announced) and passes every event to the announcer.
 func (d *deployRun) Observe(ev deployer.Event) {
+	if ev.Type == deployer.EventStarted {
+		d.mu.Lock()
+		d.started = true
+		d.mu.Unlock()
+	}
 	if ev.Type == deployer.EventPrompt && ev.Prompt != nil {
 		d.mu.Lock()
 		p := *ev.Prompt
@@ -231,7 +241,16 @@ func (b *Bot) startDeploy(r *request, s *config.Service, rev, message, afterLock
 	b.startRun(r, s, r.nick, func(ctx context.Context, run *deployRun) {
 		req := deployer.Request{Service: s.Name, Rev: rev, Message: message, Who: who, Source: "irc"}
 		b.log.Info("deploy requested", "service", s.Name, "rev", rev, "nick", r.nick, "account", r.account)
+		ack := time.AfterFunc(slowStart, func() {
+			run.mu.Lock()
+			started := run.started
+			run.mu.Unlock()
+			if !started {
+				b.reply(r, fmt.Sprintf("updating the %s deploy repository…", s.Name))
+			}
+		})
 		res, err := b.dep.eng.Deploy(ctx, req, run, run)
+		ack.Stop()
 		if res == nil && err != nil {
 			b.reply(r, fmt.Sprintf("%s not deployed: %s", s.Name, refusalText(err)))
 			b.log.Info("deploy refused", "service", s.Name, "err", err)

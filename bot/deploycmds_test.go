@@ -2,6 +2,7 @@ package bot
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"sync"
 	"testing"
@@ -24,6 +25,7 @@ type fakeEngine struct {
 	prompt     bool
 	promptWait time.Duration
 	refuse     error
+	delay      time.Duration // before anything happens
 	running    map[string]bool
 	unfinished []*journal.Deploy
 	done       chan struct{}
@@ -34,6 +36,7 @@ func (f *fakeEngine) Deploy(ctx context.Context, req deployer.Request, obs deplo
 	f.mu.Lock()
 	f.reqs = append(f.reqs, req)
 	f.mu.Unlock()
+	time.Sleep(f.delay)
 	if f.refuse != nil {
 		return nil, f.refuse
 	}
@@ -278,4 +281,20 @@ func TestRollbackOfInterruptedDeploy(t *testing.T) {
 func TestDeployCommandsWithoutEngine(t *testing.T) {
 	b, w := newDeployBot(t)
 	one(t, b.runAs(t, w, "alice", "u", "h", "alice", "!deploy citoid"), "deploys are not enabled")
+}
+
+// A deploy slow to start (a slow upstream) is acknowledged, once.
+func TestSlowStartAcknowledged(t *testing.T) {
+	b, w, f := newEngineBot(t)
+	old := slowStart
+	slowStart = 20 * time.Millisecond
+	defer func() { slowStart = old }()
+	f.refuse = errors.New("upstream unreachable")
+	f.delay = 100 * time.Millisecond
+	got := b.runAs(t, w, "alice", "u", "h", "alice", "!deploy citoid")
+	f.wait(t, b)
+	got = collect(t, b, w, "citoid not deployed: upstream unreachable", got...)
+	if len(got) != 2 || got[0] != "#ops alice: updating the citoid deploy repository…" {
+		t.Fatalf("lines = %q", got)
+	}
 }

@@ -44,10 +44,13 @@ type deployRun struct {
 	service string
 	ann     *Announcer
 
-	mu      sync.Mutex
-	started bool // the engine said the deploy started
-	prompt  *deployer.Prompt
-	answers chan answer // buffered 1; created with each prompt
+	done chan struct{} // closed when the run's goroutine is over
+
+	mu       sync.Mutex
+	started  bool // the engine said the deploy started
+	finished bool // the engine said the deploy ended
+	prompt   *deployer.Prompt
+	answers  chan answer // buffered 1; created with each prompt
 }
 
 // slowStart is how long a deploy may take to start (updating the deploy
@@ -63,9 +66,14 @@ type answer struct {
 // Observe records prompts (so !rollback and !continue find them the moment
 // they are announced) and passes every event to the announcer.
 func (d *deployRun) Observe(ev deployer.Event) {
-	if ev.Type == deployer.EventStarted {
+	switch ev.Type {
+	case deployer.EventStarted:
 		d.mu.Lock()
 		d.started = true
+		d.mu.Unlock()
+	case deployer.EventFinished:
+		d.mu.Lock()
+		d.finished = true
 		d.mu.Unlock()
 	}
 	if ev.Type == deployer.EventPrompt && ev.Prompt != nil {
@@ -80,6 +88,12 @@ func (d *deployRun) Observe(ev deployer.Event) {
 		d.mu.Unlock()
 	}
 	d.ann.Observe(ev)
+}
+
+func (d *deployRun) isFinished() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.finished
 }
 
 // Ask implements deployer.Prompter: it waits for !rollback or !continue in
@@ -165,12 +179,13 @@ func (b *Bot) startRun(r *request, s *config.Service, nick string, fn func(ctx c
 	if channel == "" {
 		channel = b.announceChannel()
 	}
-	run := &deployRun{service: s.Name, ann: b.newAnnouncer(s, channel, nick)}
+	run := &deployRun{service: s.Name, ann: b.newAnnouncer(s, channel, nick), done: make(chan struct{})}
 	b.dep.mu.Lock()
 	if b.dep.runs == nil {
 		b.dep.runs = map[string]*deployRun{}
 	}
-	if b.dep.runs[s.Name] != nil {
+	prev := b.dep.runs[s.Name]
+	if prev != nil && !prev.isFinished() {
 		b.dep.mu.Unlock()
 		b.reply(r, fmt.Sprintf("a deploy of %s is already running here; see !status %s.", s.Name, s.Name))
 		return false
@@ -181,9 +196,23 @@ func (b *Bot) startRun(r *request, s *config.Service, nick string, fn func(ctx c
 		defer func() {
 			run.ann.Close()
 			b.dep.mu.Lock()
-			delete(b.dep.runs, s.Name)
+			if b.dep.runs[s.Name] == run {
+				delete(b.dep.runs, s.Name)
+			}
 			b.dep.mu.Unlock()
+			close(run.done)
 		}()
+		if prev != nil {
+			// The previous deploy has announced its end and is letting go
+			// of its lock (and a revert is taking its manual lock): wait
+			// for it, so a command typed right after the finish line is
+			// not refused.
+			select {
+			case <-prev.done:
+			case <-b.dep.ctx.Done():
+				return
+			}
+		}
 		fn(b.dep.ctx, run)
 	})
 	return true

@@ -26,13 +26,14 @@ type fakeEngine struct {
 	promptWait time.Duration
 	refuse     error
 	delay      time.Duration // before anything happens
+	tail       time.Duration // between the finish and the return
 	running    map[string]bool
 	unfinished []*journal.Deploy
 	done       chan struct{}
 }
 
 func (f *fakeEngine) Deploy(ctx context.Context, req deployer.Request, obs deployer.Observer, p deployer.Prompter) (*deployer.Result, error) {
-	defer close(f.done)
+	defer func() { f.done <- struct{}{} }()
 	f.mu.Lock()
 	f.reqs = append(f.reqs, req)
 	f.mu.Unlock()
@@ -64,6 +65,7 @@ func (f *fakeEngine) Deploy(ctx context.Context, req deployer.Request, obs deplo
 		}
 	}
 	ev(deployer.Event{Type: deployer.EventFinished, Outcome: outcome, From: revA, To: revB, Reason: "canary failed", Duration: time.Second})
+	time.Sleep(f.tail)
 	return &deployer.Result{ID: "D1", Service: req.Service, Outcome: outcome}, nil
 }
 
@@ -79,7 +81,7 @@ func (f *fakeEngine) Running(service string) (string, bool) { return "", false }
 func (f *fakeEngine) Unfinished() ([]*journal.Deploy, error) { return f.unfinished, nil }
 
 func (f *fakeEngine) Recover(ctx context.Context, id string, action deployer.RecoverAction, who string, obs deployer.Observer) (*deployer.Result, error) {
-	defer close(f.done)
+	defer func() { f.done <- struct{}{} }()
 	f.mu.Lock()
 	f.recovers = append(f.recovers, id+" "+who)
 	f.mu.Unlock()
@@ -88,7 +90,7 @@ func (f *fakeEngine) Recover(ctx context.Context, id string, action deployer.Rec
 }
 
 func (f *fakeEngine) Resume(ctx context.Context, id, who string, obs deployer.Observer, p deployer.Prompter) (*deployer.Result, error) {
-	defer close(f.done)
+	defer func() { f.done <- struct{}{} }()
 	f.mu.Lock()
 	f.resumes = append(f.resumes, id+" "+who)
 	f.mu.Unlock()
@@ -98,7 +100,7 @@ func (f *fakeEngine) Resume(ctx context.Context, id, who string, obs deployer.Ob
 func newEngineBot(t *testing.T) (*Bot, *fakeWire, *fakeEngine) {
 	t.Helper()
 	b, w := newDeployBot(t)
-	f := &fakeEngine{running: map[string]bool{}, done: make(chan struct{}), promptWait: 5 * time.Second}
+	f := &fakeEngine{running: map[string]bool{}, done: make(chan struct{}, 10), promptWait: 5 * time.Second}
 	b.SetDeployer(f)
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(func() { cancel(); b.dep.wg.Wait() })
@@ -296,5 +298,27 @@ func TestSlowStartAcknowledged(t *testing.T) {
 	got = collect(t, b, w, "citoid not deployed: upstream unreachable", got...)
 	if len(got) != 2 || got[0] != "#ops alice: updating the citoid deploy repository…" {
 		t.Fatalf("lines = %q", got)
+	}
+}
+
+// A deploy asked for right after the previous one announced its end waits
+// for it to let go, instead of being refused.
+func TestDeployRightAfterFinish(t *testing.T) {
+	b, w, f := newEngineBot(t)
+	f.tail = 200 * time.Millisecond
+	got := b.runAs(t, w, "alice", "u", "h", "alice", "!deploy citoid")
+	collect(t, b, w, "Finished deploy", got...)
+	got = b.runAs(t, w, "alice", "u", "h", "alice", "!deploy citoid again")
+	for _, l := range got {
+		if strings.Contains(l, "already running") {
+			t.Fatalf("refused: %q", l)
+		}
+	}
+	f.wait(t, b)
+	f.wait(t, b)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.reqs) != 2 || f.reqs[1].Message != "again" {
+		t.Fatalf("requests = %+v", f.reqs)
 	}
 }

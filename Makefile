@@ -30,8 +30,9 @@ lint:
 bench:
 	CGO_ENABLED=0 $(GO) test -run '^$$' -bench . -benchtime 1x -count 1 ./...
 
-# A local sandbox: InspIRCd + Anope on 127.0.0.1:16667 and the bot with
-# examples/sandbox.yaml. Needs root for the servers.
+# A local sandbox: InspIRCd + Anope on 127.0.0.1:16667, a fleet of sshd
+# hosts with a demo service to deploy, and the bot with examples/sandbox.yaml
+# (see cmd/deploybot-sandbox). Needs root for the servers and the fleet.
 demo: deps build
 	CGO_ENABLED=0 $(GO) run ./cmd/deploybot-sandbox -c examples/sandbox.yaml -bin $(BIN)
 

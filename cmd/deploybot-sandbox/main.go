@@ -1,8 +1,24 @@
 // Command deploybot-sandbox runs deploybot on a local sandbox for `make
-// demo`: it starts a real InspIRCd + Anope on the address the sandbox
-// configuration names, registers the bot's services account and a user
-// account to try it with, then runs `deploybot serve` (the binary named by
-// -bin) on that configuration until interrupted, and tears everything down.
+// demo`, a playground where `!deploy demo` really deploys. It starts:
+//
+//   - a real InspIRCd + Anope on the address the sandbox configuration
+//     names, with the bot's services account and a user account (-user,
+//     -password) to try it with;
+//   - a fleet of real sshd hosts (e2e/fleet), one for every host the
+//     configuration's service lists, canary and groups in order;
+//   - the demo service (e2e/testdata/svc, built here) and its upstream
+//     git repository, with two good revisions on main and a bad one (its
+//     health check answers 500) on the branch "bad";
+//
+// then writes a runtime copy of the configuration with the fleet's values
+// (sandbox-data/sandbox.runtime.yaml, see examples/sandbox.yaml), runs
+// `deploybot serve` (the binary named by -bin) on it until interrupted,
+// and tears everything down.
+//
+// Everything it creates lives in the data directory (-data, default
+// sandbox-data next to the configuration); the fleet, the upstream, the
+// deploy repository and the deploy journals are made anew at every start,
+// the SAL is kept. It needs root, like the servers it starts.
 //
 // It wires the test harnesses of e2e/ to the bot; it is not meant for
 // production.
@@ -12,72 +28,148 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
 	"os/signal"
+	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
+	"text/tabwriter"
 
 	"deploybot/config"
+	"deploybot/e2e/fleet"
 	"deploybot/e2e/ircd"
 )
 
 func main() {
 	path := flag.String("c", "examples/sandbox.yaml", "sandbox configuration `file`")
-	user := flag.String("user", "alice", "services account to register for you")
+	data := flag.String("data", "", "`directory` for everything the sandbox creates (default: sandbox-data next to the configuration)")
+	user := flag.String("user", "alice", "services account to register for you (made a deployer)")
 	pass := flag.String("password", "sandbox-alice", "its password")
 	bin := flag.String("bin", "bin/deploybot", "the deploybot `binary` to run")
 	flag.Parse()
+	if flag.NArg() > 0 {
+		flag.Usage()
+		os.Exit(2)
+	}
+	if *data == "" {
+		*data = filepath.Join(filepath.Dir(*path), "sandbox-data")
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, *bin, *path, *user, *pass); err != nil {
+	s := &sandbox{path: *path, data: *data, user: *user, pass: *pass, bin: *bin}
+	err := s.run(ctx)
+	if err != nil && ctx.Err() == nil {
 		fmt.Fprintln(os.Stderr, "deploybot-sandbox:", err)
 		os.Exit(1)
 	}
+	fmt.Println("deploybot-sandbox: stopped")
 }
 
-func run(ctx context.Context, bin, path, user, pass string) error {
-	cfg, err := config.Load(path)
-	if err != nil {
+type sandbox struct {
+	path, data, user, pass, bin string
+
+	cfg      *config.Config
+	service  string
+	runtime  string // the runtime configuration's path
+	irc      *ircd.Server
+	fleet    *fleet.Fleet
+	upstream *upstream
+	serve    string   // deploy.serve
+	fresh    []string // what is made anew at every start
+}
+
+func (s *sandbox) run(ctx context.Context) (err error) {
+	if err := s.prepare(); err != nil {
 		return err
 	}
+	cfg := s.cfg
+
 	_, portStr, err := net.SplitHostPort(cfg.IRC.Server)
 	if err != nil {
 		return err
 	}
 	port, _ := strconv.Atoi(portStr)
 	fmt.Printf("starting InspIRCd + Anope on %s …\n", cfg.IRC.Server)
-	srv, err := ircd.Start(ircd.Options{Port: port})
+	s.irc, err = ircd.Start(ircd.Options{Port: port})
 	if err != nil {
 		return err
 	}
-	defer srv.Close()
+	defer func() {
+		if cerr := s.irc.Close(); cerr != nil && err == nil {
+			err = cerr
+		}
+	}()
 	if cfg.IRC.SASL != nil {
-		if err := srv.Register(cfg.IRC.SASL.Account, cfg.IRC.SASL.Password.Reveal()); err != nil {
+		if err := s.irc.Register(cfg.IRC.SASL.Account, cfg.IRC.SASL.Password.Reveal()); err != nil {
 			return fmt.Errorf("registering the bot's account: %w", err)
 		}
 	}
-	if err := srv.Register(user, pass); err != nil {
-		return fmt.Errorf("registering %s: %w", user, err)
+	if err := s.irc.Register(s.user, s.pass); err != nil {
+		return fmt.Errorf("registering %s: %w", s.user, err)
 	}
-	fmt.Printf(`
-The sandbox is up. Connect an IRC client to %s (plain text), e.g.
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 
-    irssi -c 127.0.0.1 -p %d -n %s
+	// Only now: a second sandbox fails above, before it removes anything.
+	if err := s.clear(); err != nil {
+		return err
+	}
+	if err := s.startFleet(); err != nil {
+		return err
+	}
+	defer func() {
+		fmt.Println("stopping the fleet …")
+		if cerr := s.fleet.Close(); cerr != nil && err == nil {
+			err = cerr
+		}
+	}()
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 
-then identify to services with /msg NickServ IDENTIFY %s %s (or log in
-with SASL PLAIN as that account), join %s and try:
+	svc := cfg.Services[s.service]
+	s.upstream = &upstream{
+		dir:       svc.Upstream,
+		svcBin:    filepath.Join(s.fleet.Dir, "svc"),
+		targetDir: svc.TargetDir,
+		port:      svc.Port,
+		gitName:   "Sandbox User",
+		gitEmail:  "sandbox@example.org",
+	}
+	fmt.Printf("building the demo service and its upstream repository …\n")
+	defer os.Remove(s.upstream.svcBin)
+	if err := buildService(ctx, s.upstream.svcBin); err != nil {
+		return err
+	}
+	if err := s.upstream.create(ctx); err != nil {
+		return err
+	}
 
-    !help
-    !log restarted citoid
+	s.serve, err = freePort(s.fleet.GatewayIP)
+	if err != nil {
+		return err
+	}
+	var hosts []string
+	for _, h := range s.fleet.Hosts {
+		hosts = append(hosts, h.IP)
+	}
+	s.runtime = filepath.Join(s.data, "sandbox.runtime.yaml")
+	rc := runtimeConfig{Serve: s.serve, User: s.fleet.User, KeyFile: s.fleet.KeyFile, KnownHosts: s.fleet.KnownHostsFile, Hosts: hosts, Deployer: s.user}
+	if err := writeRuntimeConfig(s.path, cfg, s.service, rc, s.runtime); err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 
-Entries go to %s; the log's pages are at %s.
-Ctrl-C stops everything.
+	s.printInstructions(os.Stdout)
 
-`, srv.Addr, port, user, user, pass, cfg.IRC.Channels[0], cfg.SAL.Database, cfg.SAL.PublicURL)
-
-	serve := exec.Command(bin, "serve", "-c", path)
+	serve := exec.Command(s.bin, "serve", "-c", s.runtime)
 	serve.Stdout, serve.Stderr = os.Stdout, os.Stderr
 	if err := serve.Start(); err != nil {
 		return err
@@ -88,7 +180,212 @@ Ctrl-C stops everything.
 	case err := <-done:
 		return fmt.Errorf("deploybot serve stopped: %v", err)
 	case <-ctx.Done():
-		serve.Process.Signal(os.Interrupt)
-		return <-done
+		fmt.Println("stopping deploybot serve …")
+		_ = serve.Process.Signal(os.Interrupt)
+		if err := <-done; err != nil {
+			fmt.Fprintln(os.Stderr, "deploybot serve:", err)
+		}
+		return nil
 	}
+}
+
+// prepare loads the configuration and checks that everything the sandbox
+// makes anew (see clear) lives in the data directory.
+func (s *sandbox) prepare() error {
+	cfg, err := config.Load(s.path)
+	if err != nil {
+		return err
+	}
+	s.cfg = cfg
+	if len(cfg.Services) != 1 {
+		return fmt.Errorf("%s: want exactly one service (the sandbox builds one fleet and one upstream), have %d", s.path, len(cfg.Services))
+	}
+	for name := range cfg.Services {
+		s.service = name
+	}
+	if s.data, err = filepath.Abs(s.data); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(s.data, 0o755); err != nil {
+		return err
+	}
+	// The fleet's user reads the fleet's files (and runs the service) in
+	// there.
+	if err := os.Chmod(s.data, 0o755); err != nil {
+		return err
+	}
+	svc := cfg.Services[s.service]
+	fresh := []string{cfg.Deploy.DeployDir, cfg.Deploy.JournalDir, svc.Upstream, filepath.Join(s.data, "fleet")}
+	for _, p := range fresh {
+		if !filepath.IsAbs(p) || !strings.HasPrefix(p, s.data+string(filepath.Separator)) {
+			return fmt.Errorf("%s: %s is not in the sandbox's data directory %s: the sandbox makes deploy.deploy_dir, deploy.journal_dir and the upstream anew at every start, and removes nothing elsewhere", s.path, p, s.data)
+		}
+	}
+	s.fresh = fresh
+	return nil
+}
+
+// clear removes what the previous run left of what is made anew.
+func (s *sandbox) clear() error {
+	for _, p := range s.fresh {
+		if err := os.RemoveAll(p); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// startFleet starts one host for every host the service lists, in
+// data/fleet when every directory above it is searchable by the fleet's
+// user, in a temporary directory otherwise.
+func (s *sandbox) startFleet() error {
+	raw, err := os.ReadFile(s.path)
+	if err != nil {
+		return err
+	}
+	root, err := parseYAML(raw)
+	if err != nil {
+		return fmt.Errorf("%s: %v", s.path, err)
+	}
+	n := len(serviceHosts(root, s.service))
+	dir := filepath.Join(s.data, "fleet")
+	if !searchable(s.data) {
+		dir = "" // a temporary directory
+	}
+	fmt.Printf("starting a fleet of %d sshd hosts …\n", n)
+	s.fleet, err = fleet.Start(fleet.Options{Hosts: n, Dir: dir, Log: harnessLines{os.Stdout}})
+	return err
+}
+
+// searchable reports whether dir and every directory above it can be
+// searched by others.
+func searchable(dir string) bool {
+	for d := dir; ; d = filepath.Dir(d) {
+		st, err := os.Stat(d)
+		if err != nil || st.Mode().Perm()&0o001 == 0 {
+			return false
+		}
+		if d == filepath.Dir(d) {
+			return true
+		}
+	}
+}
+
+// harnessLines passes on the fleet harness's own lines, not sshd's logs.
+type harnessLines struct{ w io.Writer }
+
+func (h harnessLines) Write(p []byte) (int, error) {
+	if strings.HasPrefix(string(p), "fleet: ") {
+		return h.w.Write(p)
+	}
+	return len(p), nil
+}
+
+func (s *sandbox) printInstructions(w io.Writer) {
+	cfg, f, u := s.cfg, s.fleet, s.upstream
+	svc := cfg.Services[s.service]
+	name := s.service
+	short := func(sha string) string { return sha[:7] }
+	_, ircPort, _ := net.SplitHostPort(cfg.IRC.Server)
+	ircHost, _, _ := net.SplitHostPort(cfg.IRC.Server)
+	channel := cfg.IRC.Channels[0]
+	cli := fmt.Sprintf("%s %%s -c %s", s.bin, shellQuote(s.runtime))
+
+	// Which host is which.
+	var layout []string
+	i := 0
+	next := func() string {
+		h := f.Hosts[i]
+		i++
+		return fmt.Sprintf("%s (%s)", h.IP, h.Name)
+	}
+	var canary []string
+	for range svc.Canary {
+		canary = append(canary, next())
+	}
+	if len(canary) > 0 {
+		layout = append(layout, "canary "+strings.Join(canary, ", "))
+	}
+	for _, g := range svc.Groups {
+		var hs []string
+		for range g.Hosts {
+			hs = append(hs, next())
+		}
+		layout = append(layout, g.Name+" "+strings.Join(hs, ", "))
+	}
+
+	fmt.Fprintf(w, "\nThe sandbox is up.\n\n")
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "IRC\t%s (plain text), channel %s\n", cfg.IRC.Server, channel)
+	fmt.Fprintf(tw, "you\t%s, password %s: services account, deployer\n", s.user, s.pass)
+	fmt.Fprintf(tw, "fleet\t%d sshd hosts on %s: %s\n", len(f.Hosts), f.Subnet, strings.Join(layout, "; "))
+	fmt.Fprintf(tw, "service\t%s: %s on each host, port %d, health %s\n", name, svc.TargetDir, svc.Port, checkURLs(svc))
+	fmt.Fprintf(tw, "upstream\t%s\n", u.dir)
+	fmt.Fprintf(tw, "  v1\t%s  on main: healthy\n", u.v1)
+	fmt.Fprintf(tw, "  v2\t%s  on main (HEAD): healthy\n", u.v2)
+	fmt.Fprintf(tw, "  v3\t%s  on branch %s: /health answers 500\n", u.bad, u.badBranch)
+	fmt.Fprintf(tw, "SAL\t%s  (each deploy's log under /deploys/)\n", cfg.SAL.PublicURL)
+	fmt.Fprintf(tw, "config\t%s\n", s.runtime)
+	tw.Flush()
+
+	fmt.Fprintf(w, `
+Connect an IRC client, e.g.
+
+    irssi -c %s -p %s -n %s
+
+identify with /msg NickServ IDENTIFY %s %s (or log in with SASL
+PLAIN as that account), join %s and try, in this order:
+
+    !help
+    !log restarted citoid T12345      a SAL entry
+    !deploy %s %s              v1: canary, then the group
+    !deploy %s                      main's head: v2 (1 commit since v1)
+    !status %s
+    !deploylog %s
+    !deploy %s %s              v3: the canary fails its health check and
+                                      the bot asks
+    !rollback %s                    …answer: roll the canary back to v2
+    !revert %s                      back to v1, and %s is locked
+    !status %s
+    !unlock %s
+
+From a shell (it announces in %s through the bot's relay listener, and
+asks on the terminal where the bot would ask in the channel):
+
+    %s
+    %s
+    %s      (the locks)
+
+Make a new revision, then !deploy %s:
+
+    echo v4 >%s/VERSION && git -C %s commit -qam 'demo v4'
+
+What a host's service answers (here the canary's):
+
+    ip netns exec %s %s -get http://127.0.0.1:%d/health
+
+Ctrl-C stops everything.
+
+`,
+		ircHost, ircPort, s.user, s.user, s.pass, channel,
+		name, short(u.v1), name, name, name, name, short(u.bad), name, name, name, name, name,
+		channel,
+		fmt.Sprintf(cli, "deploy "+name+" --rev "+short(u.v2)+" -m 'from the shell'"),
+		fmt.Sprintf(cli, "deploy-log "+name+" --latest"),
+		fmt.Sprintf(cli, "lock"),
+		name, shellQuote(u.dir), shellQuote(u.dir),
+		f.Hosts[0].NetNS, shellQuote(u.svcBin), svc.Port)
+}
+
+func checkURLs(svc *config.Service) string {
+	var urls []string
+	for _, c := range svc.Checks {
+		if c.HTTP != "" {
+			urls = append(urls, c.HTTP)
+		}
+	}
+	if len(urls) == 0 {
+		return "none"
+	}
+	return strings.Join(urls, ", ")
 }

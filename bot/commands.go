@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 
+	"deploybot/config"
 	"deploybot/sal"
 )
 
@@ -36,7 +37,9 @@ type command struct {
 	maxArgs int
 	missing string // the reply when arguments are missing; default: the usage
 	right   right
-	run     func(ctx context.Context, b *Bot, r *request)
+	// engine: the command needs the deployment engine.
+	engine bool
+	run    func(ctx context.Context, b *Bot, r *request)
 }
 
 // commands is the table of every command the bot knows. !help is built
@@ -47,11 +50,11 @@ func init() {
 	for _, c := range []*command{
 		{name: "help", args: "[<command>]", help: "list the commands, or show how to use one", maxArgs: 1, run: cmdHelp},
 		{name: "log", args: "<message>", help: "append <message> to the Server Admin Log", minArgs: 1, missing: msgMissing, right: inSALChannel, run: cmdLog},
-		{name: "deploy", args: "<service> [<sha1>] [<message…>]", help: "deploy the upstream head (or <sha1>) of a service: canary, then the groups", minArgs: 1, right: serviceDeployer, run: cmdDeploy},
-		{name: "revert", args: "<service> [<sha1>]", help: "deploy an earlier revision (default: the one live before the current one), then lock the service", minArgs: 1, maxArgs: 2, right: serviceDeployer, run: cmdRevert},
-		{name: "rollback", args: "<service>", help: "answer the open question of a deploy: roll back (or roll back an interrupted deploy)", minArgs: 1, maxArgs: 1, right: serviceDeployer, run: cmdRollback},
-		{name: "continue", args: "<service>", help: "answer the open question of a deploy: go on (or finish an interrupted deploy)", minArgs: 1, maxArgs: 1, right: serviceDeployer, run: cmdContinue},
-		{name: "abort", args: "<service>", help: "stop a running deploy once the hosts in flight finish, then ask whether to roll back", minArgs: 1, maxArgs: 1, right: serviceDeployer, run: cmdAbort},
+		{name: "deploy", args: "<service> [<sha1>] [<message…>]", help: "deploy the upstream head (or <sha1>) of a service: canary, then the groups", minArgs: 1, right: serviceDeployer, engine: true, run: cmdDeploy},
+		{name: "revert", args: "<service> [<sha1>]", help: "deploy an earlier revision (default: the one live before the current one), then lock the service", minArgs: 1, maxArgs: 2, right: serviceDeployer, engine: true, run: cmdRevert},
+		{name: "rollback", args: "<service>", help: "answer the open question of a deploy: roll back (or roll back an interrupted deploy)", minArgs: 1, maxArgs: 1, right: serviceDeployer, engine: true, run: cmdRollback},
+		{name: "continue", args: "<service>", help: "answer the open question of a deploy: go on (or finish an interrupted deploy)", minArgs: 1, maxArgs: 1, right: serviceDeployer, engine: true, run: cmdContinue},
+		{name: "abort", args: "<service>", help: "stop a running deploy once the hosts in flight finish, then ask whether to roll back", minArgs: 1, maxArgs: 1, right: serviceDeployer, engine: true, run: cmdAbort},
 		{name: "lock", args: "<service> <reason…>", help: "hold a service: deploys are refused until !unlock", minArgs: 2, right: serviceDeployer, run: cmdLock},
 		{name: "unlock", args: "<service>", help: "release a service held by !lock or !revert", minArgs: 1, maxArgs: 1, right: serviceDeployer, run: cmdUnlock},
 		{name: "status", args: "[<service>]", help: "running deploys, locks and the live revision of each service", maxArgs: 1, run: cmdStatus},
@@ -70,6 +73,9 @@ type request struct {
 	name             string // command name, lower case
 	args             []string
 	rest             string // everything after the command name, trimmed
+	// svc is the service named by the first argument, for commands with
+	// the serviceDeployer right (resolved by dispatch).
+	svc *config.Service
 }
 
 // usage is the command written out, with the bot's prefix.
@@ -109,10 +115,16 @@ func (b *Bot) dispatch(ctx context.Context, r *request) {
 		b.reply(r, fmt.Sprintf("too many arguments. Usage: %s", c.usage(prefix)))
 		return
 	}
+	if c.engine && (b.dep.eng == nil || b.dep.ctx == nil) {
+		b.reply(r, "deploys are not enabled in this bot.")
+		return
+	}
 	if c.right == serviceDeployer {
-		if _, ok := b.checkDeployer(c, r); !ok {
+		s, ok := b.checkDeployer(c, r)
+		if !ok {
 			return
 		}
+		r.svc = s
 	}
 	c.run(ctx, b, r)
 }

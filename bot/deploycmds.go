@@ -224,15 +224,6 @@ func (b *Bot) run(service string) *deployRun {
 	return b.dep.runs[service]
 }
 
-// needEngine replies and reports false when deploys are not enabled.
-func (b *Bot) needEngine(r *request) bool {
-	if b.dep.eng == nil || b.dep.ctx == nil {
-		b.reply(r, "deploys are not enabled in this bot.")
-		return false
-	}
-	return true
-}
-
 // hexWord is a word that can only be meant as a revision.
 var hexWord = regexp.MustCompile(`^[0-9a-fA-F]+$`)
 
@@ -243,13 +234,7 @@ func looksLikeRev(word string) bool {
 }
 
 func cmdDeploy(_ context.Context, b *Bot, r *request) {
-	if !b.needEngine(r) {
-		return
-	}
-	s, ok := b.service(r, r.args[0])
-	if !ok {
-		return
-	}
+	s := r.svc
 	rest := strings.TrimSpace(strings.TrimPrefix(r.rest, r.args[0]))
 	var rev string
 	if len(r.args) > 1 && looksLikeRev(r.args[1]) {
@@ -307,14 +292,8 @@ func refusalText(err error) string {
 }
 
 func cmdRevert(_ context.Context, b *Bot, r *request) {
-	if !b.needEngine(r) {
-		return
-	}
 	usage := commands["revert"].usage(b.cfg.IRC.Prefix)
-	s, ok := b.service(r, r.args[0])
-	if !ok {
-		return
-	}
+	s := r.svc
 	var rev, msg string
 	if len(r.args) == 2 {
 		rev = r.args[1]
@@ -365,13 +344,7 @@ func cmdContinue(_ context.Context, b *Bot, r *request) { b.answerPrompt(r, depl
 // answerPrompt answers the open prompt of the service: or, when the
 // journal holds an interrupted deploy of it, rolls it back or finishes it.
 func (b *Bot) answerPrompt(r *request, ans deployer.Answer) {
-	if !b.needEngine(r) {
-		return
-	}
-	s, ok := b.service(r, r.args[0])
-	if !ok {
-		return
-	}
+	s := r.svc
 	if run := b.run(s.Name); run != nil {
 		if _, ok := run.answer(answer{ans, operator(r)}); ok {
 			b.log.Info("prompt answered", "service", s.Name, "answer", ans, "nick", r.nick, "account", r.account)
@@ -435,13 +408,7 @@ func (o recoverObserver) Observe(ev deployer.Event) {
 }
 
 func cmdAbort(_ context.Context, b *Bot, r *request) {
-	if !b.needEngine(r) {
-		return
-	}
-	s, ok := b.service(r, r.args[0])
-	if !ok {
-		return
-	}
+	s := r.svc
 	if run := b.run(s.Name); run != nil {
 		run.mu.Lock()
 		open := run.prompt != nil

@@ -24,8 +24,8 @@ func operator(r *request) string {
 }
 
 func cmdLock(_ context.Context, b *Bot, r *request) {
-	service := r.args[0]
-	reason := strings.TrimSpace(strings.TrimPrefix(r.rest, service))
+	service := r.svc.Name
+	reason := strings.TrimSpace(strings.TrimPrefix(r.rest, r.args[0]))
 	if reason == "" {
 		b.reply(r, "missing reason. Usage: "+commands["lock"].usage(b.cfg.IRC.Prefix))
 		return
@@ -46,7 +46,7 @@ func cmdLock(_ context.Context, b *Bot, r *request) {
 }
 
 func cmdUnlock(_ context.Context, b *Bot, r *request) {
-	service := r.args[0]
+	service := r.svc.Name
 	h, err := journal.Unlock(b.cfg.Deploy.JournalDir, service, operator(r))
 	switch {
 	case errors.Is(err, journal.ErrNotLocked):

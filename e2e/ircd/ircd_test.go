@@ -63,6 +63,9 @@ func TestServer(t *testing.T) {
 	if err := s.Register("alice", "whatever1"); !errors.Is(err, ErrAccountExists) {
 		t.Fatalf("Register(alice) again: got %v, want ErrAccountExists", err)
 	}
+	if err := s.Register("alice", "alice-secret"); err != nil {
+		t.Fatalf("Register(alice) again with its password: %v, want nil (a test run twice)", err)
+	}
 
 	const ch = "#deploy"
 	t0 := time.Now()

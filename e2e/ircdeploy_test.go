@@ -30,6 +30,7 @@ type ircEnv struct {
 	srv     *ircd.Server
 	botNick string
 	botConf string // the configuration text
+	bots    []*bot // started by startBot, in order
 }
 
 // ircConfig turns the deploy configuration of d into a bot's: the IRC
@@ -96,6 +97,7 @@ func newIRCEnv(t *testing.T, n int, groups func(f *fleet.Fleet) string, opts irc
 func (e *ircEnv) startBot(t *testing.T, client *ircd.Client) *bot {
 	t.Helper()
 	b := startBot(t, e.botConf, map[string]string{})
+	e.bots = append(e.bots, b)
 	if _, err := client.Expect(30*time.Second, inChannel(e.botNick, "#ops")); err != nil {
 		t.Fatalf("the bot never joined #ops: %v\n%s", err, b.log.String())
 	}

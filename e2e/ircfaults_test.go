@@ -140,6 +140,21 @@ func TestIRCBotKilledMidDeploy(t *testing.T) {
 	// Nothing is left to recover.
 	alice.Say("#ops", "!rollback svc")
 	expectBot(t, alice, nick, "nothing to answer for svc", 20*time.Second)
+
+	// Killed again mid-deploy; this time !continue finishes the deploy.
+	b2 := e.bots[len(e.bots)-1]
+	alice.Discard()
+	alice.Say("#ops", "!deploy svc")
+	expectBot(t, alice, nick, "svc: canary 1/1 ok", 60*time.Second)
+	time.Sleep(500 * time.Millisecond)
+	b2.cmd.Process.Kill()
+	b2.cmd.Wait()
+	alice.Expect(15*time.Second, ircd.IsQuitOf(nick))
+	e.startBot(t, alice)
+	expectBot(t, alice, nick, "was interrupted", 30*time.Second)
+	alice.Say("#ops", "!continue svc")
+	expectBot(t, alice, nick, "Finished deploy [svc@"+v2[:7]+"]: resuming ", 60*time.Second)
+	d.wantFleet("v2")
 }
 
 // TestIRCFloodProtection deploys to 30 hosts while four users send 20

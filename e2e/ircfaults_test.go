@@ -217,6 +217,16 @@ func TestIRCFloodProtection(t *testing.T) {
 			t.Errorf("%s got %d of its 5 !status answers", u.Nick(), n)
 		}
 	}
+	// The deploy itself: a handful of lines for 30 hosts, not one per host.
+	var deployLines []string
+	for _, l := range botLines(alice, nick) {
+		if !strings.Contains(l, ": svc: ") {
+			deployLines = append(deployLines, l)
+		}
+	}
+	if len(deployLines) > 5 {
+		t.Errorf("%d lines for the 30-host deploy:\n%s", len(deployLines), strings.Join(deployLines, "\n"))
+	}
 	log := b.log.String()
 	if n := strings.Count(log, `msg=connected `); n != 1 {
 		t.Errorf("the bot connected %d times; it was disconnected:\n%s", n, log)

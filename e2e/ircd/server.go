@@ -116,7 +116,7 @@ type Server struct {
 	operName, operPass    string
 	out                   *logSink
 
-	mu       sync.Mutex // serializes every method below
+	mu       sync.Mutex        // serializes every method below
 	accounts map[string]string // folded account → password, registered here
 	ircd     *proc
 	anope    *proc

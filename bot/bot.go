@@ -45,8 +45,7 @@ type Bot struct {
 	work chan *request
 
 	mu          sync.Mutex
-	accountTags bool            // the server granted account-tag
-	joined      map[string]bool // folded names of the channels the bot is in
+	accountTags bool // the server granted account-tag
 
 	dep deploys
 }
@@ -224,7 +223,7 @@ func (b *Bot) onPrivmsg(m ircmsg.Message) {
 	}
 	target, text := m.Params[0], m.Params[1]
 	r := &request{nick: nuh.Name, user: nuh.User, host: nuh.Host}
-	if strings.ContainsAny(target[:1], "#&") {
+	if isChannel(target) {
 		if !b.listensOn(target) {
 			return
 		}

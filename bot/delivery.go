@@ -2,8 +2,6 @@ package bot
 
 import (
 	"github.com/ergochat/irc-go/ircmsg"
-
-	"deploybot/config"
 )
 
 // ircWire is the bot's connection as the sender sees it.
@@ -18,12 +16,7 @@ func (w ircWire) CanSend(target string) bool {
 	if !w.b.conn.Connected() || !w.b.holdsNick() {
 		return false
 	}
-	if target == "" || !isChannel(target) {
-		return true
-	}
-	w.b.mu.Lock()
-	defer w.b.mu.Unlock()
-	return w.b.joined[foldName(target)]
+	return !isChannel(target) || w.b.link.members.in(target)
 }
 
 // Privmsg sends one line.
@@ -31,34 +24,15 @@ func (w ircWire) Privmsg(target, text string) error { return w.b.conn.Privmsg(ta
 
 func isChannel(target string) bool { return target != "" && (target[0] == '#' || target[0] == '&') }
 
-func foldName(s string) string { return config.FoldName(s) }
-
-// trackDelivery follows what the sender needs: which channels the bot is
-// in, whether the server echoes its messages, and the echoes themselves.
+// trackDelivery follows what the sender needs beyond the member table
+// (which knows the channels the bot is in): whether the server echoes its
+// messages, and the echoes themselves.
 func (b *Bot) trackDelivery() {
 	b.conn.RequestCaps = append(b.conn.RequestCaps, "echo-message")
 	b.conn.AddConnectCallback(func(ircmsg.Message) {
 		_, echo := b.conn.AcknowledgedCaps()["echo-message"]
-		b.mu.Lock()
-		b.joined = map[string]bool{}
-		b.mu.Unlock()
 		b.out.setEcho(echo)
 		b.out.reconnected()
-	})
-	b.conn.AddCallback("JOIN", func(m ircmsg.Message) {
-		if len(m.Params) > 0 && b.isMe(m) {
-			b.setJoined(m.Params[0], true)
-		}
-	})
-	b.conn.AddCallback("PART", func(m ircmsg.Message) {
-		if len(m.Params) > 0 && b.isMe(m) {
-			b.setJoined(m.Params[0], false)
-		}
-	})
-	b.conn.AddCallback("KICK", func(m ircmsg.Message) {
-		if len(m.Params) > 1 && sameName(m.Params[1], b.conn.CurrentNick()) {
-			b.setJoined(m.Params[0], false)
-		}
 	})
 	b.conn.AddCallback("PRIVMSG", func(m ircmsg.Message) {
 		if len(m.Params) > 1 && b.isMe(m) {
@@ -71,17 +45,4 @@ func (b *Bot) trackDelivery() {
 func (b *Bot) isMe(m ircmsg.Message) bool {
 	nuh, err := m.NUH()
 	return err == nil && sameName(nuh.Name, b.conn.CurrentNick())
-}
-
-func (b *Bot) setJoined(channel string, in bool) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.joined == nil {
-		b.joined = map[string]bool{}
-	}
-	if in {
-		b.joined[foldName(channel)] = true
-	} else {
-		delete(b.joined, foldName(channel))
-	}
 }

@@ -114,21 +114,20 @@ func (d *deployRun) Ask(ctx context.Context, p deployer.Prompt) (deployer.Answer
 }
 
 // answer gives the open prompt its answer; it reports false when there is
-// none.
-func (d *deployRun) answer(a answer) (*deployer.Prompt, bool) {
+// none (or it was answered already).
+func (d *deployRun) answer(a answer) bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.prompt == nil || d.answers == nil {
-		return nil, false
+		return false
 	}
-	p := d.prompt
 	select {
 	case d.answers <- a:
 	default:
-		return p, false // answered already
+		return false
 	}
 	d.prompt = nil
-	return p, true
+	return true
 }
 
 // SetDeployer lets the bot run deploys with eng. Without one, the deploy
@@ -266,7 +265,7 @@ func (b *Bot) startDeploy(r *request, s *config.Service, rev, message, afterLock
 		res, err := b.dep.eng.Deploy(ctx, req, run, run)
 		ack.Stop()
 		if res == nil && err != nil {
-			b.reply(r, fmt.Sprintf("%s not deployed: %s", s.Name, refusalText(err)))
+			b.reply(r, fmt.Sprintf("%s not deployed: %s", s.Name, oneLine(err.Error())))
 			b.log.Info("deploy refused", "service", s.Name, "err", err)
 			return
 		}
@@ -284,11 +283,6 @@ func (b *Bot) startDeploy(r *request, s *config.Service, rev, message, afterLock
 			}
 		}
 	})
-}
-
-// refusalText is why a deploy did not start, in one line.
-func refusalText(err error) string {
-	return oneLine(err.Error())
 }
 
 func cmdRevert(_ context.Context, b *Bot, r *request) {
@@ -346,7 +340,7 @@ func cmdContinue(_ context.Context, b *Bot, r *request) { b.answerPrompt(r, depl
 func (b *Bot) answerPrompt(r *request, ans deployer.Answer) {
 	s := r.svc
 	if run := b.run(s.Name); run != nil {
-		if _, ok := run.answer(answer{ans, operator(r)}); ok {
+		if run.answer(answer{ans, operator(r)}) {
 			b.log.Info("prompt answered", "service", s.Name, "answer", ans, "nick", r.nick, "account", r.account)
 			return // the announcer says what happens
 		}
@@ -386,25 +380,14 @@ func (b *Bot) answerPrompt(r *request, ans deployer.Answer) {
 			run.ann.Recovery = true
 			run.ann.Observe(deployer.Event{Type: deployer.EventStarted, Service: s.Name, DeployID: id, Who: who,
 				From: d.Meta.Rev, To: d.Meta.FromRev, Backwards: true, Total: len(s.AllHosts())})
-			res, err = b.dep.eng.Recover(ctx, id, deployer.RecoverRollback, who, recoverObserver{run})
+			res, err = b.dep.eng.Recover(ctx, id, deployer.RecoverRollback, who, run)
 		} else {
 			res, err = b.dep.eng.Resume(ctx, id, who, run, run)
 		}
 		if res == nil && err != nil {
-			b.reply(r, fmt.Sprintf("could not %s %s: %s", ans, id, refusalText(err)))
+			b.reply(r, fmt.Sprintf("could not %s %s: %s", ans, id, oneLine(err.Error())))
 		}
 	})
-}
-
-// recoverObserver passes a recovery's events on, except the "started" the
-// bot already announced in its own words.
-type recoverObserver struct{ run *deployRun }
-
-func (o recoverObserver) Observe(ev deployer.Event) {
-	if ev.Type == deployer.EventStarted {
-		return
-	}
-	o.run.Observe(ev)
 }
 
 func cmdAbort(_ context.Context, b *Bot, r *request) {

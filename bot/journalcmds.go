@@ -130,21 +130,30 @@ func cmdStatus(_ context.Context, b *Bot, r *request) {
 // manual lock.
 func (b *Bot) statusLine(service string, now time.Time) string {
 	dir := b.cfg.Deploy.JournalDir
+	// The deploys of the service, newest first, and the newest one read
+	// whole: listed and read once for the whole line.
+	list, listErr := journal.List(dir, service)
+	var newest *journal.Deploy
+	for _, s := range list {
+		if s.ReadErr == "" {
+			newest, _ = journal.Read(s.Path)
+			break
+		}
+	}
 	var parts []string
 	running, err := journal.Running(dir, service)
 	switch {
 	case err != nil:
 		parts = append(parts, "deploy state unknown ("+err.Error()+")")
 	case running != nil:
-		parts = append(parts, b.runningText(service, *running, now))
+		parts = append(parts, b.runningText(service, *running, newest, now))
+	case len(list) > 0 && !list[0].Finished && list[0].ReadErr == "":
+		// Unfinished, and no process holds it: interrupted.
+		parts = append(parts, "an interrupted deploy waits: !rollback "+service+" or !continue "+service)
 	default:
-		if b.interrupted(service) {
-			parts = append(parts, "an interrupted deploy waits: !rollback "+service+" or !continue "+service)
-		} else {
-			parts = append(parts, "idle")
-		}
+		parts = append(parts, "idle")
 	}
-	parts = append(parts, b.liveText(service, now))
+	parts = append(parts, liveText(list, listErr, newest, now))
 	line := service + ": " + strings.Join(parts, "; ")
 	held, err := journal.Held(dir, service)
 	switch {
@@ -156,25 +165,28 @@ func (b *Bot) statusLine(service string, now time.Time) string {
 	return line
 }
 
-// runningText describes the deploy holding the deploy lock of service.
-func (b *Bot) runningText(service string, h journal.Holder, now time.Time) string {
+// runningText describes the deploy holding the deploy lock of service;
+// newest is the newest deploy read from the journal (nil if none), which
+// is usually that one.
+func (b *Bot) runningText(service string, h journal.Holder, newest *journal.Deploy, now time.Time) string {
 	text := holderText("deploying", h, now)
 	if h.DeployID == "" {
 		return text
 	}
-	path, err := journal.JournalPath(b.cfg.Deploy.JournalDir, service, h.DeployID)
-	if err != nil {
-		return text
-	}
-	d, err := journal.Read(path)
-	if err != nil {
-		return text + " (journal unreadable: " + err.Error() + ")"
+	d := newest
+	if d == nil || d.Meta.ID != h.DeployID {
+		path, err := journal.JournalPath(b.cfg.Deploy.JournalDir, service, h.DeployID)
+		if err != nil {
+			return text
+		}
+		if d, err = journal.Read(path); err != nil {
+			return text + " (journal unreadable: " + err.Error() + ")"
+		}
 	}
 	total, ok, failed, inFlight := 0, 0, 0, 0
 	for _, hosts := range d.Meta.Hosts {
 		total += len(hosts)
 	}
-	stage := ""
 	for _, hs := range d.HostState {
 		switch {
 		case hs.InFlight:
@@ -185,6 +197,7 @@ func (b *Bot) runningText(service string, h journal.Holder, now time.Time) strin
 			ok++
 		}
 	}
+	stage := "preparing"
 	for i := len(d.Events) - 1; i >= 0; i-- {
 		ev := d.Events[i]
 		if ev.Type == journal.TypeGroupStarted {
@@ -198,7 +211,7 @@ func (b *Bot) runningText(service string, h journal.Holder, now time.Time) strin
 	}
 	var sb strings.Builder
 	sb.WriteString(text)
-	fmt.Fprintf(&sb, " — %s, %d/%d hosts done", firstOf(stage, "preparing"), ok, total)
+	fmt.Fprintf(&sb, " — %s, %d/%d hosts done", stage, ok, total)
 	if failed > 0 {
 		fmt.Fprintf(&sb, ", %d failed", failed)
 	}
@@ -211,62 +224,26 @@ func (b *Bot) runningText(service string, h journal.Holder, now time.Time) strin
 	return sb.String()
 }
 
-// interrupted reports whether the journal holds an unfinished deploy of
-// service whose process is gone.
-func (b *Bot) interrupted(service string) bool {
-	list, err := journal.List(b.cfg.Deploy.JournalDir, service)
-	if err != nil || len(list) == 0 {
-		return false
-	}
-	return !list[0].Finished && list[0].ReadErr == ""
-}
-
-// liveText is the revision the service runs: per group, from the latest
-// deploy that changed hosts; and the last successful deploy.
-func (b *Bot) liveText(service string, now time.Time) string {
-	dir := b.cfg.Deploy.JournalDir
-	list, err := journal.List(dir, service)
-	if err != nil {
-		return "live revision unknown (" + err.Error() + ")"
+// liveText is the revision the service runs: the last successful deploy
+// in list (newest first), and the revision per group according to the
+// newest deploy, whatever its end.
+func liveText(list []journal.Summary, listErr error, newest *journal.Deploy, now time.Time) string {
+	if listErr != nil {
+		return "live revision unknown (" + listErr.Error() + ")"
 	}
 	live := "live revision unknown (no successful deploy recorded)"
 	for _, s := range list {
 		if s.ReadErr == "" && s.Finished && s.Outcome == journal.OutcomeSuccess {
-			live = fmt.Sprintf("live %s (deployed by %s %s)", shortRev(s.Rev), oneLine(s.Who), agoText(s.Ended, now))
+			live = fmt.Sprintf("live %s (deployed by %s %s)", short(s.Rev), oneLine(s.Who), agoText(s.Ended, now))
 			break
 		}
 	}
-	// The revision per group, from the newest deploy (whatever its end).
-	for _, s := range list {
-		if s.ReadErr != "" {
-			continue
-		}
-		d, err := journal.Read(s.Path)
-		if err != nil {
-			break
-		}
-		if g := groupRevs(d); g != "" {
+	if newest != nil {
+		if g := groupRevs(newest); g != "" {
 			live += ", per group: " + g
 		}
-		break
 	}
 	return live
-}
-
-func firstOf(s ...string) string {
-	for _, v := range s {
-		if v != "" {
-			return v
-		}
-	}
-	return ""
-}
-
-func shortRev(rev string) string {
-	if len(rev) > 7 {
-		return rev[:7]
-	}
-	return rev
 }
 
 func cmdDeploylog(_ context.Context, b *Bot, r *request) {

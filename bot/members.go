@@ -176,6 +176,15 @@ func (t *memberTable) account(channel, nick string) string {
 	return ""
 }
 
+// in reports whether the bot is in channel: it joined it and has not
+// left it (or been kicked) since the connection began.
+func (t *memberTable) in(channel string) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	_, ok := t.chans[config.FoldName(channel)]
+	return ok
+}
+
 // count returns how many members channel has and how many of them are
 // logged in.
 func (t *memberTable) count(channel string) (members, accounts int) {

@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -10,8 +11,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/ergochat/irc-go/ircmsg"
 
 	"deploybot/e2e/fleet"
 	"deploybot/e2e/ircd"
@@ -284,9 +283,7 @@ func TestIRCDeployStory(t *testing.T) {
 		for _, c := range []*ircd.Client{eve, spoof, carol} {
 			for _, cmd := range []string{"!deploy svc", "!revert svc " + v2[:7], "!rollback svc", "!lock svc mine"} {
 				c.Say("#ops", cmd)
-				m, err := c.Expect(15*time.Second, ircd.And(ircd.IsPrivmsgFrom(nick, "#ops"), func(m ircmsg.Message) bool {
-					return strings.HasPrefix(ircd.Text(m), c.Nick()+": ")
-				}))
+				m, err := c.Expect(15*time.Second, ircd.And(ircd.IsPrivmsgFrom(nick, "#ops"), ircd.TextHasPrefix(c.Nick()+": ")))
 				if err != nil {
 					t.Fatalf("%s %q: no answer: %v", c.Nick(), cmd, err)
 				}
@@ -377,19 +374,14 @@ func httpGet(t *testing.T, url string) string {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	var sb strings.Builder
-	buf := make([]byte, 32<<10)
-	for {
-		n, err := resp.Body.Read(buf)
-		sb.Write(buf[:n])
-		if err != nil {
-			break
-		}
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
 	}
 	if resp.StatusCode != 200 {
-		t.Fatalf("GET %s: %s\n%s", url, resp.Status, sb.String())
+		t.Fatalf("GET %s: %s\n%s", url, resp.Status, body)
 	}
-	return sb.String()
+	return string(body)
 }
 
 var httpClient = &http.Client{Timeout: 10 * time.Second}

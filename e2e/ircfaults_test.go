@@ -7,8 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ergochat/irc-go/ircmsg"
-
 	"deploybot/e2e/fleet"
 	"deploybot/e2e/ircd"
 	"deploybot/sal"
@@ -206,9 +204,7 @@ func TestIRCFloodProtection(t *testing.T) {
 		n := 0
 		deadline := time.Now().Add(2 * time.Minute)
 		for n < 5 && time.Now().Before(deadline) {
-			if _, err := u.Expect(time.Until(deadline), ircd.And(ircd.IsPrivmsgFrom(nick, "#ops"), func(m ircmsg.Message) bool {
-				return strings.HasPrefix(ircd.Text(m), prefix)
-			})); err != nil {
+			if _, err := u.Expect(time.Until(deadline), ircd.And(ircd.IsPrivmsgFrom(nick, "#ops"), ircd.TextHasPrefix(prefix))); err != nil {
 				break
 			}
 			n++

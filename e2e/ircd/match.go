@@ -74,6 +74,14 @@ func TextContains(substr string) Matcher {
 	}
 }
 
+// TextHasPrefix matches messages whose last parameter starts with prefix
+// (e.g. "alice: " for a reply addressed to alice).
+func TextHasPrefix(prefix string) Matcher {
+	return func(m ircmsg.Message) bool {
+		return len(m.Params) > 0 && strings.HasPrefix(lastParam(m), prefix)
+	}
+}
+
 // HasTag matches messages carrying the message tag name (e.g. "account");
 // with a non-empty value, also that value.
 func HasTag(name, value string) Matcher {

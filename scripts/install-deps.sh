@@ -2,13 +2,14 @@
 # Installs the servers deploybot's tests and demo run on loopback:
 # InspIRCd + Anope (IRC with SASL and account-tag), OpenSSH (fleet hosts),
 # git, make, iproute2 (per-host network namespaces), util-linux (unshare),
-# PostgreSQL (the shared SAL store) and Chromium (the SAL page test).
+# PostgreSQL (the shared SAL store), Chromium (the SAL page test),
+# shellcheck (make lint) and stress-ng (tests under load).
 #
 # Idempotent: it runs `apt-get update` and `apt-get install` only when a
 # package is missing. Needs root (or sudo) and Debian/Ubuntu.
 set -euo pipefail
 
-packages=(make inspircd anope openssh-server git iproute2 util-linux ca-certificates postgresql chromium pssh)
+packages=(make inspircd anope openssh-server git iproute2 util-linux ca-certificates postgresql chromium pssh shellcheck stress-ng)
 
 missing=()
 for p in "${packages[@]}"; do

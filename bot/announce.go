@@ -6,7 +6,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	"deploybot/config"
 	"deploybot/deployer"
@@ -189,6 +188,7 @@ func (a *Announcer) group(name string) *groupTally {
 
 func (a *Announcer) onStarted(ev deployer.Event) {
 	a.started = ev
+	a.Recovery = a.Recovery || ev.Recovery
 	a.message = ev.Message
 	if a.message == "" && len(ev.Commits) > 0 && !ev.Backwards {
 		a.message = ev.Commits[0].Subject
@@ -299,7 +299,7 @@ func (a *Announcer) onGroupFinished(ev deployer.Event) {
 	a.running = ""
 	svc := a.started.Service
 	switch {
-	case ev.Failed == 0 && ev.Outcome != "aborted" && g.name == "canary":
+	case ev.Failed == 0 && ev.Outcome != deployer.OutcomeAborted && g.name == "canary":
 		// The canary's result goes out at once, with its health results:
 		// the operator wants it before the fleet follows.
 		text := fmt.Sprintf("%s: canary %d/%d ok", svc, ev.OK, ev.Total)
@@ -308,7 +308,7 @@ func (a *Announcer) onGroupFinished(ev deployer.Event) {
 		}
 		a.flushMerged()
 		a.say(text)
-	case ev.Failed == 0 && ev.Outcome != "aborted":
+	case ev.Failed == 0 && ev.Outcome != deployer.OutcomeAborted:
 		text := fmt.Sprintf("%s %d/%d ok", g.name, ev.OK, ev.Total)
 		a.merged = append(a.merged, text)
 		if a.mergeT == nil {
@@ -319,10 +319,10 @@ func (a *Announcer) onGroupFinished(ev deployer.Event) {
 			})
 		}
 		return
-	case ev.Outcome == "success":
+	case ev.Outcome == deployer.OutcomeSuccess:
 		a.flushMerged()
 		a.say(fmt.Sprintf("%s: %s %d/%d ok, %d failed (within the failure limit) — %s", svc, g.name, ev.OK, ev.Total, ev.Failed, failuresText(g.failures)))
-	case ev.Outcome == "aborted":
+	case ev.Outcome == deployer.OutcomeAborted:
 		a.flushMerged()
 		a.say(fmt.Sprintf("%s: %s stopped by !abort: %d/%d ok, %d failed", svc, g.name, ev.OK, ev.Total, ev.Failed))
 	default:
@@ -474,9 +474,9 @@ func (a *Announcer) onPrompt(ev deployer.Event) {
 func (a *Announcer) onAnswer(ev deployer.Event) {
 	svc := a.started.Service
 	switch ev.Who {
-	case "timeout", "default":
+	case deployer.AnsweredByTimeout, deployer.AnsweredByDefault:
 		a.say(fmt.Sprintf("%s: no answer in time — %s", svc, answerVerb(ev.Answer)))
-	case "canceled":
+	case deployer.AnsweredByCanceled:
 	default:
 		a.say(fmt.Sprintf("%s: %s", svc, answerVerb(ev.Answer)))
 	}
@@ -536,12 +536,7 @@ func (a *Announcer) Close() {
 	a.closed = true
 }
 
-func short(sha string) string {
-	if len(sha) > 7 {
-		return sha[:7]
-	}
-	return sha
-}
+func short(sha string) string { return deployer.ShortRev(sha) }
 
 func plural(n int) string {
 	if n == 1 {
@@ -550,15 +545,7 @@ func plural(n int) string {
 	return "s"
 }
 
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n] + "…"
-}
+func truncate(s string, n int) string { return deployer.Clip(s, n) }
 
 func lastLine(s string) string {
 	s = strings.TrimSpace(s)

@@ -55,10 +55,10 @@ func init() {
 		{name: "rollback", args: "<service>", help: "answer the open question of a deploy: roll back (or roll back an interrupted deploy)", minArgs: 1, maxArgs: 1, right: serviceDeployer, engine: true, run: cmdRollback},
 		{name: "continue", args: "<service>", help: "answer the open question of a deploy: go on (or finish an interrupted deploy)", minArgs: 1, maxArgs: 1, right: serviceDeployer, engine: true, run: cmdContinue},
 		{name: "abort", args: "<service>", help: "stop a running deploy once the hosts in flight finish, then ask whether to roll back", minArgs: 1, maxArgs: 1, right: serviceDeployer, engine: true, run: cmdAbort},
-		{name: "lock", args: "<service> <reason…>", help: "hold a service: deploys are refused until !unlock", minArgs: 2, right: serviceDeployer, run: cmdLock},
-		{name: "unlock", args: "<service>", help: "release a service held by !lock or !revert", minArgs: 1, maxArgs: 1, right: serviceDeployer, run: cmdUnlock},
-		{name: "status", args: "[<service>]", help: "running deploys, locks and the live revision of each service", maxArgs: 1, run: cmdStatus},
-		{name: "deploylog", args: "<service> [<n>]", help: "summary of the last (or n-th last) deploy of a service", minArgs: 1, maxArgs: 2, run: cmdDeploylog},
+		{name: "lock", args: "<service> <reason…>", help: "hold a service: deploys are refused until !unlock", minArgs: 2, right: serviceDeployer, engine: true, run: cmdLock},
+		{name: "unlock", args: "<service>", help: "release a service held by !lock or !revert", minArgs: 1, maxArgs: 1, right: serviceDeployer, engine: true, run: cmdUnlock},
+		{name: "status", args: "[<service>]", help: "running deploys, locks and the live revision of each service", maxArgs: 1, engine: true, run: cmdStatus},
+		{name: "deploylog", args: "<service> [<n>]", help: "summary of the last (or n-th last) deploy of a service", minArgs: 1, maxArgs: 2, engine: true, run: cmdDeploylog},
 	} {
 		commands[c.name] = c
 	}

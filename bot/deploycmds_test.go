@@ -8,25 +8,30 @@ import (
 	"testing"
 	"time"
 
+	"deploybot/config"
 	"deploybot/deployer"
 	"deploybot/deployer/journal"
 )
 
 // fakeEngine stands in for the deployment engine in fast tests of the
-// commands: it records requests and plays a script of events.
+// commands: it records requests and plays a script of events. Locks,
+// status and history are a real engine's, on the test's journal
+// directory.
 type fakeEngine struct {
+	*deployer.Engine
 	mu       sync.Mutex
 	reqs     []deployer.Request
 	answers  []deployer.Answer
+	who      []string // who answered
 	aborts   []string
 	recovers []string
 	resumes  []string
 	// prompt: Deploy asks a canary-failed question and waits.
 	prompt     bool
 	promptWait time.Duration
+	open       chan deployer.Answer // the open question's answer
 	refuse     error
 	delay      time.Duration // before anything happens
-	tail       time.Duration // between the finish and the return
 	running    map[string]bool
 	unfinished []*journal.Deploy
 	done       chan struct{}
@@ -49,43 +54,86 @@ func (f *fakeEngine) Deploy(ctx context.Context, req deployer.Request, obs deplo
 	outcome := deployer.OutcomeSuccess
 	if f.prompt {
 		pr := deployer.Prompt{Service: req.Service, DeployID: "D1", Kind: deployer.PromptCanaryFailed, Group: "canary", Default: deployer.Rollback, Deadline: time.Now().Add(f.promptWait)}
+		ch := make(chan deployer.Answer, 1)
+		f.mu.Lock()
+		f.open = ch
+		f.mu.Unlock()
 		ev(deployer.Event{Type: deployer.EventPrompt, Group: "canary", Prompt: &pr})
-		actx, cancel := context.WithDeadline(ctx, pr.Deadline)
-		ans, err := p.Ask(actx, pr)
-		cancel()
-		if err != nil {
-			ans = pr.Default
+		ans, who := pr.Default, deployer.AnsweredByTimeout
+		select {
+		case ans = <-ch:
+			f.mu.Lock()
+			who = f.who[len(f.who)-1]
+			f.mu.Unlock()
+		case <-time.After(f.promptWait):
 		}
 		f.mu.Lock()
+		f.open = nil
 		f.answers = append(f.answers, ans)
 		f.mu.Unlock()
-		ev(deployer.Event{Type: deployer.EventAnswer, Group: "canary", Prompt: &pr, Answer: ans, Who: req.Who})
+		ev(deployer.Event{Type: deployer.EventAnswer, Group: "canary", Prompt: &pr, Answer: ans, Who: who})
 		if ans == deployer.Rollback {
 			outcome = deployer.OutcomeRolledBack
 		}
 	}
+	res := &deployer.Result{ID: "D1", Service: req.Service, Outcome: outcome}
+	if req.Revert {
+		if err := f.Engine.Lock(req.Service, req.Who, deployer.RevertLockReason(req.Who)); err != nil {
+			res.LockErr = err
+		} else {
+			res.Locked = &deployer.Holder{Who: req.Who, Why: deployer.RevertLockReason(req.Who)}
+		}
+	}
 	ev(deployer.Event{Type: deployer.EventFinished, Outcome: outcome, From: revA, To: revB, Reason: "canary failed", Duration: time.Second})
-	time.Sleep(f.tail)
-	return &deployer.Result{ID: "D1", Service: req.Service, Outcome: outcome}, nil
+	return res, nil
 }
 
-func (f *fakeEngine) Abort(service string) bool {
+func (f *fakeEngine) Answer(service string, ans deployer.Answer, who string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.open == nil {
+		if f.running[service] {
+			return deployer.ErrNoPrompt
+		}
+		return deployer.ErrNotRunning
+	}
+	select {
+	case f.open <- ans:
+		f.who = append(f.who, who)
+		return nil
+	default:
+		return deployer.ErrAnswered
+	}
+}
+
+func (f *fakeEngine) Abort(service string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.aborts = append(f.aborts, service)
-	return f.running[service]
+	if f.running[service] {
+		return nil
+	}
+	return deployer.ErrNotRunning
 }
 
-func (f *fakeEngine) Running(service string) (string, bool) { return "", false }
-
 func (f *fakeEngine) Unfinished() ([]*journal.Deploy, error) { return f.unfinished, nil }
+
+func (f *fakeEngine) Interrupted(service string) (*journal.Deploy, error) {
+	for _, d := range f.unfinished {
+		if d.Meta.Service == service {
+			return d, nil
+		}
+	}
+	return nil, nil
+}
 
 func (f *fakeEngine) Recover(ctx context.Context, id string, action deployer.RecoverAction, who string, obs deployer.Observer) (*deployer.Result, error) {
 	defer func() { f.done <- struct{}{} }()
 	f.mu.Lock()
 	f.recovers = append(f.recovers, id+" "+who)
 	f.mu.Unlock()
-	obs.Observe(deployer.Event{Type: deployer.EventFinished, Service: "citoid", DeployID: id, Outcome: deployer.OutcomeRolledBack, From: revA, To: revB, Reason: "interrupted deploy rolled back by " + who})
+	obs.Observe(deployer.Event{Type: deployer.EventStarted, Service: "citoid", DeployID: id, Who: who, From: revB, To: revA, Backwards: true, Recovery: true, Total: 3})
+	obs.Observe(deployer.Event{Type: deployer.EventFinished, Service: "citoid", DeployID: id, Outcome: deployer.OutcomeRolledBack, From: revA, To: revB, Reason: "interrupted deploy rolled back by " + who, Recovery: true})
 	return &deployer.Result{ID: id, Outcome: deployer.OutcomeRolledBack}, nil
 }
 
@@ -97,10 +145,22 @@ func (f *fakeEngine) Resume(ctx context.Context, id, who string, obs deployer.Ob
 	return &deployer.Result{ID: id, Outcome: deployer.OutcomeSuccess}, nil
 }
 
+// noHosts is the dialer of engines whose targets are never reached.
+var noHosts = deployer.DialerFunc(func(ctx context.Context, h config.Host) (deployer.Host, error) {
+	return nil, errors.New("no hosts in this test")
+})
+
+// realEngine is an engine on b's configuration that reaches no host.
+func realEngine(t *testing.T, b *Bot) *deployer.Engine {
+	e := deployer.NewWithDialer(b.cfg, nil, noHosts)
+	t.Cleanup(func() { e.Close() })
+	return e
+}
+
 func newEngineBot(t *testing.T) (*Bot, *fakeWire, *fakeEngine) {
 	t.Helper()
 	b, w := newDeployBot(t)
-	f := &fakeEngine{running: map[string]bool{}, done: make(chan struct{}, 10), promptWait: 5 * time.Second}
+	f := &fakeEngine{Engine: realEngine(t, b), running: map[string]bool{}, done: make(chan struct{}, 10), promptWait: 5 * time.Second}
 	b.SetDeployer(f)
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(func() { cancel(); b.dep.wg.Wait() })
@@ -128,18 +188,13 @@ func collect(t *testing.T, b *Bot, w *fakeWire, want string, before ...string) [
 	return nil
 }
 
-// wait waits until the engine returned and the bot let go of the run.
+// wait waits until the engine returned.
 func (f *fakeEngine) wait(t *testing.T, b *Bot) {
 	t.Helper()
 	select {
 	case <-f.done:
 	case <-time.After(5 * time.Second):
 		t.Fatal("the engine was not called to the end")
-	}
-	for deadline := time.Now().Add(5 * time.Second); b.run("citoid") != nil; time.Sleep(time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("the run was never released")
-		}
 	}
 }
 
@@ -164,7 +219,7 @@ func TestDeployCommandArguments(t *testing.T) {
 		}
 	}
 	b, w, f := newEngineBot(t)
-	one(t, b.runAs(t, w, "alice", "u", "h", "alice", "!deploy citoid 12ab"), `bad sha1 "12ab": want 7 to 40 hex digits`)
+	one(t, b.runAs(t, w, "alice", "u", "h", "alice", "!deploy citoid 12ab"), `revision "12ab": too short, want a commit sha1: 7 to 40 hex digits. Usage: !deploy`)
 	one(t, b.runAs(t, w, "alice", "u", "h", "alice", "!deploy nosuch"), `unknown service "nosuch"`)
 	one(t, b.runAs(t, w, "alice", "u", "h", "alice", "!deploy"), "missing argument. Usage: !deploy <service> [<sha1>] [<message…>]")
 	one(t, b.runAs(t, w, "mallory", "u", "h", "mallory", "!deploy citoid"), "you are not a deployer of citoid")
@@ -176,7 +231,7 @@ func TestDeployCommandArguments(t *testing.T) {
 
 func TestDeployRefusedByEngine(t *testing.T) {
 	b, w, f := newEngineBot(t)
-	f.refuse = &journal.LockedError{Service: "citoid", Holder: journal.Holder{Who: "bob", Why: "db migration", Since: time.Now()}, Manual: true}
+	f.refuse = &deployer.LockedError{Service: "citoid", Holder: journal.Holder{Who: "bob", Why: "db migration", Since: time.Now()}, Manual: true}
 	got := b.runAs(t, w, "alice", "u", "h", "alice", "!deploy citoid")
 	f.wait(t, b)
 	got = collect(t, b, w, "citoid not deployed", got...)
@@ -198,8 +253,8 @@ func TestPromptAnsweredInChannel(t *testing.T) {
 	if !strings.Contains(strings.Join(got, "\n"), "citoid: rolling back") {
 		t.Fatalf("lines = %q", got)
 	}
-	if len(f.answers) != 1 || f.answers[0] != deployer.Rollback {
-		t.Fatalf("answers = %v", f.answers)
+	if len(f.answers) != 1 || f.answers[0] != deployer.Rollback || f.who[0] != "alice" {
+		t.Fatalf("answers = %v by %v", f.answers, f.who)
 	}
 	one(t, b.runAs(t, w, "alice", "u", "h", "alice", "!rollback citoid"), "nothing to answer for citoid")
 }
@@ -215,32 +270,26 @@ func TestPromptTimeoutTakesDefault(t *testing.T) {
 	}
 }
 
-func TestRevertPicksPreviousGoodAndLocks(t *testing.T) {
+// !revert asks the engine for a revert (which picks the revision) and
+// says the service is locked afterwards.
+func TestRevertLocks(t *testing.T) {
 	b, w, f := newEngineBot(t)
-	dir := b.cfg.Deploy.JournalDir
-	one(t, b.runAs(t, w, "alice", "u", "h", "alice", "!revert citoid"), "citoid: no successful deploy recorded. Name the revision")
-	base := time.Now().Add(-3 * time.Hour).UTC()
-	for i, d := range []struct{ rev, outcome string }{{revA, "success"}, {"cccccccccccccccccccccccccccccccccccccccc", "rolled_back"}, {revB, "success"}} {
-		at := base.Add(time.Duration(i) * time.Hour)
-		id, _ := journal.NewID("citoid", at)
-		jw, err := journal.Create(dir, "citoid", journal.Meta{ID: id, Who: "bob", Rev: d.rev, Started: at,
-			Hosts: map[string][]string{"canary": {"scb1001"}}, GroupOrder: []string{"canary"}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		jw.Append(journal.Event{Type: journal.TypeFinished, Outcome: d.outcome, Time: at.Add(time.Minute)})
-		jw.Close()
-	}
-	one(t, b.runAs(t, w, "alice", "u", "h", "alice", "!revert citoid 12"), `bad sha1 "12"`)
+	one(t, b.runAs(t, w, "alice", "u", "h", "alice", "!revert citoid 12"), `revision "12": too short`)
 	got := b.runAs(t, w, "alice", "u", "h", "alice", "!revert citoid")
 	f.wait(t, b)
 	collect(t, b, w, "is locked (reverted by alice) until !unlock citoid", got...)
-	if req := f.reqs[0]; req.Rev != revA || req.Message != "revert 5d6e7f8 to 1a2b3c4" {
+	if req := f.reqs[0]; !req.Revert || req.Rev != "" || req.Who != "alice" {
 		t.Fatalf("request = %+v", req)
 	}
 	h := held(t, b, "citoid")
 	if h == nil || h.Why != "reverted by alice" || h.Who != "alice" {
 		t.Fatalf("lock = %+v", h)
+	}
+	got = b.runAs(t, w, "alice", "u", "h", "alice", "!revert citoid 1a2b3c4d")
+	f.wait(t, b)
+	collect(t, b, w, "could not lock citoid after the revert", got...)
+	if req := f.reqs[1]; !req.Revert || req.Rev != "1a2b3c4d" {
+		t.Fatalf("request = %+v", req)
 	}
 }
 
@@ -281,7 +330,8 @@ func TestRollbackOfInterruptedDeploy(t *testing.T) {
 }
 
 func TestDeployCommandsWithoutEngine(t *testing.T) {
-	b, w := newDeployBot(t)
+	b, w, _ := newTestBot(t)
+	b.accountTags = true
 	one(t, b.runAs(t, w, "alice", "u", "h", "alice", "!deploy citoid"), "deploys are not enabled")
 }
 
@@ -298,27 +348,5 @@ func TestSlowStartAcknowledged(t *testing.T) {
 	got = collect(t, b, w, "citoid not deployed: upstream unreachable", got...)
 	if len(got) != 2 || got[0] != "#ops alice: updating the citoid deploy repository…" {
 		t.Fatalf("lines = %q", got)
-	}
-}
-
-// A deploy asked for right after the previous one announced its end waits
-// for it to let go, instead of being refused.
-func TestDeployRightAfterFinish(t *testing.T) {
-	b, w, f := newEngineBot(t)
-	f.tail = 200 * time.Millisecond
-	got := b.runAs(t, w, "alice", "u", "h", "alice", "!deploy citoid")
-	collect(t, b, w, "Finished deploy", got...)
-	got = b.runAs(t, w, "alice", "u", "h", "alice", "!deploy citoid again")
-	for _, l := range got {
-		if strings.Contains(l, "already running") {
-			t.Fatalf("refused: %q", l)
-		}
-	}
-	f.wait(t, b)
-	f.wait(t, b)
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if len(f.reqs) != 2 || f.reqs[1].Message != "again" {
-		t.Fatalf("requests = %+v", f.reqs)
 	}
 }

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"deploybot/deployer/journal"
+	"deploybot/deployer"
 )
 
 // maxDeploylogN is the largest n !deploylog accepts.
@@ -30,8 +30,8 @@ func cmdLock(_ context.Context, b *Bot, r *request) {
 		b.reply(r, "missing reason. Usage: "+commands["lock"].usage(b.cfg.IRC.Prefix))
 		return
 	}
-	err := journal.Lock(b.cfg.Deploy.JournalDir, service, journal.Holder{Who: operator(r), Why: reason})
-	var locked *journal.LockedError
+	err := b.dep.eng.Lock(service, operator(r), reason)
+	var locked *deployer.LockedError
 	switch {
 	case errors.As(err, &locked):
 		b.reply(r, locked.Error()+". Nothing changed.")
@@ -47,9 +47,9 @@ func cmdLock(_ context.Context, b *Bot, r *request) {
 
 func cmdUnlock(_ context.Context, b *Bot, r *request) {
 	service := r.svc.Name
-	h, err := journal.Unlock(b.cfg.Deploy.JournalDir, service, operator(r))
+	h, err := b.dep.eng.Unlock(service, operator(r))
 	switch {
-	case errors.Is(err, journal.ErrNotLocked):
+	case errors.Is(err, deployer.ErrNotLocked):
 		b.reply(r, fmt.Sprintf("%s is not locked. Nothing changed.", service))
 		return
 	case err != nil:
@@ -62,7 +62,7 @@ func cmdUnlock(_ context.Context, b *Bot, r *request) {
 }
 
 // holderText is "locked by bob since 01:45 UTC: reason".
-func holderText(verb string, h journal.Holder, now time.Time) string {
+func holderText(verb string, h deployer.Holder, now time.Time) string {
 	var sb strings.Builder
 	sb.WriteString(verb)
 	if h.Who != "" {
@@ -102,9 +102,7 @@ func agoText(t, now time.Time) string {
 }
 
 // oneLine keeps text on one line.
-func oneLine(s string) string {
-	return strings.Join(strings.Fields(s), " ")
-}
+func oneLine(s string) string { return deployer.OneLine(s) }
 
 func cmdStatus(_ context.Context, b *Bot, r *request) {
 	names := b.cfg.ServiceNames()
@@ -129,119 +127,92 @@ func cmdStatus(_ context.Context, b *Bot, r *request) {
 // done and failed, open question), the revision each group runs, and the
 // manual lock.
 func (b *Bot) statusLine(service string, now time.Time) string {
-	dir := b.cfg.Deploy.JournalDir
-	// The deploys of the service, newest first, and the newest one read
-	// whole: listed and read once for the whole line.
-	list, listErr := journal.List(dir, service)
-	var newest *journal.Deploy
-	for _, s := range list {
-		if s.ReadErr == "" {
-			newest, _ = journal.Read(s.Path)
-			break
-		}
+	st, err := b.dep.eng.Status(service)
+	if err != nil {
+		return service + ": state unknown (" + err.Error() + ")"
 	}
 	var parts []string
-	running, err := journal.Running(dir, service)
 	switch {
-	case err != nil:
-		parts = append(parts, "deploy state unknown ("+err.Error()+")")
-	case running != nil:
-		parts = append(parts, b.runningText(service, *running, newest, now))
-	case len(list) > 0 && !list[0].Finished && list[0].ReadErr == "":
-		// Unfinished, and no process holds it: interrupted.
+	case st.RunningErr != nil && st.DeployLock == nil && st.Running == nil:
+		parts = append(parts, "deploy state unknown ("+st.RunningErr.Error()+")")
+	case st.Running != nil || st.DeployLock != nil:
+		parts = append(parts, runningText(service, st, now))
+	case st.Interrupted:
 		parts = append(parts, "an interrupted deploy waits: !rollback "+service+" or !continue "+service)
 	default:
 		parts = append(parts, "idle")
 	}
-	parts = append(parts, liveText(list, listErr, newest, now))
+	parts = append(parts, liveText(st, now))
 	line := service + ": " + strings.Join(parts, "; ")
-	held, err := journal.Held(dir, service)
 	switch {
-	case err != nil:
-		line += "; lock state unknown (" + err.Error() + ")"
-	case held != nil:
-		line += "; " + holderText("locked", *held, now)
+	case st.LockErr != nil:
+		line += "; lock state unknown (" + st.LockErr.Error() + ")"
+	case st.Lock != nil:
+		line += "; " + holderText("locked", *st.Lock, now)
 	}
 	return line
 }
 
-// runningText describes the deploy holding the deploy lock of service;
-// newest is the newest deploy read from the journal (nil if none), which
-// is usually that one.
-func (b *Bot) runningText(service string, h journal.Holder, newest *journal.Deploy, now time.Time) string {
-	text := holderText("deploying", h, now)
-	if h.DeployID == "" {
+// runningText describes the deploy in progress: who, since when, why, the
+// stage and the host counts.
+func runningText(service string, st *deployer.Status, now time.Time) string {
+	l := st.Running
+	var text string
+	if st.DeployLock != nil {
+		text = holderText("deploying", *st.DeployLock, now)
+	} else {
+		text = holderText("deploying", deployer.Holder{Who: l.Who, Since: l.Started}, now)
+	}
+	if st.RunningErr != nil {
+		return text + " (" + st.RunningErr.Error() + ")"
+	}
+	if l == nil {
 		return text
 	}
-	d := newest
-	if d == nil || d.Meta.ID != h.DeployID {
-		path, err := journal.JournalPath(b.cfg.Deploy.JournalDir, service, h.DeployID)
-		if err != nil {
-			return text
-		}
-		if d, err = journal.Read(path); err != nil {
-			return text + " (journal unreadable: " + err.Error() + ")"
-		}
-	}
-	total, ok, failed, inFlight := 0, 0, 0, 0
-	for _, hosts := range d.Meta.Hosts {
-		total += len(hosts)
-	}
-	for _, hs := range d.HostState {
-		switch {
-		case hs.InFlight:
-			inFlight++
-		case hs.Failed:
-			failed++
-		case hs.OK:
-			ok++
-		}
-	}
-	stage := "preparing"
-	for i := len(d.Events) - 1; i >= 0; i-- {
-		ev := d.Events[i]
-		if ev.Type == journal.TypeGroupStarted {
-			stage = "group " + ev.Group
-			break
-		}
-		if ev.Type == journal.TypeResumed {
-			stage = "rollback"
-			break
-		}
+	stage := l.Stage
+	if l.Stage == deployer.StageDeploying || (l.Stage == deployer.StageWaiting && l.Group != "") {
+		stage = "group " + l.Group
 	}
 	var sb strings.Builder
 	sb.WriteString(text)
-	fmt.Fprintf(&sb, " — %s, %d/%d hosts done", stage, ok, total)
-	if failed > 0 {
-		fmt.Fprintf(&sb, ", %d failed", failed)
+	fmt.Fprintf(&sb, " — %s, %d/%d hosts done", stage, l.Done, l.Total)
+	if l.Failed > 0 {
+		fmt.Fprintf(&sb, ", %d failed", l.Failed)
 	}
-	if inFlight > 0 {
-		fmt.Fprintf(&sb, ", %d in flight", inFlight)
+	if l.InFlight > 0 {
+		fmt.Fprintf(&sb, ", %d in flight", l.InFlight)
 	}
-	if d.OpenPrompt != nil {
+	if l.Prompt != nil {
 		fmt.Fprintf(&sb, ", waiting for !rollback %s or !continue %s", service, service)
 	}
 	return sb.String()
 }
 
-// liveText is the revision the service runs: the last successful deploy
-// in list (newest first), and the revision per group according to the
-// newest deploy, whatever its end.
-func liveText(list []journal.Summary, listErr error, newest *journal.Deploy, now time.Time) string {
-	if listErr != nil {
-		return "live revision unknown (" + listErr.Error() + ")"
+// liveText is the revision the service runs: the last successful deploy,
+// and the revision per group according to the newest deploy, whatever its
+// end ("?" for hosts whose state is unknown).
+func liveText(st *deployer.Status, now time.Time) string {
+	if st.HistoryErr != nil {
+		return "live revision unknown (" + st.HistoryErr.Error() + ")"
 	}
 	live := "live revision unknown (no successful deploy recorded)"
-	for _, s := range list {
-		if s.ReadErr == "" && s.Finished && s.Outcome == journal.OutcomeSuccess {
-			live = fmt.Sprintf("live %s (deployed by %s %s)", short(s.Rev), oneLine(s.Who), agoText(s.Ended, now))
-			break
-		}
+	if g := st.LastGood; g != nil {
+		live = fmt.Sprintf("live %s (deployed by %s %s)", short(g.Rev), oneLine(g.Who), agoText(g.Ended, now))
 	}
-	if newest != nil {
-		if g := groupRevs(newest); g != "" {
-			live += ", per group: " + g
+	var parts []string
+	for _, g := range st.Groups {
+		if len(g.Revs) == 1 {
+			parts = append(parts, g.Group+" "+short(g.Revs[0].Rev))
+			continue
 		}
+		var rs []string
+		for _, rc := range g.Revs {
+			rs = append(rs, fmt.Sprintf("%s (%d)", short(rc.Rev), rc.Hosts))
+		}
+		parts = append(parts, g.Group+" "+strings.Join(rs, " "))
+	}
+	if len(parts) > 0 {
+		live += ", per group: " + strings.Join(parts, ", ")
 	}
 	return live
 }
@@ -261,7 +232,7 @@ func cmdDeploylog(_ context.Context, b *Bot, r *request) {
 		}
 		n = v
 	}
-	list, err := journal.ListN(b.cfg.Deploy.JournalDir, s.Name, n)
+	list, err := b.dep.eng.History(s.Name, n)
 	if err != nil {
 		b.log.Error("deploylog failed", "service", s.Name, "err", err)
 		b.reply(r, fmt.Sprintf("could not read the deploys of %s: %v", s.Name, err))
@@ -277,7 +248,7 @@ func cmdDeploylog(_ context.Context, b *Bot, r *request) {
 	}
 	sum := list[n-1]
 	var sb strings.Builder
-	journal.FormatSummary(&sb, sum)
+	deployer.FormatSummary(&sb, sum)
 	where := fmt.Sprintf("deploybot deploy-log %s --id %s", s.Name, sum.ID)
 	if u := b.deployLogURL(sum.ID); u != "" {
 		where = u

@@ -30,6 +30,8 @@ func newDeployBot(t *testing.T) (*Bot, *fakeWire) {
 	if d := b.cfg.Deploy.JournalDir; !filepath.IsAbs(d) || filepath.Base(d) != "deploys" {
 		t.Fatalf("journal dir %q", b.cfg.Deploy.JournalDir)
 	}
+	b.SetDeployer(realEngine(t, b))
+	b.dep.ctx = context.Background()
 	return b, w
 }
 
@@ -154,7 +156,7 @@ func TestStatusAndDeploylog(t *testing.T) {
 
 	// Two deploys: a success two hours ago, then a failure.
 	old := time.Now().Add(-2*time.Hour - time.Minute).UTC()
-	write := func(id, rev, from, outcome string, started time.Time) {
+	write := func(id, rev, from string, outcome journal.Outcome, started time.Time) {
 		t.Helper()
 		jw, err := journal.Create(dir, "citoid", journal.Meta{ID: id, Who: "alice", Rev: rev, FromRev: from, Started: started,
 			Hosts: map[string][]string{"canary": {"scb1001"}}, GroupOrder: []string{"canary"}})

@@ -64,3 +64,23 @@ func (c *Config) IsRelay(nick string) bool {
 // SameName reports whether two nicks or channel names are the same to an
 // rfc1459 server.
 func SameName(a, b string) bool { return FoldName(a) == FoldName(b) }
+
+// CanaryGroup is the name of the group the canary hosts form.
+const CanaryGroup = "canary"
+
+// Rollout returns the service's groups in the order a deploy runs them:
+// the canary hosts first (as group "canary", all at once, when there are
+// any), then Groups. Defaults are applied: Parallel is never 0.
+func (s *Service) Rollout() []Group {
+	var gs []Group
+	if len(s.Canary) > 0 {
+		gs = append(gs, Group{Name: CanaryGroup, Hosts: s.Canary, Parallel: len(s.Canary)})
+	}
+	for _, g := range s.Groups {
+		if g.Parallel <= 0 {
+			g.Parallel = len(g.Hosts)
+		}
+		gs = append(gs, g)
+	}
+	return gs
+}

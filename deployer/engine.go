@@ -24,7 +24,7 @@ import (
 // refused by the deploy lock).
 type Engine struct {
 	cfg    *config.Config
-	dialer *remote.Dialer
+	dialer Dialer
 	log    *slog.Logger
 
 	mu      sync.Mutex
@@ -37,20 +37,27 @@ type Engine struct {
 	dialSlots chan struct{}
 }
 
-// New returns an engine for cfg. It reads the SSH key and known_hosts.
+// New returns an engine for cfg that reaches its targets over SSH. It
+// reads the SSH key and known_hosts.
 func New(cfg *config.Config, logger *slog.Logger) (*Engine, error) {
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
 	d, err := remote.NewDialer(cfg.Deploy.SSH)
 	if err != nil {
 		return nil, err
+	}
+	return NewWithDialer(cfg, logger, sshDialer{d}), nil
+}
+
+// NewWithDialer returns an engine for cfg that reaches its targets through
+// d (an in-memory fleet in tests).
+func NewWithDialer(cfg *config.Config, logger *slog.Logger, d Dialer) *Engine {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
 	}
 	e := &Engine{cfg: cfg, dialer: d, log: logger, running: map[string]*run{}, repoMu: map[string]*sync.Mutex{}}
 	if n := cfg.Deploy.SSH.MaxConnections; n > 0 {
 		e.dialSlots = make(chan struct{}, n)
 	}
-	return e, nil
+	return e
 }
 
 // Close stops the git server started by the engine, if any, and closes the
@@ -135,35 +142,6 @@ func (e *Engine) ensureServing(ctx context.Context, repo string) error {
 	return nil
 }
 
-// Abort asks the deploy of service running in this process to stop after
-// the hosts in flight finish, and to ask what to do. It reports whether
-// such a deploy was running.
-func (e *Engine) Abort(service string) bool {
-	e.mu.Lock()
-	r := e.running[service]
-	e.mu.Unlock()
-	if r == nil {
-		return false
-	}
-	r.mu.Lock()
-	if !r.aborted {
-		r.aborted = true
-		close(r.abort)
-	}
-	r.mu.Unlock()
-	return true
-}
-
-// Running reports the id of the deploy of service running in this process.
-func (e *Engine) Running(service string) (string, bool) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if r := e.running[service]; r != nil {
-		return r.id, true
-	}
-	return "", false
-}
-
 func (e *Engine) service(name string) (*config.Service, error) {
 	if err := journal.ValidService(name); err != nil {
 		return nil, fmt.Errorf("unknown service %q", name)
@@ -202,36 +180,6 @@ func (e *Engine) openRepo(ctx context.Context, s *config.Service) (*gitrepo.Repo
 	return r, nil
 }
 
-// lastDeployed returns the revision of the last successful deploy of
-// service ("" if none).
-func (e *Engine) lastDeployed(service string) string {
-	list, err := journal.List(e.cfg.Deploy.JournalDir, service)
-	if err != nil {
-		return ""
-	}
-	for _, s := range list {
-		if s.Finished && s.Outcome == journal.OutcomeSuccess && s.Rev != "" {
-			return s.Rev
-		}
-	}
-	return ""
-}
-
-// groups returns the service's groups in running order, canary first.
-func groups(s *config.Service) []config.Group {
-	var gs []config.Group
-	if len(s.Canary) > 0 {
-		gs = append(gs, config.Group{Name: "canary", Hosts: s.Canary, Parallel: len(s.Canary)})
-	}
-	for _, g := range s.Groups {
-		if g.Parallel <= 0 {
-			g.Parallel = len(g.Hosts)
-		}
-		gs = append(gs, g)
-	}
-	return gs
-}
-
 // Plan resolves what a deploy of req would do: the revision, the commit
 // range from the revision deployed last, and the hosts per group. It
 // updates the deploy repository on the deployment host and touches no
@@ -256,7 +204,7 @@ func (e *Engine) plan(s *config.Service, repo *gitrepo.Repo, rev string) (*Plan,
 	if err != nil {
 		return nil, err
 	}
-	from := e.lastDeployed(s.Name)
+	from, _ := e.lastGood(s.Name)
 	if from != "" {
 		if _, err := repo.Resolve(from); err != nil {
 			from = "" // no longer in the repository: treat as a first deploy
@@ -267,7 +215,7 @@ func (e *Engine) plan(s *config.Service, repo *gitrepo.Repo, rev string) (*Plan,
 		return nil, err
 	}
 	p := &Plan{Service: s.Name, From: from, To: sha, Range: rg}
-	for _, g := range groups(s) {
+	for _, g := range s.Rollout() {
 		pg := PlanGroup{Name: g.Name, Parallel: g.Parallel, FailureLimit: g.FailureLimit.Allowed(len(g.Hosts)), Pause: g.Pause}
 		for _, h := range g.Hosts {
 			pg.Hosts = append(pg.Hosts, h.String())
@@ -277,24 +225,8 @@ func (e *Engine) plan(s *config.Service, repo *gitrepo.Repo, rev string) (*Plan,
 	return p, nil
 }
 
-// Unfinished lists the deploys whose process died before they finished,
-// newest first, with the last known state of every host.
-func (e *Engine) Unfinished() ([]*journal.Deploy, error) {
-	return journal.Unfinished(e.cfg.Deploy.JournalDir)
-}
-
-func short(sha string) string {
-	if len(sha) > 7 {
-		return sha[:7]
-	}
-	return sha
-}
+// short is the 7-character form of a revision.
+func short(sha string) string { return journal.ShortRev(sha) }
 
 // oneLine squeezes s onto one line of at most 300 bytes.
-func oneLine(s string) string {
-	s = strings.Join(strings.Fields(s), " ")
-	if len(s) > 300 {
-		s = s[:300] + "…"
-	}
-	return s
-}
+func oneLine(s string) string { return journal.Clip(journal.OneLine(s), 300) }

@@ -302,8 +302,8 @@ func TestRecover(t *testing.T) {
 func TestAbortUnknown(t *testing.T) {
 	f := newFixture(t)
 	e := f.engine(t)
-	if e.Abort("svc") {
-		t.Error("Abort with no deploy running reported true")
+	if err := e.Abort("svc"); !errors.Is(err, ErrNotRunning) {
+		t.Errorf("Abort with no deploy running: %v, want ErrNotRunning", err)
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"deploybot/config"
 	"deploybot/deployer/journal"
 	"deploybot/deployer/remote"
 )
@@ -66,16 +67,23 @@ func (e *Engine) Recover(ctx context.Context, id string, action RecoverAction, w
 	if err != nil {
 		return nil, err
 	}
-	defer lock.Release()
+	released := false
+	release := func() {
+		if !released {
+			released = true
+			lock.Release()
+		}
+	}
+	defer release()
 	jw, d, err := journal.Reopen(path, lock)
 	if err != nil {
 		return nil, err
 	}
 	defer jw.Close()
-	r := e.newRun(s, id, who, "recover", nil, obs)
+	r := e.newRun(s, id, who, SourceRecover, nil, obs)
 	r.jw = jw
+	r.recovery = true
 	r.sha, r.from = d.Meta.Rev, d.Meta.FromRev
-	r.start = time.Now()
 	// The target as it was deployed; submodule names do not matter to a
 	// rollback.
 	r.target = remote.NewTarget(s.Name, s, e.cfg.Deploy.ServeURL, nil)
@@ -84,43 +92,48 @@ func (e *Engine) Recover(ctx context.Context, id string, action RecoverAction, w
 	}
 	defer r.closeConns()
 	r.journal(journal.Event{Type: journal.TypeResumed, Who: who, Message: "rolling back the interrupted deploy"})
+	e.register(r)
+	defer e.unregister(r)
+	r.emit(Event{Type: EventStarted, Who: who, Source: SourceRecover, From: d.Meta.Rev, To: d.Meta.FromRev,
+		Backwards: true, Recovery: true, Total: len(s.AllHosts())})
 
 	// Every host the deploy reached: a stage started there (its state may
 	// have changed even if no result was recorded).
+	r.mu.Lock()
 	byGroup := map[string][]string{}
 	for _, hs := range d.Hosts() {
 		if hs.Stage == "" {
 			continue
 		}
-		g := hs.Group
-		if g == "" {
-			g = r.hostGrp[hs.Host]
+		h := r.hosts[hs.Host]
+		if h == nil {
+			h = &hostRun{group: hs.Group}
+			if hc, err := config.ParseHost(hs.Host); err == nil {
+				h.cfg = hc
+			}
+			r.hosts[hs.Host] = h
 		}
-		r.hostGrp[hs.Host] = g
-		byGroup[g] = append(byGroup[g], hs.Host)
-		r.changed[hs.Host] = true
+		if hs.Group != "" {
+			h.group = hs.Group
+		}
+		h.changed = true
+		byGroup[h.group] = append(byGroup[h.group], hs.Host)
 	}
-	order := d.Meta.Groups()
-	par := map[string]int{}
-	for _, g := range groups(s) {
-		par[g.Name] = g.Parallel
-	}
-	e.mu.Lock()
-	e.running[service] = r
-	e.mu.Unlock()
-	defer func() {
-		e.mu.Lock()
-		delete(e.running, service)
-		e.mu.Unlock()
-	}()
-	allOK := r.rollbackGroups(ctx, order, byGroup, par)
+	r.mu.Unlock()
+	allOK := r.rollbackGroups(ctx, d.Meta.Groups(), byGroup)
 	if ctx.Err() != nil {
 		return r.result(OutcomeInterrupted, ctx.Err().Error()), ctx.Err()
 	}
+	var res *Result
 	if !allOK {
-		return r.finish(OutcomeFailed, "rollback after the interruption did not restore every host"), nil
+		res = r.finishJournal(OutcomeFailed, "rollback after the interruption did not restore every host")
+	} else {
+		res = r.finishJournal(OutcomeRolledBack, "interrupted deploy rolled back by "+who)
 	}
-	return r.finish(OutcomeRolledBack, "interrupted deploy rolled back by "+who), nil
+	release()
+	e.unregister(r)
+	r.emitFinished(res)
+	return res, nil
 }
 
 // Resume finishes the interrupted deploy id: it marks that journal ended
@@ -154,5 +167,5 @@ func (e *Engine) Resume(ctx context.Context, id, who string, obs Observer, p Pro
 	if d.Meta.Message != "" {
 		msg += ": " + d.Meta.Message
 	}
-	return e.Deploy(ctx, Request{Service: service, Rev: d.Meta.Rev, Message: msg, Who: who, Source: "recover", Force: d.Meta.Force}, obs, p)
+	return e.Deploy(ctx, Request{Service: service, Rev: d.Meta.Rev, Message: msg, Who: who, Source: SourceRecover, Force: d.Meta.Force}, obs, p)
 }

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"deploybot/deployer/gitrepo"
+	"deploybot/deployer/journal"
 	"deploybot/deployer/remote"
 )
 
@@ -22,8 +23,12 @@ type Request struct {
 	Source string
 	// Force redeploys a revision that is already live.
 	Force bool
-	// DryRun: Deploy only returns the plan (see Engine.Plan).
-	DryRun bool
+	// Revert deploys an earlier revision: Rev, or when Rev is "" the last
+	// revision that finished a successful deploy before the live one.
+	// Once the deploy has run (whatever its outcome, unless interrupted)
+	// the service is locked "reverted by <Who>" before the deploy lock is
+	// let go, so no other deploy slips in between.
+	Revert bool
 }
 
 // EventType is the kind of an Event.
@@ -43,15 +48,20 @@ const (
 	EventFinished      EventType = "finished"       // Outcome, Reason, Total, OK, Failed, Duration
 )
 
-// Outcomes of a deploy (Result.Outcome, Event.Outcome of EventFinished).
+// Outcome is how a deploy or a group ended: one vocabulary for the
+// engine, the journal and every front end.
+type Outcome = journal.Outcome
+
+// Outcomes of a deploy (Result.Outcome, Event.Outcome of EventFinished and
+// EventGroupFinished).
 const (
-	OutcomeSuccess     = "success"
-	OutcomeNoop        = "noop"        // the revision was already live everywhere
-	OutcomeFailed      = "failed"      // stopped, and the rollback did not restore every host
-	OutcomeAborted     = "aborted"     // stopped by the context (process shutting down)
-	OutcomeRolledBack  = "rolled_back" // stopped and rolled back
-	OutcomeEnded       = "ended"       // an interrupted deploy marked ended (Recover)
-	OutcomeInterrupted = "interrupted" // the context ended mid-deploy: recover it later
+	OutcomeSuccess     = journal.OutcomeSuccess
+	OutcomeNoop        = journal.OutcomeNoop        // the revision was already live everywhere
+	OutcomeFailed      = journal.OutcomeFailed      // stopped, and the rollback did not restore every host
+	OutcomeAborted     = journal.OutcomeAborted     // a group stopped by Abort
+	OutcomeRolledBack  = journal.OutcomeRolledBack  // stopped and rolled back
+	OutcomeEnded       = journal.OutcomeEnded       // an interrupted deploy marked ended (Recover)
+	OutcomeInterrupted = journal.OutcomeInterrupted // the context ended mid-deploy: recover it later
 )
 
 // Event is something observers may report. Only the fields that matter for
@@ -79,11 +89,15 @@ type Event struct {
 	// Backwards is set on EventStarted when To is an ancestor of From (a
 	// revert): Commits are then the commits taken away.
 	Backwards bool
-	Message   string
-	Prompt    *Prompt
-	Answer    Answer
-	Outcome   string
-	Duration  time.Duration
+	// Recovery is set on the events of an interrupted deploy being rolled
+	// back (Engine.Recover): From is the revision it was deploying, To the
+	// one it restores.
+	Recovery bool
+	Message  string
+	Prompt   *Prompt
+	Answer   Answer
+	Outcome  Outcome
+	Duration time.Duration
 }
 
 // Observer receives a deploy's events, in order, from the deploy's
@@ -105,6 +119,14 @@ type Answer string
 const (
 	Rollback Answer = "rollback"
 	Continue Answer = "continue"
+)
+
+// Who of an EventAnswer (and of the journal's answer event) when no
+// operator answered.
+const (
+	AnsweredByTimeout  = "timeout"  // the deadline passed: the default was taken
+	AnsweredByDefault  = "default"  // the Prompter gave up: the default was taken
+	AnsweredByCanceled = "canceled" // the deploy's context ended while asking
 )
 
 // Prompt kinds.
@@ -130,8 +152,12 @@ type Prompt struct {
 	Deadline time.Time
 }
 
-// Prompter asks the operator. Ask should return by p.Deadline; the engine
-// also stops waiting then and takes p.Default. An error means p.Default.
+// Prompter asks the operator at a terminal. Ask should return by
+// p.Deadline; the engine also stops waiting then and takes p.Default. An
+// error means the prompter gives up (nobody at the terminal): the default
+// is taken at once. Whichever comes first of the Prompter's answer and
+// one given through Engine.Answer counts. A deploy needs no Prompter: the
+// bot answers its prompts with Engine.Answer.
 type Prompter interface {
 	Ask(ctx context.Context, p Prompt) (Answer, error)
 }
@@ -153,7 +179,7 @@ type HostRev struct {
 type Result struct {
 	ID      string
 	Service string
-	Outcome string
+	Outcome Outcome
 	From    string
 	To      string
 	// Hosts is the number of hosts of the service; OK how many ended on
@@ -166,6 +192,10 @@ type Result struct {
 	// Reason says why the deploy did not succeed.
 	Reason   string
 	Duration time.Duration
+	// Locked is the manual lock a revert took (Request.Revert); nil
+	// otherwise, or when taking it failed (LockErr says why).
+	Locked  *Holder
+	LockErr error
 }
 
 // Plan is what a deploy would do.

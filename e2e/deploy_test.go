@@ -847,5 +847,5 @@ func outcomeOf(d *journal.Deploy) string {
 	if d == nil {
 		return ""
 	}
-	return d.Outcome
+	return string(d.Outcome)
 }

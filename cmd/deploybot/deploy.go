@@ -18,7 +18,6 @@ import (
 
 	"deploybot/config"
 	"deploybot/deployer"
-	"deploybot/deployer/gitrepo"
 	"deploybot/deployer/journal"
 )
 
@@ -110,26 +109,64 @@ func runDeploy(ctx context.Context, e *env, args []string) int {
 		fs.Usage()
 		return exitUsage
 	}
-	service := pos[0]
-	// Refuse a bad revision before anything else.
-	if err := gitrepo.ValidateRev(*rev); err != nil {
-		fmt.Fprintf(e.stderr, "deploybot deploy: %v. Nothing was run.\n", err)
-		return exitFailed
+	req := deployer.Request{Service: pos[0], Rev: *rev, Message: *msg, Force: *force}
+	return deployFromShell(ctx, e, "deploy", *conf, req, *dry)
+}
+
+const revertHelp = `
+A revert deploys an earlier revision: <sha1>, or without it the last
+revision that finished a successful deploy before the live one. It runs
+and asks as deploy does, is announced in the channel as !revert is, and
+afterwards the service is locked "reverted by <you>" until
+'deploybot unlock <service>' (or !unlock in the channel).
+
+Exit status: 0 reverted, 1 failed, refused or rolled back, 2 bad usage.
+`
+
+func runRevert(ctx context.Context, e *env, args []string) int {
+	fs := newFlags(e, "revert")
+	conf := configFlag(fs)
+	msg := fs.String("m", "", "the `message`: why (default: \"revert <live> to <sha1>\")")
+	usage := fs.Usage
+	fs.Usage = func() { usage(); fmt.Fprint(fs.Output(), revertHelp) }
+	pos, code := parseInterspersed(fs, args)
+	if code >= 0 {
+		return code
 	}
-	if strings.ContainsAny(*msg, "\x00\r\n") {
-		fmt.Fprintln(e.stderr, "deploybot deploy: the message must be one line")
+	if len(pos) < 1 || len(pos) > 2 {
+		fs.Usage()
 		return exitUsage
 	}
-	eng, cfg, ok := newEngine(e, *conf)
+	req := deployer.Request{Service: pos[0], Message: *msg, Revert: true}
+	if len(pos) == 2 {
+		req.Rev = pos[1]
+	}
+	return deployFromShell(ctx, e, "revert", *conf, req, false)
+}
+
+// deployFromShell runs req (a deploy or a revert) for the operator at the
+// terminal: progress on stdout, prompts on the terminal, announcements in
+// the channel through the running bot.
+func deployFromShell(ctx context.Context, e *env, cmd, conf string, req deployer.Request, dry bool) int {
+	// Refuse a bad revision before anything else.
+	if err := deployer.ValidateRev(req.Rev); err != nil {
+		fmt.Fprintf(e.stderr, "deploybot %s: %v. Nothing was run.\n", cmd, err)
+		return exitFailed
+	}
+	if strings.ContainsAny(req.Message, "\x00\r\n") {
+		fmt.Fprintf(e.stderr, "deploybot %s: the message must be one line\n", cmd)
+		return exitUsage
+	}
+	eng, cfg, ok := newEngine(e, conf)
 	if !ok {
 		return exitFailed
 	}
 	defer eng.Close()
-	req := deployer.Request{Service: service, Rev: *rev, Message: *msg, Who: operator(), Source: "cli", Force: *force}
-	if *dry {
+	req.Who, req.Source = operator(), deployer.SourceCLI
+	if dry {
 		p, err := eng.Plan(ctx, req)
 		if err != nil {
-			fmt.Fprintf(e.stderr, "deploybot deploy: %v\n", err)
+			fmt.Fprintf(e.stderr, "deploybot %s: %v\n", cmd, err)
 			return exitFailed
 		}
 		printPlan(e.stdout, p)
@@ -148,7 +185,7 @@ func runDeploy(ctx context.Context, e *env, args []string) int {
 			select {
 			case <-sigs:
 				n++
-				if n == 1 && eng.Abort(service) {
+				if n == 1 && eng.Abort(req.Service) == nil {
 					fmt.Fprintln(e.stderr, "\nAborting after the hosts in flight (Ctrl-C again to stop now)...")
 					continue
 				}
@@ -162,7 +199,7 @@ func runDeploy(ctx context.Context, e *env, args []string) int {
 
 	prog := &progress{w: e.stdout, tty: isTerminal(os.Stdout)}
 	var obs deployer.Observer = prog
-	if s, ok := cfg.Service(service); ok {
+	if s, ok := cfg.Service(req.Service); ok {
 		if ca := newChannelAnnouncer(cfg, s, req.Who, e.stderr); ca != nil {
 			defer ca.Close()
 			obs = deployer.ObserverFunc(func(ev deployer.Event) {
@@ -176,15 +213,20 @@ func runDeploy(ctx context.Context, e *env, args []string) int {
 	prog.endLine()
 	if err != nil {
 		if res != nil {
-			fmt.Fprintf(e.stderr, "deploybot deploy: %s interrupted: %v; see 'deploybot recover %s'\n", res.ID, err, res.ID)
+			fmt.Fprintf(e.stderr, "deploybot %s: %s interrupted: %v; see 'deploybot recover %s'\n", cmd, res.ID, err, res.ID)
 		} else {
-			fmt.Fprintf(e.stderr, "deploybot deploy: %v\n", err)
+			fmt.Fprintf(e.stderr, "deploybot %s: %v\n", cmd, err)
 		}
 		return exitFailed
 	}
 	printResult(e.stdout, res)
-	switch res.Outcome {
-	case deployer.OutcomeSuccess, deployer.OutcomeNoop:
+	switch {
+	case res.LockErr != nil:
+		fmt.Fprintf(e.stderr, "deploybot %s: could not lock %s after the revert: %v\n", cmd, req.Service, res.LockErr)
+	case res.Locked != nil:
+		fmt.Fprintf(e.stdout, "%s is locked (%s) until 'deploybot unlock %s'\n", req.Service, res.Locked.Why, req.Service)
+	}
+	if res.Outcome.Good() && res.LockErr == nil {
 		return exitOK
 	}
 	return exitFailed
@@ -201,13 +243,10 @@ func printResult(w io.Writer, res *deployer.Result) {
 }
 
 func shortRev(s string) string {
-	if len(s) > 7 {
-		return s[:7]
-	}
 	if s == "" {
 		return "(none)"
 	}
-	return s
+	return deployer.ShortRev(s)
 }
 
 func printPlan(w io.Writer, p *deployer.Plan) {

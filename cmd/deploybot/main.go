@@ -49,6 +49,7 @@ func init() {
 		{name: "deploy-log", args: "[<service>] [--latest] [-f] [--id ID] [--host GLOB] [--level LEVEL] [-c FILE]", short: "list deploys, print or follow a deploy's journal", run: runDeployLog},
 		{name: "lock", args: "[<service> -m REASON] [-c FILE]", short: "lock a service against deploys (no service: list the locks)", run: runLock},
 		{name: "unlock", args: "<service> [-c FILE]", short: "release a service's manual lock", run: runUnlock},
+		{name: "revert", args: "<service> [<sha1>] [-m MESSAGE] [-c FILE]", short: "deploy an earlier revision (default: the last good one before the live one), then lock the service", run: runRevert},
 		{name: "recover", args: "[<id>] [--rollback|--mark-ended] [-c FILE]", short: "list interrupted deploys, roll one back or mark it ended", run: runRecover},
 		{name: "version", short: "print the version", run: runVersion},
 	}

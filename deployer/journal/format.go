@@ -175,7 +175,7 @@ func render(ev Event, opts FormatOptions) string {
 		}
 	case TypeGroupFinished:
 		b.WriteString("group finished")
-		suffix(&b, ": ", ev.Outcome)
+		suffix(&b, ": ", string(ev.Outcome))
 		suffix(&b, ", ", ev.Message)
 		suffix(&b, ": ", ev.Err)
 	case TypePrompt:
@@ -206,6 +206,8 @@ func render(ev Event, opts FormatOptions) string {
 		switch ev.Outcome {
 		case OutcomeSuccess:
 			b.WriteString("finished: success")
+		case OutcomeNoop:
+			b.WriteString("finished: nothing to do, already live")
 		case OutcomeFailed:
 			b.WriteString("FAILED")
 		case OutcomeRolledBack:
@@ -213,7 +215,7 @@ func render(ev Event, opts FormatOptions) string {
 		case OutcomeEnded:
 			b.WriteString("marked ended")
 		default:
-			b.WriteString(oneLine(firstNonEmpty(ev.Outcome, "finished")))
+			b.WriteString(oneLine(firstNonEmpty(string(ev.Outcome), "finished")))
 		}
 		if ev.Duration > 0 {
 			b.WriteString(" after ")
@@ -446,7 +448,7 @@ func FormatSummary(w io.Writer, s Summary) error {
 	b.WriteString(shortRev(s.Rev))
 	b.WriteByte(' ')
 	if s.Finished {
-		b.WriteString(oneLine(s.Outcome))
+		b.WriteString(oneLine(string(s.Outcome)))
 	} else {
 		b.WriteString("unfinished")
 	}
@@ -480,7 +482,7 @@ func FormatState(w io.Writer, d *Deploy) error {
 	}
 	b.WriteString(shortRev(m.Rev))
 	if d.Finished {
-		fmt.Fprintf(&b, ", %s", oneLine(d.Outcome))
+		fmt.Fprintf(&b, ", %s", oneLine(string(d.Outcome)))
 	} else {
 		last := d.Events[len(d.Events)-1].Time
 		fmt.Fprintf(&b, ", unfinished (last event %s)", last.UTC().Format("2006-01-02 15:04:05 UTC"))

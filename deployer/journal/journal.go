@@ -26,7 +26,7 @@ const (
 	TypeHostDone       = "host_done"        // Host finished every stage of the group (Rev)
 	TypeGroupFinished  = "group_finished"   // Group ended (Outcome, Message e.g. "10/10 ok")
 	TypePrompt         = "prompt"           // a question to the operator (Prompt)
-	TypeAnswer         = "answer"           // its answer (Answer, Who)
+	TypeAnswer         = "answer"           // its answer (Answer, Who: the operator who answered, or AnsweredBy*)
 	TypeRolledBackHost = "rolled_back_host" // Host was rolled back to Rev
 	TypeNote           = "note"             // free text (Message), e.g. "pulled deploy repo"
 	TypeResumed        = "resumed"          // an interrupted deploy was taken up again (Who, Message)
@@ -40,20 +40,33 @@ var knownTypes = map[string]bool{
 	TypeResumed: true, TypeFinished: true,
 }
 
+// Outcome is how a deploy, or one group of it, ended. It is the one
+// vocabulary of outcomes: the engine's results, the journal's finished
+// events and the announcements all use these values.
+type Outcome string
+
 // Outcomes of a finished deploy (Event.Outcome of TypeFinished; also used
 // by TypeGroupFinished).
 const (
-	OutcomeSuccess    = "success"
-	OutcomeFailed     = "failed"
-	OutcomeAborted    = "aborted"
-	OutcomeRolledBack = "rolled_back"
-	OutcomeEnded      = "ended" // marked ended after a crash (MarkEnded)
+	OutcomeSuccess    Outcome = "success"
+	OutcomeNoop       Outcome = "noop" // the revision was already live on every host
+	OutcomeFailed     Outcome = "failed"
+	OutcomeAborted    Outcome = "aborted"
+	OutcomeRolledBack Outcome = "rolled_back"
+	OutcomeEnded      Outcome = "ended" // marked ended after a crash (MarkEnded)
+	// OutcomeInterrupted is never written: it is the engine's result for a
+	// deploy its context ended, whose journal stays unfinished.
+	OutcomeInterrupted Outcome = "interrupted"
 )
 
-var knownOutcomes = map[string]bool{
-	OutcomeSuccess: true, OutcomeFailed: true, OutcomeAborted: true,
+var knownOutcomes = map[Outcome]bool{
+	OutcomeSuccess: true, OutcomeNoop: true, OutcomeFailed: true, OutcomeAborted: true,
 	OutcomeRolledBack: true, OutcomeEnded: true,
 }
+
+// Good reports whether the deploy left every host on its revision: a
+// success or a no-op.
+func (o Outcome) Good() bool { return o == OutcomeSuccess || o == OutcomeNoop }
 
 // Levels, lowest first.
 const (
@@ -166,15 +179,17 @@ type Event struct {
 	// Duration of the stage, check or deploy; nanoseconds in JSON.
 	Duration time.Duration `json:"duration,omitempty"`
 	// Output is the tail of the command's combined output.
-	Output  string       `json:"output,omitempty"`
-	Check   *CheckRecord `json:"check,omitempty"`
-	Prompt  string       `json:"prompt,omitempty"`
-	Answer  string       `json:"answer,omitempty"`
-	Who     string       `json:"who,omitempty"`
-	Rev     string       `json:"rev,omitempty"`
-	Outcome string       `json:"outcome,omitempty"`
-	Message string       `json:"message,omitempty"`
-	Err     string       `json:"err,omitempty"`
+	Output string       `json:"output,omitempty"`
+	Check  *CheckRecord `json:"check,omitempty"`
+	Prompt string       `json:"prompt,omitempty"`
+	// Deadline of a prompt: when its default is taken without an answer.
+	Deadline time.Time `json:"deadline,omitzero"`
+	Answer   string    `json:"answer,omitempty"`
+	Who      string    `json:"who,omitempty"`
+	Rev      string    `json:"rev,omitempty"`
+	Outcome  Outcome   `json:"outcome,omitempty"`
+	Message  string    `json:"message,omitempty"`
+	Err      string    `json:"err,omitempty"`
 	// Meta is set on the TypeStarted event only.
 	Meta *Meta `json:"meta,omitempty"`
 }
@@ -449,7 +464,7 @@ func (w *Writer) Append(ev Event) error {
 
 // Finish appends the finished event: outcome, an optional error text, and
 // the duration since the deploy started.
-func (w *Writer) Finish(outcome, errText string) error {
+func (w *Writer) Finish(outcome Outcome, errText string) error {
 	return w.Append(Event{Type: TypeFinished, Outcome: outcome, Err: errText,
 		Duration: time.Since(w.meta.Started).Round(time.Millisecond)})
 }
@@ -473,7 +488,7 @@ func normalize(ev *Event) error {
 		return errors.New("journal: the started event is written by Create")
 	}
 	if ev.Type == TypeFinished && !knownOutcomes[ev.Outcome] {
-		return fmt.Errorf("journal: finished event with outcome %s: want success, failed, aborted, rolled_back or ended", quoteShort(ev.Outcome))
+		return fmt.Errorf("journal: finished event with outcome %s: want success, noop, failed, aborted, rolled_back or ended", quoteShort(string(ev.Outcome)))
 	}
 	if ev.Level == "" {
 		ev.Level = DefaultLevel(*ev)

@@ -375,7 +375,7 @@ func TestListLatest(t *testing.T) {
 		t.Errorf("Latest on nothing: %v", err)
 	}
 	base := time.Date(2026, 11, 26, 1, 0, 0, 0, time.UTC)
-	mk := func(svc string, at time.Duration, outcome string) string {
+	mk := func(svc string, at time.Duration, outcome Outcome) string {
 		w := newWriter(t, dir, svc, base.Add(at))
 		w.Append(Event{Type: TypeHostDone, Group: "canary", Host: "scb1001.eqiad.wmnet"})
 		if outcome != "" {

@@ -51,7 +51,7 @@ type Deploy struct {
 	// Finished: the journal has a finished event, with Outcome, Ended and
 	// Err (the finished event's Err, or its Message for "ended").
 	Finished bool
-	Outcome  string
+	Outcome  Outcome
 	Ended    time.Time
 	Err      string
 	// HostState has an entry for every host of Meta.Hosts and every host
@@ -82,7 +82,7 @@ type Summary struct {
 	Started  time.Time
 	Ended    time.Time // zero if not finished
 	Finished bool
-	Outcome  string
+	Outcome  Outcome
 	Err      string
 	// Host counts: all, done, failed, rolled back.
 	Hosts, Done, Failed, RolledBack int

@@ -1,0 +1,205 @@
+package deployer
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"deploybot/config"
+	"deploybot/deployer/journal"
+	"deploybot/deployer/remote"
+)
+
+// run is one deploy (or recovery) in progress: the engine's whole record
+// of it. Front ends see it through Engine.Active and act on it through
+// Engine.Answer and Engine.Abort.
+type run struct {
+	e      *Engine
+	svc    *config.Service
+	id     string
+	who    string
+	source string
+	sha    string // the revision being deployed
+	from   string // the revision deployed before
+	force  bool
+	// recovery: the run rolls back a deploy whose process died.
+	recovery bool
+	target   remote.Target
+	jw       *journal.Writer
+	obs      Observer
+	p        Prompter
+	start    time.Time
+
+	mu     sync.Mutex
+	hosts  map[string]*hostRun // every host of the service
+	order  []string            // groups started so far, in order
+	failed []HostFailure
+	rolled []HostRev
+	stage  string // Stage* of Live
+	group  string // the group in progress
+	prompt *openPrompt
+	abort  chan struct{} // closed by Abort; renewed when the operator continues
+}
+
+// hostRun is what the run knows of one host.
+type hostRun struct {
+	cfg   config.Host
+	group string
+	conn  Host
+	// changed: a deploy session started on the host, so a rollback must
+	// cover it. ok: it passed every stage and check and was not rolled
+	// back since. failed: it counts as failed. inFlight: a stage runs.
+	changed, ok, failed, inFlight bool
+}
+
+func (e *Engine) newRun(s *config.Service, id, who, source string, p Prompter, obs Observer) *run {
+	r := &run{e: e, svc: s, id: id, who: who, source: source, p: p, obs: obs, start: time.Now(),
+		abort: make(chan struct{}), hosts: map[string]*hostRun{}, stage: StagePreparing}
+	for _, g := range s.Rollout() {
+		for _, h := range g.Hosts {
+			r.hosts[h.String()] = &hostRun{cfg: h, group: g.Name}
+		}
+	}
+	return r
+}
+
+// host returns the record of name (one is made for a host no longer
+// configured, e.g. one recovered from an old journal).
+func (r *run) host(name string) *hostRun {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	h := r.hosts[name]
+	if h == nil {
+		h = &hostRun{}
+		if hc, err := config.ParseHost(name); err == nil {
+			h.cfg = hc
+		}
+		r.hosts[name] = h
+	}
+	return h
+}
+
+// update changes the record of host under the run's lock.
+func (r *run) update(host string, fn func(h *hostRun)) {
+	h := r.host(host)
+	r.mu.Lock()
+	fn(h)
+	r.mu.Unlock()
+}
+
+func (r *run) setStage(stage, group string) {
+	r.mu.Lock()
+	r.stage, r.group = stage, group
+	r.mu.Unlock()
+}
+
+func (r *run) emit(ev Event) {
+	ev.Time = time.Now().UTC()
+	ev.Service = r.svc.Name
+	ev.DeployID = r.id
+	if r.obs != nil {
+		r.obs.Observe(ev)
+	}
+}
+
+func (r *run) journal(ev journal.Event) {
+	if r.jw == nil {
+		return
+	}
+	if err := r.jw.Append(ev); err != nil {
+		r.e.log.Error("journal append failed", "deploy", r.id, "err", err)
+	}
+}
+
+func (r *run) note(msg string) { r.journal(journal.Event{Type: journal.TypeNote, Message: msg}) }
+
+func (r *run) closeConns() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, h := range r.hosts {
+		if h.conn != nil {
+			h.conn.Close()
+		}
+	}
+}
+
+// conn returns the connection to host, dialing it (again) when there is
+// none or it was lost.
+func (r *run) conn(ctx context.Context, host string) (Host, error) {
+	h := r.host(host)
+	r.mu.Lock()
+	c, hc := h.conn, h.cfg
+	r.mu.Unlock()
+	if c != nil && c.Err() == nil {
+		return c, nil
+	}
+	if slots := r.e.dialSlots; slots != nil {
+		select {
+		case slots <- struct{}{}:
+			defer func() { <-slots }()
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	c, err := r.e.dialer.Dial(ctx, hc)
+	if err != nil {
+		return nil, err
+	}
+	r.mu.Lock()
+	h.conn = c
+	r.mu.Unlock()
+	return c, nil
+}
+
+// result is the run's Result as it stands.
+func (r *run) result(outcome Outcome, reason string) *Result {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	res := &Result{ID: r.id, Service: r.svc.Name, Outcome: outcome, From: r.from, To: r.sha,
+		Hosts: len(r.svc.AllHosts()), Reason: reason, Duration: time.Since(r.start)}
+	for _, h := range r.hosts {
+		if h.ok {
+			res.OK++
+		}
+	}
+	res.Failed = append(res.Failed, r.failed...)
+	res.RolledBack = append(res.RolledBack, r.rolled...)
+	return res
+}
+
+// finishJournal writes the outcome to the journal; the finished event goes
+// to the observers later (emitFinished), once the locks are let go, so
+// that a command typed on seeing it is not refused.
+func (r *run) finishJournal(outcome Outcome, reason string) *Result {
+	res := r.result(outcome, reason)
+	msg := ""
+	if outcome == OutcomeNoop {
+		msg = "no-op: the revision was already live on every host"
+	}
+	r.journal(journal.Event{Type: journal.TypeFinished, Outcome: outcome, Err: reason,
+		Who: r.who, Duration: res.Duration, Message: msg})
+	r.e.log.Info("deploy finished", "deploy", r.id, "service", r.svc.Name, "outcome", outcome, "reason", reason)
+	return res
+}
+
+func (r *run) emitFinished(res *Result) {
+	r.emit(Event{Type: EventFinished, Outcome: res.Outcome, Reason: res.Reason, From: r.from, To: r.sha,
+		Total: res.Hosts, OK: res.OK, Failed: len(res.Failed), Duration: res.Duration, Recovery: r.recovery})
+}
+
+// register makes r the running deploy of its service in this engine.
+func (e *Engine) register(r *run) {
+	e.mu.Lock()
+	e.running[r.svc.Name] = r
+	e.mu.Unlock()
+}
+
+func (e *Engine) unregister(r *run) {
+	e.mu.Lock()
+	if e.running[r.svc.Name] == r {
+		delete(e.running, r.svc.Name)
+	}
+	e.mu.Unlock()
+}
+
+func (e *Engine) commandTimeout() time.Duration { return e.cfg.Deploy.SSH.CommandTimeout.D() }

@@ -1,0 +1,355 @@
+package deployer
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+
+	"deploybot/deployer/journal"
+)
+
+// Types of the engine's records that front ends read. They are the
+// journal's: the engine is their one owner, front ends only ask it.
+type (
+	// Holder says who holds a lock, since when and why.
+	Holder = journal.Holder
+	// LockedError refuses a deploy or a lock, naming the holder.
+	LockedError = journal.LockedError
+	// Summary is one past or running deploy in a listing.
+	Summary = journal.Summary
+	// Deploy is a deploy's journal read back: its meta, events and the
+	// last known state of every host.
+	Deploy = journal.Deploy
+	// ServiceLock is the lock state of one service.
+	ServiceLock = journal.ServiceLock
+)
+
+// Errors of the engine's records.
+var (
+	ErrNotLocked = journal.ErrNotLocked
+	ErrLocked    = journal.ErrLocked
+	ErrFinished  = journal.ErrFinished
+)
+
+// Shared text helpers: every front end shortens revisions and squeezes
+// reasons the same way.
+var (
+	ShortRev = journal.ShortRev
+	OneLine  = journal.OneLine
+	Clip     = journal.Clip
+)
+
+// Lock takes the manual lock of service: deploys from every front end
+// are refused until Unlock. It is refused with a *LockedError when the
+// service is locked already.
+func (e *Engine) Lock(service, who, why string) error {
+	s, err := e.service(service)
+	if err != nil {
+		return err
+	}
+	return journal.Lock(e.cfg.Deploy.JournalDir, s.Name, journal.Holder{Who: who, Why: why})
+}
+
+// Unlock releases the manual lock of service and returns what it was
+// (ErrNotLocked when there was none).
+func (e *Engine) Unlock(service, who string) (Holder, error) {
+	s, err := e.service(service)
+	if err != nil {
+		return Holder{}, err
+	}
+	return journal.Unlock(e.cfg.Deploy.JournalDir, s.Name, who)
+}
+
+// Locks lists the services with a deploy running or a manual lock.
+func (e *Engine) Locks() ([]ServiceLock, error) { return journal.Locks(e.cfg.Deploy.JournalDir) }
+
+// History returns up to n deploys of service, newest first (n <= 0: all).
+func (e *Engine) History(service string, n int) ([]Summary, error) {
+	s, err := e.service(service)
+	if err != nil {
+		return nil, err
+	}
+	return journal.ListN(e.cfg.Deploy.JournalDir, s.Name, n)
+}
+
+// FormatSummary writes a deploy's summary line.
+func FormatSummary(w io.Writer, s Summary) error { return journal.FormatSummary(w, s) }
+
+// lastGood returns the revision of the last deploy of service that left
+// every host on it, and that deploy ("" and nil if none).
+func (e *Engine) lastGood(service string) (string, *Summary) {
+	list, err := journal.List(e.cfg.Deploy.JournalDir, service)
+	if err != nil {
+		return "", nil
+	}
+	for i, s := range list {
+		if s.ReadErr == "" && s.Finished && s.Outcome.Good() && s.Rev != "" {
+			return s.Rev, &list[i]
+		}
+	}
+	return "", nil
+}
+
+// previousGood returns the revision live now (the last one deployed
+// successfully) and the last one deployed successfully before it.
+func (e *Engine) previousGood(service string) (cur, prev string, err error) {
+	list, err := journal.List(e.cfg.Deploy.JournalDir, service)
+	if err != nil {
+		return "", "", err
+	}
+	for _, s := range list {
+		if s.ReadErr != "" || !s.Finished || !s.Outcome.Good() || s.Rev == "" {
+			continue
+		}
+		switch {
+		case cur == "":
+			cur = s.Rev
+		case s.Rev != cur:
+			return cur, s.Rev, nil
+		}
+	}
+	if cur == "" {
+		return "", "", errors.New("no successful deploy recorded")
+	}
+	return cur, "", fmt.Errorf("no successful deploy of another revision before %s recorded", short(cur))
+}
+
+// Unfinished lists the deploys whose process died before they finished,
+// newest first, with the last known state of every host.
+func (e *Engine) Unfinished() ([]*Deploy, error) {
+	return journal.Unfinished(e.cfg.Deploy.JournalDir)
+}
+
+// Interrupted returns the newest deploy of service whose process died
+// before it finished, or nil.
+func (e *Engine) Interrupted(service string) (*Deploy, error) {
+	list, err := e.Unfinished()
+	if err != nil {
+		return nil, err
+	}
+	for _, d := range list {
+		if d.Meta.Service == service {
+			return d, nil
+		}
+	}
+	return nil, nil
+}
+
+// Status is what a service is doing and running, as !status shows it.
+type Status struct {
+	Service string
+	// Running is the deploy in progress: in this engine (Here), or in
+	// another process (read from its journal). DeployLock is the holder
+	// of the deploy lock: who runs it, since when, why.
+	Running    *Live
+	Here       bool
+	DeployLock *Holder
+	// RunningErr: the deploy lock or its journal could not be read.
+	RunningErr error
+	// Interrupted: the newest deploy did not finish and no process runs
+	// it; it waits for Recover.
+	Interrupted bool
+	// LastGood is the last deploy that left every host on its revision.
+	LastGood *Summary
+	// Groups is the revision of each group's hosts according to the
+	// newest deploy, whatever its end.
+	Groups []GroupRevs
+	// HistoryErr: the deploys could not be listed.
+	HistoryErr error
+	// Lock is the manual lock; LockErr says why it could not be read.
+	Lock    *Holder
+	LockErr error
+}
+
+// GroupRevs counts the hosts of one group by revision, most hosts first.
+// A host whose revision is unknown (a stage was in flight when its
+// deploy's process died, or is in flight now) counts under RevUnknown.
+type GroupRevs struct {
+	Group string
+	Revs  []RevCount
+}
+
+// RevCount is a number of hosts on one revision.
+type RevCount struct {
+	Rev   string
+	Hosts int
+}
+
+// RevUnknown stands for the revision of a host whose state is unknown.
+const RevUnknown = "?"
+
+// Status reads the state of service: the running deploy, the live
+// revision, the revision per group and the manual lock.
+func (e *Engine) Status(service string) (*Status, error) {
+	s, err := e.service(service)
+	if err != nil {
+		return nil, err
+	}
+	dir := e.cfg.Deploy.JournalDir
+	st := &Status{Service: s.Name}
+	list, err := journal.List(dir, s.Name)
+	st.HistoryErr = err
+	var newest *Deploy
+	for _, sum := range list {
+		if sum.ReadErr == "" {
+			newest, _ = journal.Read(sum.Path)
+			break
+		}
+	}
+	for i, sum := range list {
+		if sum.ReadErr == "" && sum.Finished && sum.Outcome.Good() {
+			st.LastGood = &list[i]
+			break
+		}
+	}
+	st.DeployLock, st.RunningErr = journal.Running(dir, s.Name)
+	switch l, ok := e.Active(s.Name); {
+	case ok:
+		st.Running, st.Here = l, true
+	case st.DeployLock != nil:
+		st.Running, st.RunningErr = e.liveElsewhere(s.Name, st.DeployLock, newest)
+	case st.RunningErr == nil && len(list) > 0 && list[0].ReadErr == "" && !list[0].Finished:
+		st.Interrupted = true
+	}
+	if newest != nil {
+		st.Groups = groupRevs(newest)
+	}
+	st.Lock, st.LockErr = journal.Held(dir, s.Name)
+	return st, nil
+}
+
+// liveElsewhere describes, from its journal, the deploy another process
+// runs; newest is the newest journal read (usually that deploy's).
+func (e *Engine) liveElsewhere(service string, h *Holder, newest *Deploy) (*Live, error) {
+	if h.DeployID == "" {
+		return nil, nil
+	}
+	d := newest
+	if d == nil || d.Meta.ID != h.DeployID {
+		path, err := journal.JournalPath(e.cfg.Deploy.JournalDir, service, h.DeployID)
+		if err != nil {
+			return nil, nil // the holder names no deploy this engine can read
+		}
+		if d, err = journal.Read(path); err != nil {
+			return nil, fmt.Errorf("journal unreadable: %w", err)
+		}
+	}
+	l := &Live{ID: d.Meta.ID, Service: service, Who: d.Meta.Who, Source: d.Meta.Source, From: d.Meta.FromRev,
+		To: d.Meta.Rev, Started: d.Meta.Started, Stage: StagePreparing}
+	for _, hosts := range d.Meta.Hosts {
+		l.Total += len(hosts)
+	}
+	for _, hs := range d.HostState {
+		switch {
+		case hs.InFlight:
+			l.InFlight++
+		case hs.Failed:
+			l.Failed++
+		case hs.OK:
+			l.Done++
+		}
+	}
+	for i := len(d.Events) - 1; i >= 0; i-- {
+		ev := d.Events[i]
+		if ev.Type == journal.TypeGroupStarted {
+			l.Stage, l.Group = StageDeploying, ev.Group
+			break
+		}
+		if ev.Type == journal.TypeResumed {
+			l.Stage = StageRollingBack
+			break
+		}
+	}
+	if op := d.OpenPrompt; op != nil {
+		l.Stage = StageWaiting
+		l.Prompt = &Prompt{Service: service, DeployID: d.Meta.ID, Kind: op.Message, Group: op.Group, Text: op.Prompt,
+			Default: Rollback, Deadline: op.Deadline}
+	}
+	return l, nil
+}
+
+// hostRev is the revision a host of d runs, as far as d tells: the one
+// it was switched to; for a host d never switched, d's revision once d
+// succeeded, else the one before d; RevUnknown while a stage is (or was,
+// when d's process died) in flight.
+func hostRev(d *Deploy, host string) string {
+	hs, ok := d.HostState[host]
+	switch {
+	case ok && hs.Rev != "":
+		return hs.Rev
+	case ok && hs.InFlight:
+		return RevUnknown
+	case d.Finished && d.Outcome.Good():
+		return d.Meta.Rev
+	case d.Meta.FromRev != "":
+		return d.Meta.FromRev
+	}
+	return RevUnknown
+}
+
+// groupRevs counts the hosts of each group of d by revision.
+func groupRevs(d *Deploy) []GroupRevs {
+	var out []GroupRevs
+	for _, g := range d.Meta.Groups() {
+		counts := map[string]int{}
+		for _, h := range d.Meta.Hosts[g] {
+			counts[hostRev(d, h)]++
+		}
+		gr := GroupRevs{Group: g}
+		for rev, n := range counts {
+			gr.Revs = append(gr.Revs, RevCount{Rev: rev, Hosts: n})
+		}
+		sort.Slice(gr.Revs, func(i, j int) bool {
+			a, b := gr.Revs[i], gr.Revs[j]
+			if a.Hosts != b.Hosts {
+				return a.Hosts > b.Hosts
+			}
+			return a.Rev < b.Rev
+		})
+		out = append(out, gr)
+	}
+	return out
+}
+
+// HostsByState summarizes the hosts of d by group and state: "canary: 1
+// on 5d6e7f8; eqiad: 2 on 5d6e7f8, 1 in flight (state unknown), 3 not
+// reached".
+func HostsByState(d *Deploy) string {
+	var parts []string
+	for _, g := range d.Meta.Groups() {
+		counts := map[string]int{}
+		var order []string
+		for _, h := range d.Meta.Hosts[g] {
+			k := hostStateWord(d, h)
+			if counts[k] == 0 {
+				order = append(order, k)
+			}
+			counts[k]++
+		}
+		cs := make([]string, 0, len(order))
+		for _, k := range order {
+			cs = append(cs, fmt.Sprintf("%d %s", counts[k], k))
+		}
+		parts = append(parts, g+": "+strings.Join(cs, ", "))
+	}
+	return strings.Join(parts, "; ")
+}
+
+func hostStateWord(d *Deploy, host string) string {
+	hs, ok := d.HostState[host]
+	switch {
+	case !ok || hs.Stage == "":
+		return "not reached"
+	case hs.InFlight:
+		return "in flight (state unknown)"
+	case hs.Rev != "" && hs.Failed:
+		return "on " + short(hs.Rev) + " (failed)"
+	case hs.Rev != "":
+		return "on " + short(hs.Rev)
+	case hs.Failed:
+		return "failed before the switch"
+	}
+	return "state unknown"
+}

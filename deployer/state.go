@@ -306,6 +306,9 @@ func groupRevs(d *Deploy) []GroupRevs {
 			if a.Hosts != b.Hosts {
 				return a.Hosts > b.Hosts
 			}
+			if (a.Rev == RevUnknown) != (b.Rev == RevUnknown) {
+				return b.Rev == RevUnknown // known revisions first
+			}
 			return a.Rev < b.Rev
 		})
 		out = append(out, gr)

@@ -237,4 +237,6 @@ func mustHost(t *testing.T, s string) config.Host {
 	return h
 }
 
-func remoteTarget() remote.Target { return remote.Target{Service: "svc", Dir: "/srv/deployment/svc/deploy"} }
+func remoteTarget() remote.Target {
+	return remote.Target{Service: "svc", Dir: "/srv/deployment/svc/deploy"}
+}

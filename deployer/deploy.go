@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"deploybot/config"
@@ -54,13 +55,7 @@ func (e *Engine) Deploy(ctx context.Context, req Request, obs Observer, p Prompt
 	if err != nil {
 		return nil, err
 	}
-	released := false
-	release := func() {
-		if !released {
-			released = true
-			lock.Release()
-		}
-	}
+	release := sync.OnceFunc(func() { lock.Release() })
 	defer release()
 
 	r, err := e.prepare(ctx, s, id, req, obs, p)

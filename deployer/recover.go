@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"deploybot/config"
@@ -25,8 +26,9 @@ const (
 )
 
 // Recover acts on the interrupted deploy id (see Unfinished). who is the
-// operator. It is refused with a *journal.LockedError while a deploy of the
-// service runs, and with journal.ErrFinished for a deploy that finished.
+// operator. It is refused with a *LockedError while a deploy of the
+// service runs, and with ErrFinished for a deploy that finished. A
+// rollback emits its own started and finished events (Event.Recovery).
 func (e *Engine) Recover(ctx context.Context, id string, action RecoverAction, who string, obs Observer) (*Result, error) {
 	service, _, err := journal.ParseID(id)
 	if err != nil {
@@ -39,41 +41,41 @@ func (e *Engine) Recover(ctx context.Context, id string, action RecoverAction, w
 	if err != nil {
 		return nil, err
 	}
-	dir := e.cfg.Deploy.JournalDir
-	path, err := journal.JournalPath(dir, service, id)
+	path, err := journal.JournalPath(e.cfg.Deploy.JournalDir, service, id)
 	if err != nil {
 		return nil, err
 	}
 	switch action {
 	case RecoverMarkEnded:
-		d, err := journal.Read(path)
-		if err != nil {
-			return nil, err
-		}
-		if d.Finished {
-			return nil, journal.ErrFinished
-		}
-		if err := journal.MarkEnded(path, who, "marked ended by "+who); err != nil {
-			return nil, err
-		}
-		return &Result{ID: id, Service: service, Outcome: OutcomeEnded, From: d.Meta.FromRev, To: d.Meta.Rev,
-			Hosts: len(d.HostState), Duration: time.Since(d.Meta.Started)}, nil
+		return markEnded(path, id, service, who)
 	case RecoverRollback:
-	default:
-		return nil, fmt.Errorf("recover: unknown action %d", action)
+		return e.recoverRollback(ctx, s, path, id, who, obs)
 	}
+	return nil, fmt.Errorf("recover: unknown action %d", action)
+}
 
-	lock, err := journal.AcquireDeploy(dir, service, journal.Holder{Who: who, Why: "rolling back " + id, DeployID: id})
+func markEnded(path, id, service, who string) (*Result, error) {
+	d, err := journal.Read(path)
 	if err != nil {
 		return nil, err
 	}
-	released := false
-	release := func() {
-		if !released {
-			released = true
-			lock.Release()
-		}
+	if d.Finished {
+		return nil, journal.ErrFinished
 	}
+	if err := journal.MarkEnded(path, who, "marked ended by "+who); err != nil {
+		return nil, err
+	}
+	return &Result{ID: id, Service: service, Outcome: OutcomeEnded, From: d.Meta.FromRev, To: d.Meta.Rev,
+		Hosts: len(d.HostState), Duration: time.Since(d.Meta.Started)}, nil
+}
+
+// recoverRollback rolls back every host the interrupted deploy reached.
+func (e *Engine) recoverRollback(ctx context.Context, s *config.Service, path, id, who string, obs Observer) (*Result, error) {
+	lock, err := journal.AcquireDeploy(e.cfg.Deploy.JournalDir, s.Name, journal.Holder{Who: who, Why: "rolling back " + id, DeployID: id})
+	if err != nil {
+		return nil, err
+	}
+	release := sync.OnceFunc(func() { lock.Release() })
 	defer release()
 	jw, d, err := journal.Reopen(path, lock)
 	if err != nil {
@@ -81,8 +83,7 @@ func (e *Engine) Recover(ctx context.Context, id string, action RecoverAction, w
 	}
 	defer jw.Close()
 	r := e.newRun(s, id, who, SourceRecover, nil, obs)
-	r.jw = jw
-	r.recovery = true
+	r.jw, r.recovery = jw, true
 	r.sha, r.from = d.Meta.Rev, d.Meta.FromRev
 	// The target as it was deployed; submodule names do not matter to a
 	// rollback.
@@ -97,30 +98,7 @@ func (e *Engine) Recover(ctx context.Context, id string, action RecoverAction, w
 	r.emit(Event{Type: EventStarted, Who: who, Source: SourceRecover, From: d.Meta.Rev, To: d.Meta.FromRev,
 		Backwards: true, Recovery: true, Total: len(s.AllHosts())})
 
-	// Every host the deploy reached: a stage started there (its state may
-	// have changed even if no result was recorded).
-	r.mu.Lock()
-	byGroup := map[string][]string{}
-	for _, hs := range d.Hosts() {
-		if hs.Stage == "" {
-			continue
-		}
-		h := r.hosts[hs.Host]
-		if h == nil {
-			h = &hostRun{group: hs.Group}
-			if hc, err := config.ParseHost(hs.Host); err == nil {
-				h.cfg = hc
-			}
-			r.hosts[hs.Host] = h
-		}
-		if hs.Group != "" {
-			h.group = hs.Group
-		}
-		h.changed = true
-		byGroup[h.group] = append(byGroup[h.group], hs.Host)
-	}
-	r.mu.Unlock()
-	allOK := r.rollbackGroups(ctx, d.Meta.Groups(), byGroup)
+	allOK := r.rollbackGroups(ctx, d.Meta.Groups(), r.reached(d))
 	if ctx.Err() != nil {
 		return r.result(OutcomeInterrupted, ctx.Err().Error()), ctx.Err()
 	}
@@ -134,6 +112,27 @@ func (e *Engine) Recover(ctx context.Context, id string, action RecoverAction, w
 	e.unregister(r)
 	r.emitFinished(res)
 	return res, nil
+}
+
+// reached marks changed every host the deploy d reached (a stage started
+// there: its state may have changed even if no result was recorded) and
+// returns them by group.
+func (r *run) reached(d *Deploy) map[string][]string {
+	byGroup := map[string][]string{}
+	for _, hs := range d.Hosts() {
+		if hs.Stage == "" {
+			continue
+		}
+		h := r.host(hs.Host)
+		r.mu.Lock()
+		if hs.Group != "" {
+			h.group = hs.Group
+		}
+		h.changed = true
+		byGroup[h.group] = append(byGroup[h.group], hs.Host)
+		r.mu.Unlock()
+	}
+	return byGroup
 }
 
 // Resume finishes the interrupted deploy id: it marks that journal ended

@@ -22,10 +22,14 @@ test:
 test-short:
 	CGO_ENABLED=0 $(GO) test -short -count=1 ./...
 
+# gofmt, go vet, and shellcheck on the shell code run on targets (the
+# fragments deployer/remote embeds).
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	@command -v shellcheck >/dev/null || { echo "lint: shellcheck is not installed (see scripts/install-deps.sh)"; exit 1; }
+	shellcheck deployer/remote/scripts/*.sh
 
 bench:
 	CGO_ENABLED=0 $(GO) test -run '^$$' -bench . -benchtime 1x -count 1 ./...

@@ -251,7 +251,8 @@ func (c *Conn) CheckCommand(ctx context.Context, t Target, chk config.Check) Che
 	return r
 }
 
-// CheckScript returns the script CheckCommand runs for command.
+// CheckScript returns the script CheckCommand runs for command
+// (scripts/check.sh).
 func (t Target) CheckScript(command string) (string, error) {
 	if err := t.Validate(); err != nil {
 		return "", err
@@ -262,6 +263,9 @@ func (t Target) CheckScript(command string) (string, error) {
 	if strings.IndexByte(command, 0) >= 0 {
 		return "", errors.New("check command contains a NUL byte")
 	}
-	p := t.paths()
-	return fmt.Sprintf("cd -P %s || exit\nDEPLOY_REV=${PWD##*/}\nexport DEPLOY_REV\neval %s\n", p.current, ShellQuote(command)), nil
+	pre := prelude(
+		shellVar{"DEPLOY_DIR", t.Dir},
+		shellVar{"DEPLOY_CHECK", command},
+	)
+	return pre + checkSh, nil
 }

@@ -12,12 +12,12 @@
 //     concurrent use. The caller bounds how many hosts it works on at once.
 //   - Target and the stage scripts: Scap3's layout on the target
 //     (<target_dir>-cache/cache, revs/<sha>, the current and <target_dir>
-//     symlinks, .done, .history, .deploying), built as POSIX sh scripts from
-//     validated values only, every value quoted with ShellQuote. A deploy
-//     (fetch, checkout, promote, restart) is ONE SSH session running ONE
-//     script that prints machine-readable stage markers, so the caller still
-//     gets a StageResult per stage for its journal (see "Stage markers"
-//     below). Finalize, Rollback and State are one session each.
+//     symlinks, .done, .history, .deploying), managed by POSIX sh scripts
+//     (see "Scripts" below). A deploy (fetch, checkout, promote, restart)
+//     is ONE SSH session running ONE script that prints machine-readable
+//     stage markers, so the caller still gets a StageResult per stage for
+//     its journal (see "Stage markers" below). Finalize, Rollback and State
+//     are one session each.
 //   - Checks: the port check and HTTP checks run through the SSH connection
 //     to the target's own loopback (ssh.Client.Dial: no session, no tool
 //     needed on the target); command checks are one session each.
@@ -51,6 +51,30 @@
 // mv -T over the old one (GNU coreutils). A revision directory is checked
 // out under a temporary name and renamed into place when complete, so
 // revs/<sha> existing means it is complete.
+//
+// # Scripts
+//
+// The shell code run on targets lives in scripts/*.sh, embedded in the
+// binary (go:embed): fragments of static POSIX sh, checked by shellcheck
+// (make lint). A script sent to a target is a generated prelude, one
+// assignment per parameter, each value validated and quoted with
+// ShellQuote,
+//
+//	DEPLOY_DIR='/srv/deployment/citoid/deploy'
+//	DEPLOY_SHA=0123456789abcdef0123456789abcdef01234567
+//	DEPLOY_RESTART='systemctl restart citoid'
+//
+// followed by the fragments it needs: common.sh (the marker prefix and
+// the layout), switch.sh (promote and restart, shared by deploy and
+// rollback), then deploy.sh, finalize.sh, rollback.sh, status.sh or
+// check.sh; kill.sh is Conn.Run's last resort against a command that
+// outlives its timeout, and run.sh the start of every script (below).
+// Each fragment's header lists the prelude variables it reads. No value
+// is ever spliced into the code: optional parts (force, submodules, the
+// restart stage) are shell conditionals on the prelude's variables, and
+// the operator's restart and check commands are run with eval from
+// theirs. StageResult.Command is, for a deploy stage, the prelude and the
+// stage's shell function; for the other scripts, the whole script.
 //
 // # Stage markers
 //

@@ -31,16 +31,21 @@ type Result struct {
 // session to report its end before giving up on it.
 const killGrace = 2 * time.Second
 
-// runPrelude starts every script: stderr joins stdout (one ordered
-// stream), stdin is empty, and the first line is the shell's pid, which
-// sshd made a session and process-group leader.
-const runPrelude = "exec 2>&1 </dev/null\necho \"" + MarkerPrefix + "pid $$\"\n"
+// runHeader starts every script (scripts/run.sh): stderr joins stdout
+// (one ordered stream), stdin is empty, and the first line is the shell's
+// pid, which sshd made a session and process-group leader.
+var runHeader = runSh
 
 // wrapScript is the command line sent to sshd: whatever the login shell,
-// the script runs under /bin/sh. The login shell only parses one
-// single-quoted word.
+// the script runs under /bin/sh, after runHeader.
 func wrapScript(script string) string {
-	return "exec /bin/sh -c " + ShellQuote(runPrelude+script)
+	return shCommand(runHeader + script)
+}
+
+// shCommand is the command line that runs script with /bin/sh whatever
+// the login shell: the login shell only parses one single-quoted word.
+func shCommand(script string) string {
+	return "exec /bin/sh -c " + ShellQuote(script)
 }
 
 // Run runs script with /bin/sh on the target in one session and waits at
@@ -154,8 +159,8 @@ func (c *Conn) kill(sess *ssh.Session, waitc <-chan error, pid int) {
 // SIGKILL before it falls back to killing the process group itself.
 const killSignalWait = 500 * time.Millisecond
 
-// killGroup kills process group pgid on the target from a new session,
-// best effort, within 10 s.
+// killGroup kills process group pgid on the target from a new session
+// (scripts/kill.sh), best effort, within 10 s.
 func (c *Conn) killGroup(pgid int) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -166,7 +171,7 @@ func (c *Conn) killGroup(pgid int) {
 	defer s.Close()
 	done := make(chan struct{})
 	go func() {
-		_ = s.Run("kill -s KILL -- -" + strconv.Itoa(pgid) + " 2>/dev/null; true")
+		_ = s.Run(shCommand(prelude(shellVar{"DEPLOY_PGID", strconv.Itoa(pgid)}) + killSh))
 		close(done)
 	}()
 	select {

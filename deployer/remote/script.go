@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -121,40 +122,11 @@ func lastLine(s string) string {
 // was ever marked done (or its directory is gone).
 var ErrNothingToRollBack = errors.New("no done revision to roll back to")
 
-// paths are the target's file names, each already quoted for the shell.
-type paths struct {
-	dir, dirTmp, root, cache, revs, current, curTmp string
-	done, history, deploying, restartLog            string
-	url                                             string
-}
-
-func (t Target) paths() paths {
-	q := ShellQuote
-	c := t.Dir + "-cache"
-	return paths{
-		dir:        q(t.Dir),
-		dirTmp:     q(t.Dir + ".deploybot-tmp"),
-		root:       q(c),
-		cache:      q(c + "/cache"),
-		revs:       q(c + "/revs"),
-		current:    q(c + "/current"),
-		curTmp:     q(c + "/.current.tmp"),
-		done:       q(c + "/.done"),
-		history:    q(c + "/.history"),
-		deploying:  q(c + "/.deploying"),
-		restartLog: q(c + "/.restart.log"),
-		url:        q(t.repoURL()),
-	}
-}
-
-// repoURL is where the target fetches the deploy repository.
+// repoURL is where the target fetches the deploy repository. Submodule
+// <name> is fetched from repoURL()+"/modules/"+name (deploy.sh): names
+// are validated to need no escaping in a URL path.
 func (t Target) repoURL() string {
 	return t.ServeURL + "/" + escapePath(t.Repo) + "/.git"
-}
-
-// submoduleURL is where the target clones submodule name from.
-func (t Target) submoduleURL(name string) string {
-	return t.repoURL() + "/modules/" + escapePath(name)
 }
 
 func escapePath(p string) string {
@@ -172,32 +144,6 @@ func (t Target) keepRevs() int {
 	return 5
 }
 
-// scriptHeader defines what every stage script uses: the marker prefix,
-// now (milliseconds since boot, into NOW, without forking) and stage
-// (run a function between begin and end markers; stop the script when it
-// fails).
-const scriptHeader = `umask 022
-M=` + "'##deploybot'" + `
-if [ -r /proc/uptime ]; then
-	now() {
-		read -r _u _x </proc/uptime
-		_u=${_u%.*}${_u#*.}
-		while :; do case $_u in 0?*) _u=${_u#0} ;; *) break ;; esac; done
-		NOW=$((_u * 10))
-	}
-else
-	now() { NOW=$(($(date +%s) * 1000)); }
-fi
-stage() {
-	printf '%s begin %s\n' "$M" "$1"
-	now; _t0=$NOW
-	"$2"; _rc=$?
-	now
-	printf '%s end %s %s %s\n' "$M" "$1" "$_rc" "$((NOW - _t0))"
-	[ "$_rc" -eq 0 ] || exit "$_rc"
-}
-`
-
 // deployPlan is a generated deploy script and the code of each stage.
 type deployPlan struct {
 	script   string
@@ -207,10 +153,11 @@ type deployPlan struct {
 
 // DeployScript returns the POSIX sh script Deploy runs for sha: fetch,
 // checkout, promote and restart, each between stage markers (see the
-// package documentation). Unless force is set, it does nothing but print
-// the noop marker when sha is already current and done (and target_dir
-// points at it), and skips fetch and checkout when revs/<sha> exists. With
-// force, revs/<sha> is checked out afresh and replaces the existing one.
+// package documentation and scripts/deploy.sh). Unless force is set, it
+// does nothing but print the noop marker when sha is already current and
+// done (and target_dir points at it), and skips fetch and checkout when
+// revs/<sha> exists. With force, revs/<sha> is checked out afresh and
+// replaces the existing one.
 func (t Target) DeployScript(sha string, force bool) (string, error) {
 	p, err := t.deployPlan(sha, force)
 	if err != nil {
@@ -226,129 +173,30 @@ func (t Target) deployPlan(sha string, force bool) (*deployPlan, error) {
 	if err := checkSHA(sha); err != nil {
 		return nil, err
 	}
-	q := ShellQuote
-	p := t.paths()
-	revPath := t.Dir + "-cache/revs/" + sha
-	rev := q(revPath)
-	tmp := q(t.Dir + "-cache/revs/." + sha + ".tmp")
-	old := q(t.Dir + "-cache/revs/." + sha + ".old")
-	s := q(sha)
-
-	var fetch, checkout, promote, restart strings.Builder
-	// fetch
-	fmt.Fprintf(&fetch, "[ -d %s ] || mkdir -p %s || return\n", p.revs, p.revs)
-	fmt.Fprintf(&fetch, "printf '%%s\\n' %s >%s || return\n", s, p.deploying)
-	if !force {
-		fmt.Fprintf(&fetch, "if [ -d %s ]; then echo %s; return 0; fi\n", rev, q("revs/"+sha+" is already checked out"))
+	pre := prelude(
+		shellVar{"DEPLOY_DIR", t.Dir},
+		shellVar{"DEPLOY_SHA", sha},
+		shellVar{"DEPLOY_URL", t.repoURL()},
+		shellVar{"DEPLOY_FORCE", boolVar(force)},
+		shellVar{"DEPLOY_SUBMODULES", strings.Join(t.Submodules, " ")},
+		shellVar{"DEPLOY_RESTART", t.Restart},
+	)
+	plan := &deployPlan{
+		script:   pre + commonSh + switchSh + deploySh,
+		commands: map[string]string{},
+		stages:   []string{StageFetch, StageCheckout, StagePromote},
 	}
-	fmt.Fprintf(&fetch, "[ -d %s ] || git -c init.defaultBranch=deploy init -q --bare %s || return\n", p.cache, p.cache)
-	fmt.Fprintf(&fetch, "if git -C %s cat-file -e %s 2>/dev/null; then\n", p.cache, q(sha+"^{commit}"))
-	fmt.Fprintf(&fetch, "\techo %s\n", q(sha+" is already in the cache"))
-	fmt.Fprintf(&fetch, "else\n")
-	fmt.Fprintf(&fetch, "\tGIT_TERMINAL_PROMPT=0 git -C %s fetch -q --no-tags %s '+HEAD:refs/remotes/deploy/HEAD' '+refs/*:refs/remotes/deploy/*' || return\n", p.cache, p.url)
-	fmt.Fprintf(&fetch, "\tgit -C %s cat-file -e %s 2>/dev/null || { echo %s; return 2; }\n", p.cache, q(sha+"^{commit}"), q("revision "+sha+" is not in "+t.repoURL()))
-	fmt.Fprintf(&fetch, "fi\n")
-	fmt.Fprintf(&fetch, "git -C %s update-ref %s %s || return\n", p.cache, q("refs/deploybot/revs/"+sha), s)
-
-	// checkout
-	if !force {
-		fmt.Fprintf(&checkout, "if [ -d %s ]; then echo %s; return 0; fi\n", rev, q("revs/"+sha+" is already checked out"))
-	}
-	fmt.Fprintf(&checkout, "[ ! -e %s ] || rm -rf %s || return\n", tmp, tmp)
-	fmt.Fprintf(&checkout, "git -c init.defaultBranch=deploy init -q --template= %s || return\n", tmp)
-	fmt.Fprintf(&checkout, "printf '%%s\\n' %s >%s/.git/objects/info/alternates || abort || return\n", q(t.Dir+"-cache/cache/objects"), tmp)
-	fmt.Fprintf(&checkout, "git -C %s -c advice.detachedHead=false checkout -q --detach %s || abort || return\n", tmp, s)
-	if len(t.Submodules) > 0 {
-		fmt.Fprintf(&checkout, "if [ -f %s/.gitmodules ]; then\n", tmp)
-		for _, name := range t.Submodules {
-			fmt.Fprintf(&checkout, "\tgit -C %s config %s %s || abort || return\n", tmp, q("submodule."+name+".url"), q(t.submoduleURL(name)))
-		}
-		fmt.Fprintf(&checkout, "\tGIT_TERMINAL_PROMPT=0 git -C %s submodule update -q --init --recursive || abort || return\n", tmp)
-		fmt.Fprintf(&checkout, "fi\n")
-	}
-	if force {
-		fmt.Fprintf(&checkout, "if [ -e %s ]; then\n", rev)
-		fmt.Fprintf(&checkout, "\t[ ! -e %s ] || rm -rf %s || abort || return\n", old, old)
-		fmt.Fprintf(&checkout, "\tmv -T %s %s || abort || return\n", rev, old)
-		fmt.Fprintf(&checkout, "fi\n")
-	}
-	fmt.Fprintf(&checkout, "mv -T %s %s || abort || return\n", tmp, rev)
-	if force {
-		fmt.Fprintf(&checkout, "[ ! -e %s ] || rm -rf %s\n", old, old)
-	}
-	fmt.Fprintf(&checkout, "echo %s\n", q("checked out revs/"+sha))
-
-	// promote
-	promote.WriteString(promoteCode(p, q("revs/"+sha), "return"))
-	fmt.Fprintf(&promote, "echo %s\n", q("current -> revs/"+sha))
-
-	// restart
 	if t.Restart != "" {
-		restart.WriteString(restartCode(p, rev, s, q(t.Restart)))
-		restart.WriteString("return \"$_rc\"\n")
+		plan.stages = append(plan.stages, StageRestart)
 	}
-
-	plan := &deployPlan{commands: map[string]string{}}
-	var b strings.Builder
-	b.WriteString(scriptHeader)
-	fmt.Fprintf(&b, "abort() { _rc=$?; rm -rf %s; return \"$_rc\"; }\n", tmp)
-	add := func(name string, body *strings.Builder) {
-		plan.commands[name] = body.String()
-		plan.stages = append(plan.stages, name)
-		fmt.Fprintf(&b, "s_%s() {\n%s}\n", name, indent(body.String()))
-	}
-	add(StageFetch, &fetch)
-	add(StageCheckout, &checkout)
-	add(StagePromote, &promote)
-	if t.Restart != "" {
-		add(StageRestart, &restart)
-	}
-	if !force {
-		noop := fmt.Sprintf("[ -f %s ] && read -r _done <%s && [ \"$_done\" = %s ] && [ %s -ef %s ] && [ -L %s ] && [ %s -ef %s ]",
-			p.done, p.done, s, p.current, rev, p.dir, p.dir, rev)
-		plan.commands[StageNoop] = noop
-		fmt.Fprintf(&b, "if %s; then\n\tprintf '%%s noop %%s\\n' \"$M\" %s\n\texit 0\nfi\n", noop, s)
-	}
+	// A stage's command: its function, after the values it reads.
 	for _, name := range plan.stages {
-		fmt.Fprintf(&b, "stage %s s_%s\n", name, name)
+		plan.commands[name] = pre + deployFuncs[name]
 	}
-	plan.script = b.String()
+	if !force {
+		plan.commands[StageNoop] = pre + deployFuncs[StageNoop]
+	}
 	return plan, nil
-}
-
-// promoteCode switches current to rel (a quoted path relative to the
-// cache root) and makes target_dir point at current, both atomically;
-// on failure it runs fail ("return" or "exit").
-func promoteCode(p paths, rel, fail string) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "ln -sfn %s %s && mv -T %s %s || { _rc=$?; rm -f %s; %s \"$_rc\"; }\n", rel, p.curTmp, p.curTmp, p.current, p.curTmp, fail)
-	fmt.Fprintf(&b, "if [ -L %s ] && [ %s -ef %s ]; then :; else\n", p.dir, p.dir, p.current)
-	fmt.Fprintf(&b, "\tln -sfn %s %s && mv -T %s %s || { _rc=$?; rm -f %s; %s \"$_rc\"; }\n", p.current, p.dirTmp, p.dirTmp, p.dir, p.dirTmp, fail)
-	fmt.Fprintf(&b, "fi\n")
-	return b.String()
-}
-
-// restartCode runs the restart command (quoted) in dir with DEPLOY_REV
-// (quoted or a "$var") set, its output in the restart log (a service it
-// starts in the background may keep that open, not our session's
-// output), then prints the log's tail. The status is left in _rc.
-func restartCode(p paths, dir, rev, restart string) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "( cd %s && DEPLOY_REV=%s && export DEPLOY_REV && eval %s ) >%s 2>&1 </dev/null\n", dir, rev, restart, p.restartLog)
-	fmt.Fprintf(&b, "_rc=$?\n")
-	fmt.Fprintf(&b, "[ ! -s %s ] || tail -c 3072 %s\n", p.restartLog, p.restartLog)
-	return b.String()
-}
-
-func indent(s string) string {
-	var b strings.Builder
-	for _, l := range strings.SplitAfter(s, "\n") {
-		if l != "" && l != "\n" {
-			b.WriteByte('\t')
-		}
-		b.WriteString(l)
-	}
-	return b.String()
 }
 
 // Deploy runs the deploy script for sha on the target in ONE session (see
@@ -397,7 +245,7 @@ func (c *Conn) Deploy(ctx context.Context, t Target, sha string, force bool, tim
 	return stages, nil
 }
 
-// FinalizeScript returns the script Finalize runs.
+// FinalizeScript returns the script Finalize runs (scripts/finalize.sh).
 func (t Target) FinalizeScript(sha string) (string, error) {
 	if err := t.Validate(); err != nil {
 		return "", err
@@ -405,36 +253,12 @@ func (t Target) FinalizeScript(sha string) (string, error) {
 	if err := checkSHA(sha); err != nil {
 		return "", err
 	}
-	q := ShellQuote
-	p := t.paths()
-	rev := q(t.Dir + "-cache/revs/" + sha)
-	s := q(sha)
-	var b strings.Builder
-	fmt.Fprintf(&b, "if [ ! -d %s ] || ! [ %s -ef %s ]; then echo %s; exit 3; fi\n", rev, p.current, rev,
-		q("current is not revs/"+sha+": not marking it done"))
-	fmt.Fprintf(&b, "printf '%%s\\n' %s >%s.tmp && mv -f %s.tmp %s || exit\n", s, p.done, p.done, p.done)
-	fmt.Fprintf(&b, "_h=\n")
-	fmt.Fprintf(&b, "if [ -f %s ]; then\n", p.history)
-	fmt.Fprintf(&b, "\twhile read -r _s; do\n")
-	fmt.Fprintf(&b, "\t\tcase $_s in %s | '' | *[!0-9a-f]*) ;; *) _h=\"$_h $_s\" ;; esac\n", s)
-	fmt.Fprintf(&b, "\tdone <%s\n", p.history)
-	fmt.Fprintf(&b, "fi\n")
-	fmt.Fprintf(&b, "set -f; set -- $_h %s; set +f\n", s)
-	fmt.Fprintf(&b, "while [ \"$#\" -gt %d ]; do shift; done\n", t.keepRevs())
-	fmt.Fprintf(&b, "_keep=\" $* \"\n")
-	fmt.Fprintf(&b, "printf '%%s\\n' \"$@\" >%s.tmp && mv -f %s.tmp %s || exit\n", p.history, p.history, p.history)
-	fmt.Fprintf(&b, "rm -f %s\n", p.deploying)
-	fmt.Fprintf(&b, "for _d in %s/* %s/.*.tmp %s/.*.old; do\n", p.revs, p.revs, p.revs)
-	fmt.Fprintf(&b, "\t[ -e \"$_d\" ] || continue\n")
-	fmt.Fprintf(&b, "\t_n=${_d##*/}\n")
-	fmt.Fprintf(&b, "\tcase $_keep in *\" $_n \"*) continue ;; esac\n")
-	fmt.Fprintf(&b, "\tif [ %s -ef \"$_d\" ]; then continue; fi\n", p.current)
-	fmt.Fprintf(&b, "\techo \"removing revs/$_n\"\n")
-	fmt.Fprintf(&b, "\trm -rf \"$_d\" || exit\n")
-	fmt.Fprintf(&b, "\tcase $_n in .*) ;; *) git -C %s update-ref -d \"refs/deploybot/revs/$_n\" 2>/dev/null ;; esac\n", p.cache)
-	fmt.Fprintf(&b, "done\n")
-	fmt.Fprintf(&b, "echo \"done: %s; keeping: $*\"\n", sha)
-	return b.String(), nil
+	pre := prelude(
+		shellVar{"DEPLOY_DIR", t.Dir},
+		shellVar{"DEPLOY_SHA", sha},
+		shellVar{"DEPLOY_KEEP_REVS", strconv.Itoa(t.keepRevs())},
+	)
+	return pre + commonSh + finalizeSh, nil
 }
 
 // Finalize marks sha done on the target (it must be current), records it
@@ -459,36 +283,16 @@ func (c *Conn) runStage(ctx context.Context, stage, script string) (StageResult,
 	return sr, err
 }
 
-// RollbackScript returns the script Rollback runs.
+// RollbackScript returns the script Rollback runs (scripts/rollback.sh).
 func (t Target) RollbackScript() (string, error) {
 	if err := t.Validate(); err != nil {
 		return "", err
 	}
-	q := ShellQuote
-	p := t.paths()
-	var b strings.Builder
-	fmt.Fprintf(&b, "M='##deploybot'\n")
-	fmt.Fprintf(&b, "_d=\n[ ! -f %s ] || read -r _d <%s || :\n", p.done, p.done)
-	fmt.Fprintf(&b, "case $_d in\n")
-	fmt.Fprintf(&b, "'') echo 'no revision was ever marked done here: nothing to roll back to'; exit 3 ;;\n")
-	fmt.Fprintf(&b, "*[!0-9a-f]*) echo %s; exit 3 ;;\n", q(t.Dir+"-cache/.done holds no revision"))
-	fmt.Fprintf(&b, "esac\n")
-	fmt.Fprintf(&b, "_rev=%s/\"$_d\"\n", p.revs)
-	fmt.Fprintf(&b, "[ -d \"$_rev\" ] || { echo \"revs/$_d (the done revision) is missing: nothing to roll back to\"; exit 3; }\n")
-	fmt.Fprintf(&b, "printf '%%s rev %%s\\n' \"$M\" \"$_d\"\n")
-	fmt.Fprintf(&b, "if [ %s -ef \"$_rev\" ] && [ -L %s ] && [ %s -ef \"$_rev\" ]; then\n", p.current, p.dir, p.dir)
-	fmt.Fprintf(&b, "\trm -f %s\n", p.deploying)
-	fmt.Fprintf(&b, "\techo \"already at the done revision $_d: nothing to do\"\n")
-	fmt.Fprintf(&b, "\tprintf '%%s noop %%s\\n' \"$M\" \"$_d\"\n")
-	fmt.Fprintf(&b, "\texit 0\nfi\n")
-	b.WriteString(promoteCode(p, "revs/\"$_d\"", "exit"))
-	fmt.Fprintf(&b, "echo \"current -> revs/$_d\"\n")
-	fmt.Fprintf(&b, "rm -f %s\n", p.deploying)
-	if t.Restart != "" {
-		b.WriteString(restartCode(p, "\"$_rev\"", "\"$_d\"", q(t.Restart)))
-		fmt.Fprintf(&b, "exit \"$_rc\"\n")
-	}
-	return b.String(), nil
+	pre := prelude(
+		shellVar{"DEPLOY_DIR", t.Dir},
+		shellVar{"DEPLOY_RESTART", t.Restart},
+	)
+	return pre + commonSh + switchSh + rollbackSh, nil
 }
 
 // Rollback puts the target back on the last revision marked done (the
@@ -537,19 +341,12 @@ type TargetState struct {
 	Deploying string // revision of a deploy not finalized nor rolled back
 }
 
-// StatusScript returns the script Status runs.
+// StatusScript returns the script Status runs (scripts/status.sh).
 func (t Target) StatusScript() (string, error) {
 	if err := t.Validate(); err != nil {
 		return "", err
 	}
-	p := t.paths()
-	var b strings.Builder
-	fmt.Fprintf(&b, "M='##deploybot'\n")
-	fmt.Fprintf(&b, "_c=\nif [ -L %s ]; then _c=$(readlink %s) || _c=; fi\n", p.current, p.current)
-	fmt.Fprintf(&b, "_d=\n[ ! -f %s ] || read -r _d <%s || :\n", p.done, p.done)
-	fmt.Fprintf(&b, "_p=\n[ ! -f %s ] || read -r _p <%s || :\n", p.deploying, p.deploying)
-	fmt.Fprintf(&b, "printf '%%s current %%s\\n%%s done %%s\\n%%s deploying %%s\\n' \"$M\" \"${_c##*/}\" \"$M\" \"$_d\" \"$M\" \"$_p\"\n")
-	return b.String(), nil
+	return prelude(shellVar{"DEPLOY_DIR", t.Dir}) + commonSh + statusSh, nil
 }
 
 // Status reads current, .done and .deploying on the target; one session.

@@ -52,7 +52,7 @@ func TestScriptsSyntax(t *testing.T) {
 	}
 	for name, tg := range targets {
 		for kind, script := range allScripts(t, tg) {
-			for _, s := range []string{script, runPrelude + script} {
+			for _, s := range []string{script, runHeader + script} {
 				cmd := exec.Command("/bin/sh", "-n")
 				cmd.Stdin = strings.NewReader(s)
 				if out, err := cmd.CombinedOutput(); err != nil {
@@ -64,11 +64,13 @@ func TestScriptsSyntax(t *testing.T) {
 			}
 		}
 	}
-	// The operator's restart command is evaluated, never spliced: a broken
-	// one cannot break the script around it.
+	// The operator's restart command is a quoted prelude value, evaluated
+	// from its variable, never spliced: a broken one cannot break the
+	// script around it.
 	s, _ := targets["broken restart"].DeployScript(strings.Repeat("ab", 20), false)
-	if !strings.Contains(s, `eval 'echo '\''unbalanced'`) {
-		t.Errorf("restart command not quoted for eval:\n%s", s)
+	if !strings.Contains(s, "\nDEPLOY_RESTART='echo '\\''unbalanced'\n") || !strings.Contains(s, `eval "$DEPLOY_RESTART"`) ||
+		strings.Count(s, "unbalanced") != 1 {
+		t.Errorf("restart command not passed in the prelude:\n%s", s)
 	}
 }
 
@@ -153,7 +155,7 @@ type local struct {
 
 func (l local) run(script string) (out string, code int) {
 	l.t.Helper()
-	cmd := exec.Command("/bin/sh", "-c", runPrelude+script)
+	cmd := exec.Command("/bin/sh", "-c", runHeader+script)
 	b, err := cmd.CombinedOutput()
 	var ee *exec.ExitError
 	switch {

@@ -1,0 +1,120 @@
+# shellcheck shell=sh
+# deploy.sh: the deploy of one revision (Conn.Deploy, Target.DeployScript),
+# after common.sh and switch.sh: the stages fetch, checkout, promote and
+# restart, each between "begin" and "end" markers; the first stage that
+# fails ends the script with its status. Unless forced, a revision already
+# current and done (and target_dir pointing at it) only prints the noop
+# marker, and an existing revs/<sha> is reused (no fetch, no checkout).
+#
+# Prelude variables:
+#   DEPLOY_DIR         target_dir
+#   DEPLOY_SHA         the revision: a full, validated git object name
+#   DEPLOY_URL         the deploy repository's URL (<serve_url>/<repo>/.git)
+#   DEPLOY_FORCE       1: check revs/<sha> out afresh, even if live and done
+#   DEPLOY_SUBMODULES  the submodule names, blank-separated (validated: no
+#                      blanks nor glob characters in a name); each is cloned
+#                      from $DEPLOY_URL/modules/<name>; empty: none
+#   DEPLOY_RESTART     the restart command; empty: no restart stage
+#
+# Uses from common.sh: M, cache, revs, current, done_file, deploying.
+# Uses from switch.sh: promote_to, run_restart.
+#
+# The Go side reads the functions s_<stage> and already_live from this
+# file for StageResult.Command: each starts with a line "name() {" and ends
+# at the next line that is "}".
+: "${DEPLOY_DIR?}" "${DEPLOY_SHA?}" "${DEPLOY_URL?}" "${DEPLOY_FORCE?}" "${DEPLOY_SUBMODULES?}" "${DEPLOY_RESTART?}"
+: "${M?}" "${cache?}" "${revs?}" "${current?}" "${done_file?}" "${deploying?}"
+umask 022
+
+# now sets NOW to the milliseconds since boot, without forking.
+if [ -r /proc/uptime ]; then
+	now() {
+		read -r _u _x </proc/uptime
+		_u=${_u%.*}${_u#*.}
+		while :; do case $_u in 0?*) _u=${_u#0} ;; *) break ;; esac; done
+		NOW=$((_u * 10))
+	}
+else
+	now() { NOW=$(($(date +%s) * 1000)); }
+fi
+
+# stage NAME FUNCTION runs FUNCTION between the begin and end markers of
+# stage NAME, and ends the script when it fails.
+stage() {
+	printf '%s begin %s\n' "$M" "$1"
+	now; _t0=$NOW
+	"$2"; _rc=$?
+	now
+	printf '%s end %s %s %s\n' "$M" "$1" "$_rc" "$((NOW - _t0))"
+	[ "$_rc" -eq 0 ] || exit "$_rc"
+}
+
+rev=$revs/$DEPLOY_SHA
+rev_tmp=$revs/.$DEPLOY_SHA.tmp
+rev_old=$revs/.$DEPLOY_SHA.old
+
+# abort removes the half-made checkout and returns the status of the
+# command that failed.
+abort() { _rc=$?; rm -rf "$rev_tmp"; return "$_rc"; }
+
+s_fetch() {
+	[ -d "$revs" ] || mkdir -p "$revs" || return
+	printf '%s\n' "$DEPLOY_SHA" >"$deploying" || return
+	if [ "$DEPLOY_FORCE" != 1 ] && [ -d "$rev" ]; then echo "revs/$DEPLOY_SHA is already checked out"; return 0; fi
+	[ -d "$cache" ] || git -c init.defaultBranch=deploy init -q --bare "$cache" || return
+	if git -C "$cache" cat-file -e "$DEPLOY_SHA^{commit}" 2>/dev/null; then
+		echo "$DEPLOY_SHA is already in the cache"
+	else
+		GIT_TERMINAL_PROMPT=0 git -C "$cache" fetch -q --no-tags "$DEPLOY_URL" '+HEAD:refs/remotes/deploy/HEAD' '+refs/*:refs/remotes/deploy/*' || return
+		git -C "$cache" cat-file -e "$DEPLOY_SHA^{commit}" 2>/dev/null || { printf '%s\n' "revision $DEPLOY_SHA is not in $DEPLOY_URL"; return 2; }
+	fi
+	git -C "$cache" update-ref "refs/deploybot/revs/$DEPLOY_SHA" "$DEPLOY_SHA" || return
+}
+
+s_checkout() {
+	if [ "$DEPLOY_FORCE" != 1 ] && [ -d "$rev" ]; then echo "revs/$DEPLOY_SHA is already checked out"; return 0; fi
+	[ ! -e "$rev_tmp" ] || rm -rf "$rev_tmp" || return
+	git -c init.defaultBranch=deploy init -q --template= "$rev_tmp" || return
+	printf '%s\n' "$cache/objects" >"$rev_tmp/.git/objects/info/alternates" || abort || return
+	git -C "$rev_tmp" -c advice.detachedHead=false checkout -q --detach "$DEPLOY_SHA" || abort || return
+	if [ -n "$DEPLOY_SUBMODULES" ] && [ -f "$rev_tmp/.gitmodules" ]; then
+		# shellcheck disable=SC2086 # split on blanks; names have no glob characters
+		for _m in $DEPLOY_SUBMODULES; do
+			git -C "$rev_tmp" config "submodule.$_m.url" "$DEPLOY_URL/modules/$_m" || abort || return
+		done
+		GIT_TERMINAL_PROMPT=0 git -C "$rev_tmp" submodule update -q --init --recursive || abort || return
+	fi
+	if [ "$DEPLOY_FORCE" = 1 ] && [ -e "$rev" ]; then
+		[ ! -e "$rev_old" ] || rm -rf "$rev_old" || abort || return
+		mv -T "$rev" "$rev_old" || abort || return
+	fi
+	mv -T "$rev_tmp" "$rev" || abort || return
+	if [ "$DEPLOY_FORCE" = 1 ]; then [ ! -e "$rev_old" ] || rm -rf "$rev_old"; fi
+	echo "checked out revs/$DEPLOY_SHA"
+}
+
+s_promote() {
+	promote_to "revs/$DEPLOY_SHA" || return
+	echo "current -> revs/$DEPLOY_SHA"
+}
+
+s_restart() {
+	run_restart "$rev" "$DEPLOY_SHA"
+	return "$_rc"
+}
+
+# already_live: the revision is current and done, and target_dir points
+# at it.
+already_live() {
+	# shellcheck disable=SC3013 # targets' /bin/sh has test -ef (see doc.go)
+	[ -f "$done_file" ] && read -r _done <"$done_file" && [ "$_done" = "$DEPLOY_SHA" ] && [ "$current" -ef "$rev" ] && [ -L "$DEPLOY_DIR" ] && [ "$DEPLOY_DIR" -ef "$rev" ]
+}
+
+if [ "$DEPLOY_FORCE" != 1 ] && already_live; then
+	printf '%s noop %s\n' "$M" "$DEPLOY_SHA"
+	exit 0
+fi
+stage fetch s_fetch
+stage checkout s_checkout
+stage promote s_promote
+[ -z "$DEPLOY_RESTART" ] || stage restart s_restart

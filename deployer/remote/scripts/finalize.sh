@@ -1,0 +1,45 @@
+# shellcheck shell=sh
+# finalize.sh: marks a revision done (Conn.Finalize, Target.FinalizeScript),
+# after common.sh. The revision must be current (exit status 3 if not). It
+# becomes .done and the newest line of .history, which keeps the last
+# DEPLOY_KEEP_REVS done revisions; .deploying is removed, and so is every
+# revision directory (and its keep-ref in the cache) that is neither kept
+# nor current, with any leftover .<sha>.tmp and .<sha>.old.
+#
+# Prelude variables:
+#   DEPLOY_DIR        target_dir
+#   DEPLOY_SHA        the revision: a full, validated git object name
+#   DEPLOY_KEEP_REVS  how many done revisions to keep (at least 1)
+#
+# Uses from common.sh: cache, revs, current, done_file, history, deploying.
+: "${DEPLOY_DIR?}" "${DEPLOY_SHA?}" "${DEPLOY_KEEP_REVS?}"
+: "${cache?}" "${revs?}" "${current?}" "${done_file?}" "${history?}" "${deploying?}"
+rev=$revs/$DEPLOY_SHA
+# shellcheck disable=SC3013 # targets' /bin/sh has test -ef (see doc.go)
+if [ ! -d "$rev" ] || ! [ "$current" -ef "$rev" ]; then echo "current is not revs/$DEPLOY_SHA: not marking it done"; exit 3; fi
+printf '%s\n' "$DEPLOY_SHA" >"$done_file.tmp" && mv -f "$done_file.tmp" "$done_file" || exit
+_h=
+if [ -f "$history" ]; then
+	while read -r _s; do
+		case $_s in "$DEPLOY_SHA" | '' | *[!0-9a-f]*) ;; *) _h="$_h $_s" ;; esac
+	done <"$history"
+fi
+set -f
+# shellcheck disable=SC2086 # split on blanks; the names are hex digits
+set -- $_h "$DEPLOY_SHA"
+set +f
+while [ "$#" -gt "$DEPLOY_KEEP_REVS" ]; do shift; done
+_keep=" $* "
+printf '%s\n' "$@" >"$history.tmp" && mv -f "$history.tmp" "$history" || exit
+rm -f "$deploying"
+for _d in "$revs"/* "$revs"/.*.tmp "$revs"/.*.old; do
+	[ -e "$_d" ] || continue
+	_n=${_d##*/}
+	case $_keep in *" $_n "*) continue ;; esac
+	# shellcheck disable=SC3013 # as above
+	if [ "$current" -ef "$_d" ]; then continue; fi
+	echo "removing revs/$_n"
+	rm -rf "$_d" || exit
+	case $_n in .*) ;; *) git -C "$cache" update-ref -d "refs/deploybot/revs/$_n" 2>/dev/null ;; esac
+done
+echo "done: $DEPLOY_SHA; keeping: $*"

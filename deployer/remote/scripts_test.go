@@ -1,0 +1,432 @@
+package remote
+
+import (
+	"bytes"
+	"errors"
+	"io/fs"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// scriptKinds maps each kind of generated script to the fragments it is
+// made of, after its prelude, and a generator for Target t.
+var scriptKinds = []struct {
+	kind      string
+	fragments []string
+	gen       func(t Target) (string, error)
+}{
+	{"deploy", []string{"common.sh", "switch.sh", "deploy.sh"}, func(t Target) (string, error) { return t.DeployScript(strings.Repeat("ab", 20), false) }},
+	{"deploy force", []string{"common.sh", "switch.sh", "deploy.sh"}, func(t Target) (string, error) { return t.DeployScript(strings.Repeat("cd", 20), true) }},
+	{"finalize", []string{"common.sh", "finalize.sh"}, func(t Target) (string, error) { return t.FinalizeScript(strings.Repeat("ab", 20)) }},
+	{"rollback", []string{"common.sh", "switch.sh", "rollback.sh"}, Target.RollbackScript},
+	{"status", []string{"common.sh", "status.sh"}, Target.StatusScript},
+	{"check", []string{"check.sh"}, func(t Target) (string, error) { return t.CheckScript("test -f version") }},
+	{"kill", []string{"kill.sh"}, func(Target) (string, error) {
+		return prelude(shellVar{"DEPLOY_PGID", "4242"}) + killSh, nil
+	}},
+}
+
+var (
+	deployVarRe = regexp.MustCompile(`\bDEPLOY_[A-Z_]+\b`)
+	assignRe    = regexp.MustCompile(`^(DEPLOY_[A-Z_]+)=`)
+)
+
+// fragment is one embedded scripts/*.sh file, read back for the tests.
+type fragment struct {
+	name     string
+	header   string   // the leading comment block
+	code     string   // every non-comment line
+	declared []string // prelude variables listed in the header
+	guarded  []string // DEPLOY_* variables in the ': "${VAR?}"' guard lines
+	used     []string // DEPLOY_* variables the code reads
+}
+
+func readFragments(t *testing.T) map[string]fragment {
+	t.Helper()
+	ents, err := fs.ReadDir(scriptFiles, "scripts")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]fragment{}
+	for _, e := range ents {
+		b, err := fs.ReadFile(scriptFiles, "scripts/"+e.Name())
+		if err != nil {
+			t.Fatal(err)
+		}
+		f := fragment{name: e.Name()}
+		lines := strings.Split(string(b), "\n")
+		i := 0
+		for ; i < len(lines) && strings.HasPrefix(lines[i], "#"); i++ {
+			f.header += lines[i] + "\n"
+		}
+		if _, after, ok := strings.Cut(f.header, "Prelude variables:"); ok {
+			for _, l := range strings.Split(after, "\n") {
+				// "#   NAME  description": a name right after the indent.
+				if m := regexp.MustCompile(`^#   (DEPLOY_[A-Z_]+)\b`).FindStringSubmatch(l); m != nil {
+					f.declared = append(f.declared, m[1])
+				}
+			}
+		}
+		for _, l := range lines[i:] {
+			if strings.HasPrefix(strings.TrimSpace(l), "#") {
+				continue
+			}
+			f.code += l + "\n"
+			if strings.HasPrefix(l, `: "${`) {
+				for _, m := range regexp.MustCompile(`"\$\{(DEPLOY_[A-Z_]+)\?\}"`).FindAllStringSubmatch(l, -1) {
+					f.guarded = append(f.guarded, m[1])
+				}
+			}
+		}
+		for _, v := range deployVarRe.FindAllString(f.code, -1) {
+			// DEPLOY_REV is what the scripts give the operator's commands.
+			if v != "DEPLOY_REV" && !slices.Contains(f.used, v) {
+				f.used = append(f.used, v)
+			}
+		}
+		out[e.Name()] = f
+	}
+	return out
+}
+
+func sorted(s []string) []string {
+	s = slices.Clone(s)
+	sort.Strings(s)
+	return slices.Compact(s)
+}
+
+// TestScriptFragments: every embedded fragment is shellcheck-ready (a
+// shell directive), documents exactly the prelude variables it reads and
+// guards them; every generated script's prelude sets exactly the
+// variables its fragments declare, and is followed by those fragments,
+// unchanged.
+func TestScriptFragments(t *testing.T) {
+	frags := readFragments(t)
+	if len(frags) < 9 {
+		t.Fatalf("only %d fragments embedded", len(frags))
+	}
+	for name, f := range frags {
+		if !strings.HasPrefix(f.header, "# shellcheck shell=sh\n") {
+			t.Errorf("%s: does not start with a shellcheck shell=sh directive", name)
+		}
+		if !strings.Contains(f.header, "Prelude variables:") {
+			t.Errorf("%s: no \"Prelude variables:\" in its header", name)
+		}
+		if got, want := sorted(f.declared), sorted(f.used); !slices.Equal(got, want) {
+			t.Errorf("%s: header declares %v, code reads %v", name, got, want)
+		}
+		if got, want := sorted(f.guarded), sorted(f.used); !slices.Equal(got, want) {
+			t.Errorf("%s: guards %v, code reads %v", name, got, want)
+		}
+		used := name == "run.sh" // runHeader, covered by every script Conn.Run sends
+		for _, k := range scriptKinds {
+			used = used || slices.Contains(k.fragments, name)
+		}
+		if !used {
+			t.Errorf("%s: no script is made with it", name)
+		}
+	}
+
+	// The marker prefix the scripts print is the one markers.go parses.
+	if !strings.Contains(runHeader, `echo "`+MarkerPrefix+`pid $$"`+"\n") ||
+		!strings.Contains(commonSh, "\nM='"+strings.TrimSpace(MarkerPrefix)+"'\n") {
+		t.Errorf("marker prefix %q not in run.sh and common.sh", MarkerPrefix)
+	}
+
+	tg := Target{Dir: "/srv/x", ServeURL: "http://h", Repo: "r", Submodules: []string{"lib"}, Restart: "true"}
+	for _, k := range scriptKinds {
+		s, err := k.gen(tg)
+		if err != nil {
+			t.Fatalf("%s: %v", k.kind, err)
+		}
+		var set []string
+		rest := s
+		for {
+			line, after, _ := strings.Cut(rest, "\n")
+			m := assignRe.FindStringSubmatch(line)
+			if m == nil {
+				break
+			}
+			set = append(set, m[1])
+			rest = after
+		}
+		var want []string
+		var body string
+		for _, fr := range k.fragments {
+			want = append(want, frags[fr].declared...)
+			body += loadScript(fr)
+		}
+		if got, want := sorted(set), sorted(want); !slices.Equal(got, want) {
+			t.Errorf("%s: prelude sets %v, fragments declare %v", k.kind, got, want)
+		}
+		if rest != body {
+			t.Errorf("%s: after the prelude, the script is not %v:\n%s", k.kind, k.fragments, rest)
+		}
+	}
+}
+
+// TestScriptsNoSplicing: the code of every script is the same whatever
+// the values; they reach the shell only through the prelude, intact.
+func TestScriptsNoSplicing(t *testing.T) {
+	a := Target{Dir: "/srv/a", ServeURL: "http://a", Repo: "a", Restart: "ra"}
+	b := Target{
+		Dir:        "/srv/ZZ it's \"$(touch PWNED)\" `x` \\ ;&|<>*?[]~ é/deploy",
+		ServeURL:   "https://deploy.example.org:8443/git",
+		Repo:       "ZZ repo/with space & 'quote'",
+		Submodules: []string{"ZZlib", "vendor/ZZdep"},
+		Restart:    "if true; then\n  echo 'ZZ' \"$DEPLOY_REV\" $1\nfi\n# ZZ comment",
+		KeepRevs:   3,
+	}
+	for _, k := range scriptKinds {
+		sa, err := k.gen(a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sb, err := k.gen(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var body string
+		for _, fr := range k.fragments {
+			body += loadScript(fr)
+		}
+		preA, okA := strings.CutSuffix(sa, body)
+		preB, okB := strings.CutSuffix(sb, body)
+		if !okA || !okB {
+			t.Errorf("%s: script does not end with its fragments", k.kind)
+			continue
+		}
+		if strings.Contains(body, "ZZ") || strings.Contains(preA, "ZZ") {
+			t.Errorf("%s: a value leaked into the code", k.kind)
+		}
+		// Run the prelude alone: every variable holds its value exactly.
+		var names []string
+		for _, m := range regexp.MustCompile(`(?m)^(DEPLOY_[A-Z_]+)=`).FindAllStringSubmatch(preA, -1) {
+			names = append(names, m[1])
+		}
+		probe := preB
+		for _, n := range names {
+			probe += `printf '%s\0' "$` + n + `"` + "\n"
+		}
+		out, err := exec.Command("/bin/sh", "-c", probe).Output()
+		if err != nil {
+			t.Fatalf("%s: running the prelude: %v", k.kind, err)
+		}
+		got := strings.Split(strings.TrimSuffix(string(out), "\x00"), "\x00")
+		want := map[string]string{
+			"DEPLOY_DIR":        b.Dir,
+			"DEPLOY_SHA":        strings.Repeat(map[bool]string{true: "cd", false: "ab"}[k.kind == "deploy force"], 20),
+			"DEPLOY_URL":        b.repoURL(),
+			"DEPLOY_FORCE":      map[bool]string{true: "1", false: "0"}[k.kind == "deploy force"],
+			"DEPLOY_SUBMODULES": "ZZlib vendor/ZZdep",
+			"DEPLOY_RESTART":    b.Restart,
+			"DEPLOY_KEEP_REVS":  "3",
+			"DEPLOY_CHECK":      "test -f version",
+			"DEPLOY_PGID":       "4242",
+		}
+		if len(got) != len(names) {
+			t.Fatalf("%s: %d values for %v", k.kind, len(got), names)
+		}
+		for i, n := range names {
+			if got[i] != want[n] {
+				t.Errorf("%s: %s = %q, want %q", k.kind, n, got[i], want[n])
+			}
+		}
+	}
+
+	// Each stage's Command is its function after the prelude.
+	sha := strings.Repeat("ab", 20)
+	plan, err := b.deployPlan(sha, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pre := plan.script[:strings.Index(plan.script, commonSh)]
+	for stage, fn := range map[string]string{StageFetch: "s_fetch", StageCheckout: "s_checkout", StagePromote: "s_promote", StageRestart: "s_restart", StageNoop: "already_live"} {
+		c := plan.commands[stage]
+		if !strings.HasPrefix(c, pre+fn+"() {\n") || !strings.HasSuffix(c, "\n}\n") || !strings.Contains(plan.script, c[len(pre):]) {
+			t.Errorf("command of %s:\n%s", stage, c)
+		}
+	}
+	if !slices.Equal(plan.stages, []string{StageFetch, StageCheckout, StagePromote, StageRestart}) {
+		t.Errorf("stages %v", plan.stages)
+	}
+	plan, _ = a.deployPlan(sha, true)
+	if _, ok := plan.commands[StageNoop]; ok || len(plan.stages) != 4 {
+		t.Errorf("forced: %v %v", plan.stages, plan.commands)
+	}
+	a.Restart = ""
+	if plan, _ = a.deployPlan(sha, false); len(plan.stages) != 3 {
+		t.Errorf("no restart: %v", plan.stages)
+	}
+}
+
+// TestSubmoduleURLs: deploy.sh fetches submodule <name> from
+// $DEPLOY_URL/modules/<name> without escaping, which is right only because
+// Validate admits no character that escapePath would change.
+func TestSubmoduleURLs(t *testing.T) {
+	for c := 0; c < 256; c++ {
+		name := "a" + string(rune(c))
+		if c >= 0x80 {
+			name = "a" + string([]byte{byte(c)})
+		}
+		if (Target{Dir: "/srv/x", ServeURL: "http://h", Repo: "r", Submodules: []string{name}}).Validate() != nil {
+			continue
+		}
+		if escapePath(name) != name {
+			t.Errorf("submodule name %q is valid but escapes to %q", name, escapePath(name))
+		}
+		if _, err := url.Parse("http://h/r/.git/modules/" + name); err != nil {
+			t.Errorf("submodule name %q: %v", name, err)
+		}
+	}
+}
+
+// TestKillScript runs kill.sh as Conn.kill's fallback sends it: a whole
+// process group dies, the leader and a child in the background.
+func TestKillScript(t *testing.T) {
+	cmd := exec.Command("/bin/sh", "-c", "sleep 300 & echo $!; wait")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	var out bytes.Buffer
+	cmd.Stdout = &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	pgid := cmd.Process.Pid
+	waitc := make(chan error, 1)
+	go func() { waitc <- cmd.Wait() }()
+	deadline := time.Now().Add(10 * time.Second)
+	for out.Len() == 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	child, err := strconv.Atoi(strings.TrimSpace(out.String()))
+	if err != nil {
+		syscall.Kill(-pgid, syscall.SIGKILL)
+		t.Fatalf("child pid %q", out.String())
+	}
+	line := shCommand(prelude(shellVar{"DEPLOY_PGID", strconv.Itoa(pgid)}) + killSh)
+	if b, err := exec.Command("/bin/sh", "-c", line).CombinedOutput(); err != nil || len(b) != 0 {
+		t.Errorf("kill script: %v %q", err, b)
+	}
+	select {
+	case err := <-waitc:
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
+			t.Errorf("leader ended with %v, want killed", err)
+		}
+	case <-time.After(10 * time.Second):
+		syscall.Kill(-pgid, syscall.SIGKILL)
+		t.Fatal("leader still running")
+	}
+	// The child is reparented and reaped elsewhere; it must be gone (or
+	// a zombie) soon.
+	for {
+		b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(child), "stat"))
+		if err != nil || strings.Contains(string(b), ") Z ") {
+			break
+		}
+		if time.Now().After(deadline) {
+			syscall.Kill(child, syscall.SIGKILL)
+			t.Fatal("background child survived")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	// A group that is gone already: no output, success.
+	if b, err := exec.Command("/bin/sh", "-c", line).CombinedOutput(); err != nil || len(b) != 0 {
+		t.Errorf("kill script, group gone: %v %q", err, b)
+	}
+}
+
+// TestScriptsLocalEdges runs the scripts on this machine (as
+// TestScriptsLocal) for what it does not cover: the restart command's
+// environment, a target_dir with shell-special characters and a
+// backslash, leftovers pruned by Finalize, a .done that holds no
+// revision, a failing check's exit status.
+func TestScriptsLocalEdges(t *testing.T) {
+	f := newGitFixture(t, "127.0.0.1:0", 2)
+	base := t.TempDir()
+	dir := filepath.Join(base, `a $(x) 'b' "c" \n d`, "deploy")
+	tg := Target{
+		Dir:      dir,
+		ServeURL: f.ServeURL,
+		Repo:     f.Repo,
+		Restart:  `printf '%s\n' "rev=$DEPLOY_REV args=$# pwd=$PWD"; umask`,
+		KeepRevs: 1,
+	}
+	l := local{t, tg}
+	c := dir + "-cache"
+	sha := f.SHAs
+
+	// The restart command: DEPLOY_REV, no positional parameters, the
+	// revision's directory, umask 022 whatever the caller's.
+	old := syscall.Umask(0o077)
+	stages, _, code, out := l.deploy(sha[0], false)
+	syscall.Umask(old)
+	if code != 0 || len(stages) != 4 {
+		t.Fatalf("deploy: %d %+v\n%s", code, stages, out)
+	}
+	want := "rev=" + sha[0] + " args=0 pwd=" + filepath.Join(c, "revs", sha[0]) + "\n0022\n"
+	if stages[3].Output != want {
+		t.Errorf("restart output %q, want %q", stages[3].Output, want)
+	}
+	if got := readFile(t, filepath.Join(c, ".restart.log")); got != want {
+		t.Errorf("restart log %q", got)
+	}
+	if fi, err := os.Stat(filepath.Join(c, "revs", sha[0], "version")); err != nil || fi.Mode().Perm() != 0o644 {
+		t.Errorf("checked-out file: %v %v", fi.Mode(), err)
+	}
+
+	fin := func(s string) string {
+		t.Helper()
+		script, _ := tg.FinalizeScript(s)
+		out, code := l.run(script)
+		if code != 0 {
+			t.Fatalf("finalize %s: %d %s", s, code, out)
+		}
+		return out
+	}
+	fin(sha[0])
+	if _, _, code, out := l.deploy(sha[1], false); code != 0 {
+		t.Fatalf("deploy 2: %d %s", code, out)
+	}
+	// Leftovers of interrupted checkouts go with the old revision.
+	for _, d := range []string{"." + sha[0] + ".tmp", "." + sha[1] + ".old"} {
+		if err := os.MkdirAll(filepath.Join(c, "revs", d, "x"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out = fin(sha[1])
+	for _, w := range []string{"removing revs/" + sha[0] + "\n", "removing revs/." + sha[0] + ".tmp\n", "removing revs/." + sha[1] + ".old\n", "done: " + sha[1] + "; keeping: " + sha[1] + "\n"} {
+		if !strings.Contains(out, w) {
+			t.Errorf("finalize output lacks %q:\n%s", w, out)
+		}
+	}
+	if ents, _ := os.ReadDir(filepath.Join(c, "revs")); len(ents) != 1 || ents[0].Name() != sha[1] {
+		t.Errorf("revs after finalize: %v", ents)
+	}
+
+	// A check command's status is the script's.
+	cs, _ := tg.CheckScript(`test "$DEPLOY_REV" = ` + sha[1] + ` && exit 5`)
+	if out, code := l.run(cs); code != 5 {
+		t.Errorf("check: %d %s", code, out)
+	}
+
+	// A .done that holds no revision: status 3, the path printed as it is.
+	if err := os.WriteFile(filepath.Join(c, ".done"), []byte("not a sha\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rb, _ := tg.RollbackScript()
+	out, code = l.run(rb)
+	if code != 3 || !strings.Contains(out, "\n"+c+"/.done holds no revision\n") || strings.Contains(out, "##deploybot rev") {
+		t.Errorf("rollback with a bad .done: %d %q", code, out)
+	}
+}

@@ -7,6 +7,21 @@ import (
 	"time"
 )
 
+// Defaults of the deploy settings, as documented on each field. Load
+// applies them; they are exported so that a package given a configuration
+// built by hand (a test, a tool) falls back on the same values instead of
+// keeping copies of its own.
+const (
+	DefaultConnectTimeout = defaultConnectTimeout
+	DefaultCommandTimeout = defaultCommandTimeout
+	DefaultKeepalive      = defaultKeepalive
+	DefaultPortTimeout    = defaultPortTimeout
+	DefaultKeepRevs       = defaultKeepRevs
+	DefaultCheckTimeout   = defaultCheckTimeout
+	DefaultExpectStatus   = defaultExpectStatus
+	DefaultPromptTimeout  = defaultPromptTimeout
+)
+
 // Defaults, as documented on each field.
 const (
 	defaultPrefix         = "!"

@@ -310,6 +310,11 @@ func TestIRCDeployStory(t *testing.T) {
 		expectBot(t, alice, nick, "Finished deploy [svc@"+v1[:7]+"]", long)
 		expectBot(t, alice, nick, "svc is locked (reverted by alice) until !unlock svc", 10*time.Second)
 		d.wantFleet("v1")
+		entries := salMessages(t, d.dir)
+		if countPrefix(entries, sal.SourceDeploy, "Started deploy [svc@"+v1[:7]+"]: revert to "+v1[:7]) != 1 ||
+			countPrefix(entries, sal.SourceDeploy, "Finished deploy [svc@"+v1[:7]+"]: revert to "+v1[:7]+" (duration: ") != 1 {
+			t.Fatalf("SAL entries of the revert: %+v", entries)
+		}
 
 		alice.Say("#ops", "!status svc")
 		st := expectBot(t, alice, nick, "alice: svc: ", 10*time.Second)
@@ -348,6 +353,34 @@ func TestIRCDeployStory(t *testing.T) {
 		entries := salMessages(t, d.dir)
 		if countPrefix(entries, sal.SourceDeploy, "Finished deploy [svc@"+v4[:7]+"]: from the shell") != 1 {
 			t.Fatalf("SAL entries: %+v", entries)
+		}
+
+		// deploybot revert does what !revert does: the revision live
+		// before (v2), the same channel lines and SAL entries, and the
+		// lock.
+		code, out, errOut = d.cli("", "revert", svcName)
+		if code != 0 || !strings.Contains(out, "svc is locked (reverted by alice) until 'deploybot unlock svc'") {
+			t.Fatalf("revert: exit %d\n%s\n%s", code, out, errOut)
+		}
+		msg := fmt.Sprintf("revert %s to %s", v4[:7], v2[:7])
+		start := expectBot(t, alice, nick, fmt.Sprintf("alice: reverting svc %s..%s (2 commits taken away: ", v4[:7], v2[:7]), 30*time.Second)
+		if !strings.Contains(start, ": "+msg+" on 5 hosts") {
+			t.Fatalf("start line %q", start)
+		}
+		expectBot(t, alice, nick, "Finished deploy [svc@"+v2[:7]+"]: "+msg, 30*time.Second)
+		d.wantFleet("v2")
+		entries = salMessages(t, d.dir)
+		if countPrefix(entries, sal.SourceDeploy, "Started deploy [svc@"+v2[:7]+"]: "+msg) != 1 ||
+			countPrefix(entries, sal.SourceDeploy, "Finished deploy [svc@"+v2[:7]+"]: "+msg+" (duration: ") != 1 {
+			t.Fatalf("SAL entries of the CLI revert: %+v", entries)
+		}
+		alice.Say("#ops", "!status svc")
+		if st := expectBot(t, alice, nick, "alice: svc: ", 10*time.Second); !strings.Contains(st, "locked by alice since") || !strings.Contains(st, "reverted by alice") {
+			t.Fatalf("status after the CLI revert: %q", st)
+		}
+		code, out, errOut = d.cli("", "deploy", svcName)
+		if code == 0 || !strings.Contains(errOut, "reverted by alice") {
+			t.Fatalf("deploy after the CLI revert: exit %d\n%s\n%s", code, out, errOut)
 		}
 	})
 }

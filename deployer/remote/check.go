@@ -26,9 +26,9 @@ const (
 
 // Defaults of checks whose configuration leaves them unset.
 const (
-	DefaultPortTimeout  = 30 * time.Second
-	DefaultCheckTimeout = 10 * time.Second
-	DefaultExpectStatus = 200
+	DefaultPortTimeout  = time.Duration(config.DefaultPortTimeout)
+	DefaultCheckTimeout = time.Duration(config.DefaultCheckTimeout)
+	DefaultExpectStatus = config.DefaultExpectStatus
 )
 
 // BodyExcerpt is the most of an HTTP response body a CheckResult keeps;

@@ -21,9 +21,9 @@ import (
 
 // Defaults for a Dialer's zero fields.
 const (
-	DefaultConnectTimeout = 10 * time.Second
-	DefaultCommandTimeout = 5 * time.Minute
-	DefaultKeepalive      = 15 * time.Second
+	DefaultConnectTimeout = time.Duration(config.DefaultConnectTimeout)
+	DefaultCommandTimeout = time.Duration(config.DefaultCommandTimeout)
+	DefaultKeepalive      = time.Duration(config.DefaultKeepalive)
 	DefaultKeepaliveMax   = 3
 )
 

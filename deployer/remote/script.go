@@ -52,7 +52,8 @@ type Target struct {
 	// empty means no restart stage. It is configuration written by the
 	// operator, run as shell code by design (never text from a user).
 	Restart string
-	// KeepRevs is how many done revisions Finalize keeps; 0 means 5.
+	// KeepRevs is how many done revisions Finalize keeps; 0 means
+	// config.DefaultKeepRevs.
 	KeepRevs int
 }
 
@@ -141,7 +142,7 @@ func (t Target) keepRevs() int {
 	if t.KeepRevs > 0 {
 		return t.KeepRevs
 	}
-	return 5
+	return config.DefaultKeepRevs
 }
 
 // deployPlan is a generated deploy script and the code of each stage.

@@ -204,7 +204,7 @@ func (e *Engine) plan(s *config.Service, repo *gitrepo.Repo, rev string) (*Plan,
 	if err != nil {
 		return nil, err
 	}
-	from, _ := e.lastGood(s.Name)
+	from := e.lastGood(s.Name)
 	if from != "" {
 		if _, err := repo.Resolve(from); err != nil {
 			from = "" // no longer in the repository: treat as a first deploy

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"sort"
 	"strings"
 
 	"deploybot/deployer/journal"
@@ -66,10 +65,19 @@ func (e *Engine) Unlock(service, who string) (Holder, error) {
 func (e *Engine) Locks() ([]ServiceLock, error) { return journal.Locks(e.cfg.Deploy.JournalDir) }
 
 // History returns up to n deploys of service, newest first (n <= 0: all).
+// Up to journal.IndexRecent come from the service's index, without
+// reading the journals.
 func (e *Engine) History(service string, n int) ([]Summary, error) {
 	s, err := e.service(service)
 	if err != nil {
 		return nil, err
+	}
+	if n > 0 && n <= journal.IndexRecent {
+		ix, _, err := journal.ReadIndex(e.cfg.Deploy.JournalDir, s.Name)
+		if err != nil {
+			return nil, err
+		}
+		return ix.Recent[:min(n, len(ix.Recent))], nil
 	}
 	return journal.ListN(e.cfg.Deploy.JournalDir, s.Name, n)
 }
@@ -78,42 +86,28 @@ func (e *Engine) History(service string, n int) ([]Summary, error) {
 func FormatSummary(w io.Writer, s Summary) error { return journal.FormatSummary(w, s) }
 
 // lastGood returns the revision of the last deploy of service that left
-// every host on it, and that deploy ("" and nil if none).
-func (e *Engine) lastGood(service string) (string, *Summary) {
-	list, err := journal.List(e.cfg.Deploy.JournalDir, service)
-	if err != nil {
-		return "", nil
+// every host on it ("" if none).
+func (e *Engine) lastGood(service string) string {
+	ix, _, err := journal.ReadIndex(e.cfg.Deploy.JournalDir, service)
+	if err != nil || ix.LastGood == nil {
+		return ""
 	}
-	for i, s := range list {
-		if s.ReadErr == "" && s.Finished && s.Outcome.Good() && s.Rev != "" {
-			return s.Rev, &list[i]
-		}
-	}
-	return "", nil
+	return ix.LastGood.Rev
 }
 
 // previousGood returns the revision live now (the last one deployed
 // successfully) and the last one deployed successfully before it.
 func (e *Engine) previousGood(service string) (cur, prev string, err error) {
-	list, err := journal.List(e.cfg.Deploy.JournalDir, service)
-	if err != nil {
+	ix, _, err := journal.ReadIndex(e.cfg.Deploy.JournalDir, service)
+	switch {
+	case err != nil:
 		return "", "", err
-	}
-	for _, s := range list {
-		if s.ReadErr != "" || !s.Finished || !s.Outcome.Good() || s.Rev == "" {
-			continue
-		}
-		switch {
-		case cur == "":
-			cur = s.Rev
-		case s.Rev != cur:
-			return cur, s.Rev, nil
-		}
-	}
-	if cur == "" {
+	case ix.LastGood == nil:
 		return "", "", errors.New("no successful deploy recorded")
+	case ix.PrevGoodRev == "":
+		return ix.LastGood.Rev, "", fmt.Errorf("no successful deploy of another revision before %s recorded", short(ix.LastGood.Rev))
 	}
-	return cur, "", fmt.Errorf("no successful deploy of another revision before %s recorded", short(cur))
+	return ix.LastGood.Rev, ix.PrevGoodRev, nil
 }
 
 // Unfinished lists the deploys whose process died before they finished,
@@ -122,19 +116,23 @@ func (e *Engine) Unfinished() ([]*Deploy, error) {
 	return journal.Unfinished(e.cfg.Deploy.JournalDir)
 }
 
-// Interrupted returns the newest deploy of service whose process died
+// Interrupted returns the newest deploy of service if its process died
 // before it finished, or nil.
 func (e *Engine) Interrupted(service string) (*Deploy, error) {
-	list, err := e.Unfinished()
+	s, err := e.service(service)
 	if err != nil {
 		return nil, err
 	}
-	for _, d := range list {
-		if d.Meta.Service == service {
-			return d, nil
-		}
+	_, d, err := journal.ReadIndex(e.cfg.Deploy.JournalDir, s.Name)
+	if err != nil || d == nil {
+		return nil, err
 	}
-	return nil, nil
+	if h, err := journal.Running(e.cfg.Deploy.JournalDir, s.Name); err != nil {
+		return nil, err
+	} else if h != nil && (h.DeployID == "" || h.DeployID == d.Meta.ID) {
+		return nil, nil // running
+	}
+	return d, nil
 }
 
 // Status is what a service is doing and running, as !status shows it.
@@ -156,29 +154,22 @@ type Status struct {
 	// Groups is the revision of each group's hosts according to the
 	// newest deploy, whatever its end.
 	Groups []GroupRevs
-	// HistoryErr: the deploys could not be listed.
+	// HistoryErr: the deploys could not be read.
 	HistoryErr error
 	// Lock is the manual lock; LockErr says why it could not be read.
 	Lock    *Holder
 	LockErr error
 }
 
-// GroupRevs counts the hosts of one group by revision, most hosts first.
-// A host whose revision is unknown (a stage was in flight when its
-// deploy's process died, or is in flight now) counts under RevUnknown.
-type GroupRevs struct {
-	Group string
-	Revs  []RevCount
-}
+// GroupRevs counts the hosts of one group by revision, most hosts first;
+// a host whose state is unknown counts under RevUnknown.
+type GroupRevs = journal.GroupRevs
 
 // RevCount is a number of hosts on one revision.
-type RevCount struct {
-	Rev   string
-	Hosts int
-}
+type RevCount = journal.RevCount
 
 // RevUnknown stands for the revision of a host whose state is unknown.
-const RevUnknown = "?"
+const RevUnknown = journal.RevUnknown
 
 // Status reads the state of service: the running deploy, the live
 // revision, the revision per group and the manual lock.
@@ -189,20 +180,15 @@ func (e *Engine) Status(service string) (*Status, error) {
 	}
 	dir := e.cfg.Deploy.JournalDir
 	st := &Status{Service: s.Name}
-	list, err := journal.List(dir, s.Name)
+	// The index, and the newest deploy read whole only when it did not
+	// finish (running, or interrupted).
+	ix, newest, err := journal.ReadIndex(dir, s.Name)
 	st.HistoryErr = err
-	var newest *Deploy
-	for _, sum := range list {
-		if sum.ReadErr == "" {
-			newest, _ = journal.Read(sum.Path)
-			break
-		}
+	if ix != nil {
+		st.LastGood, st.Groups = ix.LastGood, ix.Groups
 	}
-	for i, sum := range list {
-		if sum.ReadErr == "" && sum.Finished && sum.Outcome.Good() {
-			st.LastGood = &list[i]
-			break
-		}
+	if newest != nil {
+		st.Groups = newest.GroupRevs()
 	}
 	st.DeployLock, st.RunningErr = journal.Running(dir, s.Name)
 	switch l, ok := e.Active(s.Name); {
@@ -210,11 +196,8 @@ func (e *Engine) Status(service string) (*Status, error) {
 		st.Running, st.Here = l, true
 	case st.DeployLock != nil:
 		st.Running, st.RunningErr = e.liveElsewhere(s.Name, st.DeployLock, newest)
-	case st.RunningErr == nil && len(list) > 0 && list[0].ReadErr == "" && !list[0].Finished:
+	case st.RunningErr == nil && newest != nil:
 		st.Interrupted = true
-	}
-	if newest != nil {
-		st.Groups = groupRevs(newest)
 	}
 	st.Lock, st.LockErr = journal.Held(dir, s.Name)
 	return st, nil
@@ -268,52 +251,6 @@ func (e *Engine) liveElsewhere(service string, h *Holder, newest *Deploy) (*Live
 			Default: Rollback, Deadline: op.Deadline}
 	}
 	return l, nil
-}
-
-// hostRev is the revision a host of d runs, as far as d tells: the one
-// it was switched to; for a host d never switched, d's revision once d
-// succeeded, else the one before d; RevUnknown while a stage is (or was,
-// when d's process died) in flight.
-func hostRev(d *Deploy, host string) string {
-	hs, ok := d.HostState[host]
-	switch {
-	case ok && hs.Rev != "":
-		return hs.Rev
-	case ok && hs.InFlight:
-		return RevUnknown
-	case d.Finished && d.Outcome.Good():
-		return d.Meta.Rev
-	case d.Meta.FromRev != "":
-		return d.Meta.FromRev
-	}
-	return RevUnknown
-}
-
-// groupRevs counts the hosts of each group of d by revision.
-func groupRevs(d *Deploy) []GroupRevs {
-	var out []GroupRevs
-	for _, g := range d.Meta.Groups() {
-		counts := map[string]int{}
-		for _, h := range d.Meta.Hosts[g] {
-			counts[hostRev(d, h)]++
-		}
-		gr := GroupRevs{Group: g}
-		for rev, n := range counts {
-			gr.Revs = append(gr.Revs, RevCount{Rev: rev, Hosts: n})
-		}
-		sort.Slice(gr.Revs, func(i, j int) bool {
-			a, b := gr.Revs[i], gr.Revs[j]
-			if a.Hosts != b.Hosts {
-				return a.Hosts > b.Hosts
-			}
-			if (a.Rev == RevUnknown) != (b.Rev == RevUnknown) {
-				return b.Rev == RevUnknown // known revisions first
-			}
-			return a.Rev < b.Rev
-		})
-		out = append(out, gr)
-	}
-	return out
 }
 
 // HostsByState summarizes the hosts of d by group and state: "canary: 1

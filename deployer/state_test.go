@@ -176,7 +176,7 @@ func TestStatus(t *testing.T) {
 	<-done
 
 	st, _ = f.eng.Status("svc")
-	if st.Running != nil || st.LastGood == nil || st.LastGood.Rev != f.shas[2] || len(st.Groups) != 2 || st.Groups[1].Revs[0] != (RevCount{f.shas[2], 2}) {
+	if st.Running != nil || st.LastGood == nil || st.LastGood.Rev != f.shas[2] || len(st.Groups) != 2 || st.Groups[1].Revs[0] != (RevCount{Rev: f.shas[2], Hosts: 2}) {
 		t.Fatalf("status after %+v", st)
 	}
 	hist, err := f.eng.History("svc", 0)

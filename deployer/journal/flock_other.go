@@ -14,3 +14,5 @@ func tryLock(f *os.File, exclusive bool) (bool, error) { return false, errNoFloc
 func unlock(f *os.File) error { return errNoFlock }
 
 func pidAlive(pid int) bool { return pid > 0 }
+
+func lockWait(f *os.File) error { return errNoFlock }

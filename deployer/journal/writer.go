@@ -82,6 +82,17 @@ func Create(dir, service string, meta Meta) (*Writer, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The index learns of the deploy first: if the process dies before
+	// the journal exists, readers find the index names a missing journal
+	// and rebuild it.
+	err = updateIndex(dir, service, func(ix *Index) {
+		ix.refresh()
+		ix.addSummary(Summary{ID: meta.ID, Service: service, Path: path, Who: meta.Who, Rev: meta.Rev,
+			FromRev: meta.FromRev, Message: meta.Message, Started: meta.Started})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("create journal: index: %w", err)
+	}
 	if err := createFile(path, line); err != nil {
 		if errors.Is(err, fs.ErrExist) {
 			return nil, fmt.Errorf("create journal: deploy %s already has a journal (%s)", meta.ID, path)
@@ -211,8 +222,21 @@ func (w *Writer) Append(ev Event) error {
 	w.size += int64(n)
 	if ev.Type == TypeFinished {
 		w.finished = true
+		w.indexEnd()
 	}
 	return nil
+}
+
+// indexEnd tells the index the deploy ended. A failure is not the
+// journal's: a reader folds the end in later (ReadIndex).
+func (w *Writer) indexEnd() {
+	dir, service, _, ok := splitJournalPath(w.path)
+	if !ok {
+		return
+	}
+	if d, err := Read(w.path); err == nil {
+		_ = updateIndex(dir, service, func(ix *Index) { ix.add(d) })
+	}
 }
 
 // Finish appends the finished event: outcome, an optional error text, and

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
 	"deploybot/deployer/journal"
@@ -77,7 +78,7 @@ func (e *Engine) History(service string, n int) ([]Summary, error) {
 		if err != nil {
 			return nil, err
 		}
-		return ix.Recent[:min(n, len(ix.Recent))], nil
+		return slices.Clone(ix.Recent[:min(n, len(ix.Recent))]), nil
 	}
 	return journal.ListN(e.cfg.Deploy.JournalDir, s.Name, n)
 }

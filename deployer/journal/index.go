@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"sync"
 )
 
 // IndexRecent is how many of a service's newest deploys its index keeps.
@@ -100,8 +101,35 @@ func ReadIndex(dir, service string) (*Index, *Deploy, error) {
 	return ix, d, nil
 }
 
+// indexCache keeps the indexes read by this process, by path, with the
+// identity of the file they were read from: an index is replaced by
+// rename, never changed in place, so an unchanged identity means an
+// unchanged index.
+var indexCache struct {
+	sync.Mutex
+	m map[string]cachedIndex
+}
+
+type cachedIndex struct {
+	fi os.FileInfo
+	ix *Index
+}
+
+// loadIndex reads the index of service; the result is shared and must not
+// be changed (updateIndex works on a copy).
 func loadIndex(dir, service string) (*Index, error) {
-	b, err := os.ReadFile(indexPath(dir, service))
+	p := indexPath(dir, service)
+	fi, err := os.Stat(p)
+	if err != nil {
+		return nil, err
+	}
+	indexCache.Lock()
+	c, ok := indexCache.m[p]
+	indexCache.Unlock()
+	if ok && os.SameFile(c.fi, fi) && c.fi.ModTime().Equal(fi.ModTime()) && c.fi.Size() == fi.Size() {
+		return c.ix, nil
+	}
+	b, err := os.ReadFile(p)
 	if err != nil {
 		return nil, err
 	}
@@ -112,7 +140,25 @@ func loadIndex(dir, service string) (*Index, error) {
 	if ix.Version != indexVersion || ix.Service != service {
 		return nil, fmt.Errorf("index of %s: version %d", service, ix.Version)
 	}
+	indexCache.Lock()
+	if indexCache.m == nil {
+		indexCache.m = map[string]cachedIndex{}
+	}
+	indexCache.m[p] = cachedIndex{fi, &ix}
+	indexCache.Unlock()
 	return &ix, nil
+}
+
+// clone is a copy of ix that can be changed.
+func (ix *Index) clone() *Index {
+	c := *ix
+	c.Recent = slices.Clone(ix.Recent)
+	c.Groups = slices.Clone(ix.Groups)
+	if ix.LastGood != nil {
+		g := *ix.LastGood
+		c.LastGood = &g
+	}
+	return &c
 }
 
 // rebuildIndex makes the index of service from its journals and saves it.
@@ -153,6 +199,8 @@ func updateIndex(dir, service string, fn func(*Index), rebuild ...bool) error {
 	if err != nil || full {
 		ix = &Index{Version: indexVersion, Service: service}
 		full = true
+	} else {
+		ix = ix.clone()
 	}
 	fn(ix)
 	if full {

@@ -84,16 +84,16 @@ func newFixture(t *testing.T) *fixture {
 	os.WriteFile(filepath.Join(f.dir, "known_hosts"), nil, 0o644)
 	serve := closedAddr(t)
 	conf := fmt.Sprintf(`irc: {server: "127.0.0.1:1", nick: bot, channels: ["#ops"]}
-sal: {database: %[1]s/sal.db}
+sal: {database: "%[1]s/sal.db"}
 deploy:
-  deploy_dir: %[1]s/deployment
-  journal_dir: %[1]s/deploys
+  deploy_dir: "%[1]s/deployment"
+  journal_dir: "%[1]s/deploys"
   serve: %[2]s
-  ssh: {user: deploy, key_file: %[1]s/id, known_hosts: %[1]s/known_hosts, connect_timeout: 2s}
+  ssh: {user: deploy, key_file: "%[1]s/id", known_hosts: "%[1]s/known_hosts", connect_timeout: 2s}
 services:
   svc:
     repo: svc/deploy
-    upstream: %[3]s
+    upstream: "%[3]s"
     target_dir: /srv/deployment/svc/deploy
     prompt_timeout: 1s
     canary: [%[4]q]

@@ -28,16 +28,16 @@ func newFleetFixture(t *testing.T, svcYAML string) *fleetFixture {
 	t.Helper()
 	f := newFixture(t)
 	conf := fmt.Sprintf(`irc: {server: "127.0.0.1:1", nick: bot, channels: ["#ops"]}
-sal: {database: %[1]s/sal.db}
+sal: {database: "%[1]s/sal.db"}
 deploy:
-  deploy_dir: %[1]s/deployment
-  journal_dir: %[1]s/deploys
+  deploy_dir: "%[1]s/deployment"
+  journal_dir: "%[1]s/deploys"
   serve: %[2]s
-  ssh: {user: deploy, key_file: %[1]s/id, known_hosts: %[1]s/known_hosts, command_timeout: 1s}
+  ssh: {user: deploy, key_file: "%[1]s/id", known_hosts: "%[1]s/known_hosts", command_timeout: 1s}
 services:
   svc:
     repo: svc/deploy
-    upstream: %[3]s
+    upstream: "%[3]s"
     target_dir: /srv/deployment/svc/deploy
     checks:
       - {name: health, http: "http://127.0.0.1:8080/health"}

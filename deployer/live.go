@@ -159,6 +159,18 @@ func (e *Engine) Abort(service string) error {
 func (r *run) ask(ctx context.Context, kind, group, text string) Answer {
 	p := Prompt{Service: r.svc.Name, DeployID: r.id, Kind: kind, Group: group, Text: text, Default: Rollback,
 		Deadline: time.Now().Add(r.svc.PromptTimeout.D())}
+	ans, _ := r.askPrompt(ctx, p)
+	return ans
+}
+
+// askPrompt asks p and waits for an answer until p.Deadline. For a
+// recovery run (the question an interrupted deploy was asking) a deadline
+// that passed while no process ran the deploy takes the default at once,
+// without asking again.
+func (r *run) askPrompt(ctx context.Context, p Prompt) (Answer, string) {
+	if r.recovery && !time.Now().Before(p.Deadline) {
+		return r.answered(p, answer{p.Default, AnsweredByMissed})
+	}
 	op := &openPrompt{p: p, ch: make(chan answer, 1)}
 	r.mu.Lock()
 	r.prompt = op
@@ -171,8 +183,8 @@ func (r *run) ask(ctx context.Context, kind, group, text string) Answer {
 		r.stage = prevStage
 		r.mu.Unlock()
 	}()
-	r.journal(journal.Event{Type: journal.TypePrompt, Group: group, Prompt: text, Message: kind, Deadline: p.Deadline.UTC()})
-	r.emit(Event{Type: EventPrompt, Group: group, Prompt: &p})
+	r.journal(journal.Event{Type: journal.TypePrompt, Group: p.Group, Prompt: p.Text, Message: p.Kind, Deadline: p.Deadline.UTC()})
+	r.emit(Event{Type: EventPrompt, Group: p.Group, Prompt: &p, From: r.from, To: r.sha, Recovery: r.recovery})
 
 	actx, cancel := context.WithDeadline(ctx, p.Deadline)
 	defer cancel()
@@ -196,10 +208,15 @@ func (r *run) ask(ctx context.Context, kind, group, text string) Answer {
 			a.who = AnsweredByCanceled
 		}
 	}
-	r.journal(journal.Event{Type: journal.TypeAnswer, Group: group, Answer: string(a.ans), Who: a.who})
-	r.emit(Event{Type: EventAnswer, Group: group, Prompt: &p, Answer: a.ans, Who: a.who})
-	r.e.log.Info("prompt answered", "deploy", r.id, "kind", kind, "answer", a.ans, "who", a.who)
-	return a.ans
+	return r.answered(p, a)
+}
+
+// answered journals and reports the answer a to p.
+func (r *run) answered(p Prompt, a answer) (Answer, string) {
+	r.journal(journal.Event{Type: journal.TypeAnswer, Group: p.Group, Answer: string(a.ans), Who: a.who})
+	r.emit(Event{Type: EventAnswer, Group: p.Group, Prompt: &p, Answer: a.ans, Who: a.who, From: r.from, To: r.sha, Recovery: r.recovery})
+	r.e.log.Info("prompt answered", "deploy", r.id, "kind", p.Kind, "answer", a.ans, "who", a.who)
+	return a.ans, a.who
 }
 
 // String is "canary_failed: canary failed: … (default rollback at 01:45:12 UTC)".

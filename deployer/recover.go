@@ -69,35 +69,57 @@ func markEnded(path, id, service, who string) (*Result, error) {
 		Hosts: len(d.HostState), Duration: time.Since(d.Meta.Started)}, nil
 }
 
-// recoverRollback rolls back every host the interrupted deploy reached.
-func (e *Engine) recoverRollback(ctx context.Context, s *config.Service, path, id, who string, obs Observer) (*Result, error) {
-	lock, err := journal.AcquireDeploy(e.cfg.Deploy.JournalDir, s.Name, journal.Holder{Who: who, Why: "rolling back " + id, DeployID: id})
+// reopen takes the deploy lock for the interrupted deploy id and reopens
+// its journal: a recovery run, registered as the service's running
+// deploy. done releases everything, in order; the run's finished event
+// is for the caller to emit after it.
+func (e *Engine) reopen(s *config.Service, path, id, who, why string, obs Observer, p Prompter) (r *run, d *Deploy, done func(), err error) {
+	lock, err := journal.AcquireDeploy(e.cfg.Deploy.JournalDir, s.Name, journal.Holder{Who: who, Why: why, DeployID: id})
 	if err != nil {
-		return nil, err
+		return nil, nil, nil, err
 	}
-	release := sync.OnceFunc(func() { lock.Release() })
-	defer release()
 	jw, d, err := journal.Reopen(path, lock)
 	if err != nil {
-		return nil, err
+		lock.Release()
+		return nil, nil, nil, err
 	}
-	defer jw.Close()
-	r := e.newRun(s, id, who, SourceRecover, nil, obs)
+	r = e.newRun(s, id, who, SourceRecover, p, obs)
 	r.jw, r.recovery = jw, true
 	r.sha, r.from = d.Meta.Rev, d.Meta.FromRev
 	// The target as it was deployed; submodule names do not matter to a
 	// rollback.
 	r.target = remote.NewTarget(s.Name, s, e.cfg.Deploy.ServeURL, nil)
 	if err := r.target.Validate(); err != nil {
+		jw.Close()
+		lock.Release()
+		return nil, nil, nil, err
+	}
+	e.register(r)
+	done = sync.OnceFunc(func() {
+		r.closeConns()
+		jw.Close()
+		lock.Release()
+		e.unregister(r)
+	})
+	return r, d, done, nil
+}
+
+// recoverRollback rolls back every host the interrupted deploy reached.
+func (e *Engine) recoverRollback(ctx context.Context, s *config.Service, path, id, who string, obs Observer) (*Result, error) {
+	r, d, done, err := e.reopen(s, path, id, who, "rolling back "+id, obs, nil)
+	if err != nil {
 		return nil, err
 	}
-	defer r.closeConns()
+	defer done()
 	r.journal(journal.Event{Type: journal.TypeResumed, Who: who, Message: "rolling back the interrupted deploy"})
-	e.register(r)
-	defer e.unregister(r)
-	r.emit(Event{Type: EventStarted, Who: who, Source: SourceRecover, From: d.Meta.Rev, To: d.Meta.FromRev,
-		Backwards: true, Recovery: true, Total: len(s.AllHosts())})
+	return r.rollbackReached(ctx, d, done, "interrupted deploy rolled back by "+who)
+}
 
+// rollbackReached rolls back the hosts the interrupted deploy d reached,
+// announcing its own start and end.
+func (r *run) rollbackReached(ctx context.Context, d *Deploy, done func(), reason string) (*Result, error) {
+	r.emit(Event{Type: EventStarted, Who: r.who, Source: SourceRecover, From: d.Meta.Rev, To: d.Meta.FromRev,
+		Backwards: true, Recovery: true, Total: len(r.svc.AllHosts())})
 	allOK := r.rollbackGroups(ctx, d.Meta.Groups(), r.reached(d))
 	if ctx.Err() != nil {
 		return r.result(OutcomeInterrupted, ctx.Err().Error()), ctx.Err()
@@ -106,12 +128,76 @@ func (e *Engine) recoverRollback(ctx context.Context, s *config.Service, path, i
 	if !allOK {
 		res = r.finishJournal(OutcomeFailed, "rollback after the interruption did not restore every host")
 	} else {
-		res = r.finishJournal(OutcomeRolledBack, "interrupted deploy rolled back by "+who)
+		res = r.finishJournal(OutcomeRolledBack, reason)
 	}
-	release()
-	e.unregister(r)
+	done()
 	r.emitFinished(res)
 	return res, nil
+}
+
+// PendingPrompt is the question the interrupted deploy d was asking when
+// its process died, with the deadline it was announced with; nil when it
+// was asking nothing (or its journal has no deadline).
+func PendingPrompt(d *Deploy) *Prompt {
+	op := d.OpenPrompt
+	if op == nil || op.Deadline.IsZero() || d.Finished {
+		return nil
+	}
+	return &Prompt{Service: d.Meta.Service, DeployID: d.Meta.ID, Kind: op.Message, Group: op.Group, Text: op.Prompt,
+		Default: Rollback, Deadline: op.Deadline}
+}
+
+// ErrNoPendingPrompt: AwaitPrompt of a deploy that was asking nothing.
+var ErrNoPendingPrompt = errors.New("the deploy was not waiting for an answer")
+
+// AwaitPrompt takes up the question the interrupted deploy id was asking
+// when its process died (PendingPrompt): the announced deadline holds.
+// Until it, the question is open again (Answer, or p); a deadline that
+// passed while no process ran the deploy takes the default at once. Then
+// rollback rolls back the hosts the deploy reached, and continue finishes
+// the deploy as Resume does. who is who takes it up (the bot, a Unix
+// user).
+func (e *Engine) AwaitPrompt(ctx context.Context, id, who string, obs Observer, p Prompter) (*Result, error) {
+	service, _, err := journal.ParseID(id)
+	if err != nil {
+		return nil, err
+	}
+	s, err := e.service(service)
+	if err != nil {
+		return nil, err
+	}
+	path, err := journal.JournalPath(e.cfg.Deploy.JournalDir, service, id)
+	if err != nil {
+		return nil, err
+	}
+	r, d, done, err := e.reopen(s, path, id, who, "waiting for the answer to the question of "+id, obs, p)
+	if err != nil {
+		return nil, err
+	}
+	defer done()
+	pp := PendingPrompt(d)
+	if pp == nil {
+		return nil, ErrNoPendingPrompt
+	}
+	r.journal(journal.Event{Type: journal.TypeResumed, Who: who, Message: "taking up the question asked before the interruption"})
+	ans, by := r.askPrompt(ctx, *pp)
+	if ctx.Err() != nil {
+		return r.result(OutcomeInterrupted, ctx.Err().Error()), ctx.Err()
+	}
+	if ans == Rollback {
+		reason := "interrupted deploy rolled back by " + by
+		if by == AnsweredByMissed || by == AnsweredByTimeout {
+			reason = "no answer before " + pp.Deadline.UTC().Format("15:04:05 UTC") + ": interrupted deploy rolled back"
+		}
+		return r.rollbackReached(ctx, d, done, reason)
+	}
+	r.finishJournal(OutcomeEnded, "resumed: continue answered by "+by)
+	done()
+	msg := "resuming " + id
+	if d.Meta.Message != "" {
+		msg += ": " + d.Meta.Message
+	}
+	return e.Deploy(ctx, Request{Service: service, Rev: d.Meta.Rev, Message: msg, Who: d.Meta.Who, Source: SourceRecover, Force: d.Meta.Force}, obs, p)
 }
 
 // reached marks changed every host the deploy d reached (a stage started

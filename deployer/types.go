@@ -127,6 +127,9 @@ const (
 	AnsweredByTimeout  = "timeout"  // the deadline passed: the default was taken
 	AnsweredByDefault  = "default"  // the Prompter gave up: the default was taken
 	AnsweredByCanceled = "canceled" // the deploy's context ended while asking
+	// AnsweredByMissed: the deadline passed while no process ran the
+	// deploy (it was interrupted): the default was taken at once.
+	AnsweredByMissed = "missed"
 )
 
 // Prompt kinds.

@@ -136,6 +136,11 @@ func (a *Announcer) Observe(ev deployer.Event) {
 	if a.groups == nil {
 		a.groups = map[string]*groupTally{}
 	}
+	if a.started.Service == "" && ev.Type != deployer.EventStarted {
+		// Events of a deploy taken up after a crash: no start to announce.
+		a.started = deployer.Event{Service: ev.Service, DeployID: ev.DeployID, From: ev.From, To: ev.To}
+		a.Recovery = ev.Recovery
+	}
 	switch ev.Type {
 	case deployer.EventStarted:
 		a.onStarted(ev)
@@ -188,7 +193,7 @@ func (a *Announcer) group(name string) *groupTally {
 
 func (a *Announcer) onStarted(ev deployer.Event) {
 	a.started = ev
-	a.Recovery = a.Recovery || ev.Recovery
+	a.Recovery = ev.Recovery
 	a.message = ev.Message
 	if a.message == "" && len(ev.Commits) > 0 && !ev.Backwards {
 		a.message = ev.Commits[0].Subject
@@ -467,13 +472,24 @@ func (a *Announcer) onPrompt(ev deployer.Event) {
 	if a.AnswerAt != "" {
 		how = a.AnswerAt
 	}
-	text := strings.TrimSpace(fmt.Sprintf("%s %s %s — %s in %s without an answer", q, ask, how, def, durationWords(wait)))
+	when := durationWords(wait)
+	if ev.Recovery {
+		q = fmt.Sprintf("%s: deploy %s was waiting for an answer when the bot stopped (%s).", svc, p.DeployID, oneLine(p.Text))
+		when += " (at " + p.Deadline.UTC().Format("15:04:05 UTC") + ")"
+	}
+	text := strings.TrimSpace(fmt.Sprintf("%s %s %s — %s in %s without an answer", q, ask, how, def, when))
 	a.say(a.addressed(text))
 }
 
 func (a *Announcer) onAnswer(ev deployer.Event) {
 	svc := a.started.Service
 	switch ev.Who {
+	case deployer.AnsweredByMissed:
+		at := ""
+		if ev.Prompt != nil {
+			at = " before " + ev.Prompt.Deadline.UTC().Format("15:04:05 UTC")
+		}
+		a.say(fmt.Sprintf("%s: no answer%s while the bot was down — %s", svc, at, answerVerb(ev.Answer)))
 	case deployer.AnsweredByTimeout, deployer.AnsweredByDefault:
 		a.say(fmt.Sprintf("%s: no answer in time — %s", svc, answerVerb(ev.Answer)))
 	case deployer.AnsweredByCanceled:

@@ -31,6 +31,7 @@ type Deployer interface {
 	Interrupted(service string) (*deployer.Deploy, error)
 	Recover(ctx context.Context, id string, action deployer.RecoverAction, who string, obs deployer.Observer) (*deployer.Result, error)
 	Resume(ctx context.Context, id, who string, obs deployer.Observer, p deployer.Prompter) (*deployer.Result, error)
+	AwaitPrompt(ctx context.Context, id, who string, obs deployer.Observer, p deployer.Prompter) (*deployer.Result, error)
 }
 
 // deploys is what the bot keeps of the deploys it started: nothing but
@@ -266,8 +267,42 @@ func (b *Bot) postUnfinished() {
 			continue
 		}
 		b.log.Warn("interrupted deploy found", "deploy", d.Meta.ID, "service", svc)
+		if deployer.PendingPrompt(d) != nil {
+			b.awaitPrompt(d)
+			continue
+		}
 		b.say(b.announceChannel(), interruptedText(d, time.Now()))
 	}
+}
+
+// awaitPrompt takes up the question the interrupted deploy d was asking:
+// its announced deadline holds (the engine asks again until then, or
+// takes the default at once when it passed while the bot was down).
+func (b *Bot) awaitPrompt(d *deployer.Deploy) {
+	s, _ := b.cfg.Service(d.Meta.Service)
+	ann := b.newAnnouncer(s, b.announceChannel(), d.Meta.Who)
+	id := d.Meta.ID
+	b.dep.wg.Go(func() {
+		defer ann.Close()
+		// Only the copy of the bot that holds the primary nick acts: a
+		// second copy never takes the question up.
+		for !b.holdsNick() {
+			select {
+			case <-b.dep.ctx.Done():
+				return
+			case <-time.After(200 * time.Millisecond):
+			}
+		}
+		_, err := b.dep.eng.AwaitPrompt(b.dep.ctx, id, b.cfg.IRC.Nick, ann, nil)
+		var locked *deployer.LockedError
+		switch {
+		case errors.As(err, &locked):
+			b.log.Info("interrupted deploy taken up elsewhere", "deploy", id, "err", err)
+		case err != nil && b.dep.ctx.Err() == nil:
+			b.log.Error("taking up an interrupted deploy's question", "deploy", id, "err", err)
+			b.say(b.announceChannel(), fmt.Sprintf("%s: could not take up the question of the interrupted deploy %s: %s", s.Name, id, oneLine(err.Error())))
+		}
+	})
 }
 
 // interruptedText describes an interrupted deploy and what to do with it.

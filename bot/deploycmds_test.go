@@ -137,6 +137,10 @@ func (f *fakeEngine) Recover(ctx context.Context, id string, action deployer.Rec
 	return &deployer.Result{ID: id, Outcome: deployer.OutcomeRolledBack}, nil
 }
 
+func (f *fakeEngine) AwaitPrompt(ctx context.Context, id, who string, obs deployer.Observer, p deployer.Prompter) (*deployer.Result, error) {
+	return nil, deployer.ErrNoPendingPrompt
+}
+
 func (f *fakeEngine) Resume(ctx context.Context, id, who string, obs deployer.Observer, p deployer.Prompter) (*deployer.Result, error) {
 	defer func() { f.done <- struct{}{} }()
 	f.mu.Lock()

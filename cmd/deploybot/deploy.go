@@ -334,6 +334,9 @@ func (p *progress) Observe(ev deployer.Event) {
 	case deployer.EventGroupFinished:
 		p.clear()
 		fmt.Fprintf(p.w, "[%s] %s: %d/%d ok, %d failed in %s\n", ev.Group, ev.Outcome, ev.OK, ev.Total, ev.Failed, ev.Duration.Round(10*time.Millisecond))
+	case deployer.EventPrompt:
+		p.clear()
+		fmt.Fprintf(p.w, "question: %s\n", ev.Prompt)
 	case deployer.EventAnswer:
 		p.clear()
 		fmt.Fprintf(p.w, "answer: %s (%s)\n", ev.Answer, ev.Who)
@@ -393,12 +396,43 @@ func (t *termPrompter) Ask(ctx context.Context, p deployer.Prompt) (deployer.Ans
 const recoverHelp = `
 Without an id, lists the interrupted deploys (their process died before
 they finished) with the last known state of every host. With an id and no
-action, shows that deploy. --rollback rolls back every host the deploy
+action, shows that deploy; if it was waiting for an answer when its
+process died, the question is asked again on the terminal until its
+announced deadline, and its default (rollback) is taken then, or at once
+when the deadline passed (also when no one is at a terminal). --rollback rolls back every host the deploy
 reached, newest group first, and re-checks them; --resume finishes it:
 a new deploy of the same revision takes every host there (asking on the
 terminal as deploy does); --mark-ended gives up and leaves the hosts as
 they are.
 `
+
+// awaitPrompt takes up the question the interrupted deploy d was asking:
+// on the terminal until its deadline, then its default.
+func awaitPrompt(ctx context.Context, e *env, eng *deployer.Engine, d *deployer.Deploy) int {
+	p := deployer.PendingPrompt(d)
+	fmt.Fprintf(e.stdout, "%s was waiting for an answer when its process died: %s\n", d.Meta.ID, p)
+	var pr deployer.Prompter
+	if isTerminal(os.Stdin) {
+		pr = &termPrompter{w: e.stderr, in: os.Stdin}
+	}
+	obs := &progress{w: e.stdout, tty: isTerminal(os.Stdout)}
+	res, err := eng.AwaitPrompt(ctx, d.Meta.ID, operator(), obs, pr)
+	obs.endLine()
+	if err != nil && res == nil {
+		fmt.Fprintf(e.stderr, "deploybot recover: %v\n", err)
+		return exitFailed
+	}
+	if err != nil {
+		fmt.Fprintf(e.stderr, "deploybot recover: %s interrupted: %v\n", d.Meta.ID, err)
+		return exitFailed
+	}
+	printResult(e.stdout, res)
+	fmt.Fprintf(e.stdout, "%s: %s\n", res.ID, res.Outcome)
+	if res.Outcome.Good() || res.Outcome == deployer.OutcomeRolledBack {
+		return exitOK
+	}
+	return exitFailed
+}
 
 func runRecover(ctx context.Context, e *env, args []string) int {
 	fs := newFlags(e, "recover")
@@ -441,6 +475,9 @@ func runRecover(ctx context.Context, e *env, args []string) int {
 			n++
 			journal.FormatState(e.stdout, d)
 			fmt.Fprintln(e.stdout)
+			if len(pos) == 1 && deployer.PendingPrompt(d) != nil {
+				return awaitPrompt(ctx, e, eng, d)
+			}
 		}
 		if n == 0 {
 			if len(pos) == 1 {

@@ -288,6 +288,8 @@ type progress struct {
 	tty     bool
 	live    bool
 	ok, bad map[string]int
+	// prompts: print questions (nobody is asked at a terminal).
+	prompts bool
 }
 
 func (p *progress) endLine() {
@@ -335,8 +337,10 @@ func (p *progress) Observe(ev deployer.Event) {
 		p.clear()
 		fmt.Fprintf(p.w, "[%s] %s: %d/%d ok, %d failed in %s\n", ev.Group, ev.Outcome, ev.OK, ev.Total, ev.Failed, ev.Duration.Round(10*time.Millisecond))
 	case deployer.EventPrompt:
-		p.clear()
-		fmt.Fprintf(p.w, "question: %s\n", ev.Prompt)
+		if p.prompts { // no terminal asks it
+			p.clear()
+			fmt.Fprintf(p.w, "question: %s\n", ev.Prompt)
+		}
 	case deployer.EventAnswer:
 		p.clear()
 		fmt.Fprintf(p.w, "answer: %s (%s)\n", ev.Answer, ev.Who)
@@ -415,7 +419,7 @@ func awaitPrompt(ctx context.Context, e *env, eng *deployer.Engine, d *deployer.
 	if isTerminal(os.Stdin) {
 		pr = &termPrompter{w: e.stderr, in: os.Stdin}
 	}
-	obs := &progress{w: e.stdout, tty: isTerminal(os.Stdout)}
+	obs := &progress{w: e.stdout, tty: isTerminal(os.Stdout), prompts: pr == nil}
 	res, err := eng.AwaitPrompt(ctx, d.Meta.ID, operator(), obs, pr)
 	obs.endLine()
 	if err != nil && res == nil {

@@ -201,12 +201,16 @@ func liveText(st *deployer.Status, now time.Time) string {
 	}
 	var parts []string
 	for _, g := range st.Groups {
-		if len(g.Revs) == 1 {
+		if len(g.Revs) == 1 && g.Revs[0].Rev != deployer.RevUnknown {
 			parts = append(parts, g.Group+" "+short(g.Revs[0].Rev))
 			continue
 		}
 		var rs []string
 		for _, rc := range g.Revs {
+			if rc.Rev == deployer.RevUnknown {
+				rs = append(rs, fmt.Sprintf("? (%d in flight)", rc.Hosts))
+				continue
+			}
 			rs = append(rs, fmt.Sprintf("%s (%d)", short(rc.Rev), rc.Hosts))
 		}
 		parts = append(parts, g.Group+" "+strings.Join(rs, " "))

@@ -130,7 +130,12 @@ func TestIRCBotKilledMidDeploy(t *testing.T) {
 		}
 	}
 	alice.Say("#ops", "!status svc")
-	expectBot(t, alice, nick, "an interrupted deploy waits: !rollback svc or !continue svc", 20*time.Second)
+	st := expectBot(t, alice, nick, "an interrupted deploy waits: !rollback svc or !continue svc", 20*time.Second)
+	// Hosts whose state is unknown are never reported at the starting
+	// revision.
+	if !strings.Contains(st, "per group: canary "+v2[:7]+", a ? (2 in flight), b "+v1[:7]) {
+		t.Fatalf("status after the crash %q", st)
+	}
 	alice.Say("#ops", "!rollback svc")
 	expectBot(t, alice, nick, "rolling back the interrupted deploy ", 30*time.Second)
 	expectBot(t, alice, nick, "Rolled back svc to "+v1[:7], 60*time.Second)

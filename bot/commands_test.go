@@ -202,13 +202,14 @@ func TestParseCommand(t *testing.T) {
 	}
 }
 
-// drainTo sends every queued line to w at once, unpaced.
+// drainTo sends every queued line to w at once, unpaced, in the order
+// the sender would send them.
 func (s *sender) drainTo(w wire) {
-	s.mu.Lock()
-	q := s.queue
-	s.queue = nil
-	s.mu.Unlock()
-	for _, l := range q {
+	for {
+		l, ok := s.take()
+		if !ok {
+			return
+		}
 		w.Privmsg(l.target, l.text)
 	}
 }

@@ -147,7 +147,7 @@ func (b *Bot) newAnnouncer(s *config.Service, channel, nick string) *Announcer {
 		Channel: channel,
 		Project: project,
 		LogURL:  b.deployLogURL,
-		Say:     func(text, key string) { b.out.sayKeyed(channel, key, text) },
+		Say:     func(text, key string) { b.out.notify(channel, PriorityDeploy, key, text) },
 		Log: func(e *sal.Entry) {
 			if project == "" {
 				return // not a SAL channel
@@ -423,7 +423,7 @@ func (b *Bot) postUnfinished() {
 	list, err := b.dep.eng.Unfinished()
 	if err != nil {
 		b.log.Error("reading unfinished deploys", "err", err)
-		b.say(b.announceChannel(), "could not read the deploy journals at start: "+err.Error())
+		b.say(b.announceChannel(), PriorityUrgent, "could not read the deploy journals at start: "+err.Error())
 		return
 	}
 	for _, d := range list {
@@ -432,7 +432,7 @@ func (b *Bot) postUnfinished() {
 			continue
 		}
 		b.log.Warn("interrupted deploy found", "deploy", d.Meta.ID, "service", svc)
-		b.say(b.announceChannel(), interruptedText(d, time.Now()))
+		b.say(b.announceChannel(), PriorityUrgent, interruptedText(d, time.Now()))
 	}
 }
 

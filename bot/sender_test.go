@@ -54,13 +54,10 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 
 func TestSenderKeyedNoticeReplaces(t *testing.T) {
 	s := newSender(&switchWire{}, 1, 1, slog.New(slog.DiscardHandler))
-	s.sayKeyed("#ops", "progress:1", "eqiad 10/100 done")
-	s.say("#ops", "reply")
-	s.sayKeyed("#ops", "progress:1", "eqiad 50/100 done")
-	var got []string
-	for _, l := range s.queue {
-		got = append(got, l.text)
-	}
+	s.notify("#ops", PriorityDeploy, "progress:1", "eqiad 10/100 done")
+	s.say("#ops", PriorityDeploy, "reply")
+	s.notify("#ops", PriorityDeploy, "progress:1", "eqiad 50/100 done")
+	got := s.waiting()
 	if strings.Join(got, "|") != "eqiad 50/100 done|reply" {
 		t.Fatalf("queue = %q", got)
 	}
@@ -74,16 +71,17 @@ func TestSenderMergesNoticesWhenBackedUp(t *testing.T) {
 		t.Fatalf("backlog = %d, want 35 (burst 5 + 30 lines a minute)", s.backlog)
 	}
 	for i := range 35 {
-		s.say("#ops", "reply "+string(rune('a'+i%26)))
+		s.say("#ops", PriorityDeploy, "reply "+string(rune('a'+i%26)))
 	}
 	for range 100 {
-		s.sayKeyed("#ops", "", "citoid: eqiad 10/10 ok")
+		s.notify("#ops", PriorityDeploy, "", "citoid: eqiad 10/10 ok")
 	}
-	if n := len(s.queue); n > 50 {
+	q := s.waitingLines()
+	if n := len(q); n > 50 {
 		t.Fatalf("queue grew to %d lines; notices were not merged", n)
 	}
 	notices, merged := 0, 0
-	for _, l := range s.queue {
+	for _, l := range q {
 		if l.notice {
 			notices += strings.Count(l.text, "eqiad 10/10 ok")
 			if strings.Contains(l.text, " · ") {
@@ -96,7 +94,7 @@ func TestSenderMergesNoticesWhenBackedUp(t *testing.T) {
 	if notices != 100 || merged == 0 {
 		t.Fatalf("notices kept = %d (want all 100, merged into %d lines)", notices, merged)
 	}
-	for _, l := range s.queue {
+	for _, l := range q {
 		if len(l.text) > s.budget("#ops") {
 			t.Fatalf("merged line over budget: %d bytes", len(l.text))
 		}
@@ -113,12 +111,12 @@ func TestSenderResendsUnechoedAfterReconnect(t *testing.T) {
 	defer cancel()
 	go s.run(ctx)
 
-	s.say("#ops", "one")
-	s.say("#ops", "two")
+	s.say("#ops", PriorityNormal, "one")
+	s.say("#ops", PriorityNormal, "two")
 	waitFor(t, "two lines", func() bool { return len(w.lines()) == 2 })
 	s.echoed("#OPS", "one") // channel names fold
 	w.set(false)
-	s.say("#ops", "three")
+	s.say("#ops", PriorityNormal, "three")
 	time.Sleep(50 * time.Millisecond)
 	if got := w.lines(); len(got) != 2 {
 		t.Fatalf("sent while down: %q", got)
@@ -143,11 +141,56 @@ func TestSenderWithoutEcho(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go s.run(ctx)
-	s.say("#ops", "one")
+	s.say("#ops", PriorityNormal, "one")
 	waitFor(t, "one line", func() bool { return len(w.lines()) == 1 })
 	s.reconnected()
 	time.Sleep(50 * time.Millisecond)
 	if got := w.lines(); len(got) != 1 {
 		t.Fatalf("sent = %q", got)
 	}
+}
+
+// waitingLines returns the waiting lines in the order take would send
+// them if every target could be sent to, leaving them queued.
+func (s *sender) waitingLines() []line {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	saved := s.classes
+	for p := range s.classes {
+		c := &s.classes[p]
+		cp := class{next: c.next, n: c.n, queues: map[string]*queue{}, perTarget: map[string]int{}, dropped: map[string]int{}}
+		for _, q := range c.ring {
+			q2 := &queue{key: q.key, target: q.target, lines: append([]line(nil), q.lines...)}
+			cp.ring = append(cp.ring, q2)
+			cp.queues[q.key] = q2
+		}
+		for k, v := range c.perTarget {
+			cp.perTarget[k] = v
+		}
+		for k, v := range c.dropped {
+			cp.dropped[k] = v
+		}
+		s.classes[p] = cp
+	}
+	w := s.w
+	s.w = &switchWire{up: true}
+	var out []line
+	for {
+		l, ok := s.takeLocked()
+		if !ok {
+			break
+		}
+		out = append(out, l)
+	}
+	s.classes, s.w = saved, w
+	return out
+}
+
+// waiting is the text of waitingLines.
+func (s *sender) waiting() []string {
+	var out []string
+	for _, l := range s.waitingLines() {
+		out = append(out, l.text)
+	}
+	return out
 }

@@ -1,0 +1,240 @@
+package bot
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"time"
+
+	"deploybot/config"
+)
+
+// Command scheduling (SPEC §8, load and floods). Commands run in lanes: a
+// lane runs its commands one at a time, in the order they came, and lanes
+// run side by side. Each sender has a lane of its own, so commands from
+// different senders never wait behind each other; the commands that change
+// a service (command.mutates), sent by a deployer of that service, run in
+// the service's lane instead, so they are serialized per service across
+// senders and never wait behind their sender's other commands.
+//
+// Each sender may have maxPending commands pending. Beyond that the
+// sender is told once to slow down and its commands are dropped until its
+// backlog clears. A deployer's command is pending from when it arrives to
+// when it is done. A non-deployer's command also counts for a while after
+// it is done (the backlog leaks one command per othersLeak), and the
+// commands dropped count too: commands that finish in a millisecond would
+// otherwise never fill the bound, and a user flooding the bot (which the
+// IRC server lets through at about a line a second) would be answered
+// every time. Non-deployers' commands also share maxOthersBusy workers, so
+// however many identities a flood uses, the bot does only so much work
+// for it at a time; deployers never wait for those workers.
+
+const (
+	// maxPending is how many commands one sender may have pending.
+	maxPending = 3
+	// othersLeak is how long a non-deployer's command counts against the
+	// bound at the least: their backlog drains one command per othersLeak.
+	othersLeak = 5 * time.Second
+	// maxOthersBacklog caps a non-deployer's backlog, so it clears at
+	// most maxOthersBacklog×othersLeak after the sender stops.
+	maxOthersBacklog = 2 * maxPending
+	// maxOthersBusy is how many non-deployer commands run at once.
+	maxOthersBusy = 4
+)
+
+// scheduler runs commands in lanes and keeps each sender's backlog.
+type scheduler struct {
+	// run runs one command; slowDown tells the sender of a command that
+	// it is dropped and why (once per backlog).
+	run      func(ctx context.Context, r *request)
+	slowDown func(r *request)
+	now      func() time.Time
+
+	ctx    context.Context // set by start; nil until then
+	wg     sync.WaitGroup
+	others chan struct{} // maxOthersBusy tokens
+
+	mu      sync.Mutex
+	senders map[string]*backlog // by request.who
+	lanes   map[string]*lane
+	pruned  time.Time // when senders was last rid of cleared backlogs
+}
+
+// backlog is one sender's pending commands.
+type backlog struct {
+	running int       // accepted and not done
+	level   float64   // ≥ running: what counts against maxPending
+	at      time.Time // when level was last brought up to date
+	warned  bool      // told to slow down since the backlog last cleared
+	// deployer: the sender is a deployer (as of their last command).
+	deployer bool
+}
+
+// lane is commands waiting to run one at a time.
+type lane struct{ jobs []job }
+
+type job struct {
+	r      *request
+	sender string
+}
+
+func newScheduler(run func(ctx context.Context, r *request), slowDown func(r *request)) *scheduler {
+	return &scheduler{
+		run:      run,
+		slowDown: slowDown,
+		now:      time.Now,
+		others:   make(chan struct{}, maxOthersBusy),
+		senders:  map[string]*backlog{},
+		lanes:    map[string]*lane{},
+	}
+}
+
+// start lets commands run until ctx is done.
+func (s *scheduler) start(ctx context.Context) {
+	s.mu.Lock()
+	s.ctx = ctx
+	s.mu.Unlock()
+}
+
+// wait waits for the running commands to return (after ctx is done).
+func (s *scheduler) wait() { s.wg.Wait() }
+
+// settleLocked brings b's level up to date: a deployer's backlog is what
+// runs; a non-deployer's drains one command per othersLeak, down to what
+// runs.
+func (s *scheduler) settleLocked(b *backlog) {
+	now := s.now()
+	if b.deployer {
+		b.level = float64(b.running)
+	} else if !b.at.IsZero() {
+		b.level -= float64(now.Sub(b.at)) / float64(othersLeak)
+	}
+	b.level = max(b.level, float64(b.running))
+	b.at = now
+	if b.level == 0 {
+		b.warned = false
+	}
+}
+
+// submit queues r in the lane named laneKey. control says r controls a
+// deploy (a mutating command from a deployer of its service): it is
+// never dropped, and counts only while it is pending. submit reports
+// whether r was queued; when it was not, the sender has been told to
+// slow down (once per backlog).
+func (s *scheduler) submit(r *request, laneKey string, control bool) bool {
+	who := r.who()
+	s.mu.Lock()
+	if s.ctx == nil || s.ctx.Err() != nil {
+		s.mu.Unlock()
+		return false
+	}
+	s.pruneLocked()
+	b := s.senders[who]
+	if b == nil {
+		b = &backlog{}
+		s.senders[who] = b
+	}
+	b.deployer = r.deployer
+	s.settleLocked(b)
+	if !control && b.level+1 > maxPending {
+		warn := !b.warned
+		b.warned = true
+		if !r.deployer {
+			b.level = min(b.level+1, maxOthersBacklog)
+		}
+		s.mu.Unlock()
+		if warn {
+			s.slowDown(r)
+		}
+		return false
+	}
+	b.running++
+	if control {
+		b.level = max(b.level, float64(b.running))
+	} else {
+		b.level++
+	}
+	l := s.lanes[laneKey]
+	if l == nil {
+		l = &lane{}
+		s.lanes[laneKey] = l
+		ctx := s.ctx
+		s.wg.Go(func() { s.drain(ctx, laneKey, l) })
+	}
+	l.jobs = append(l.jobs, job{r: r, sender: who})
+	s.mu.Unlock()
+	return true
+}
+
+// drain runs the jobs of lane l until it is empty, then forgets it.
+func (s *scheduler) drain(ctx context.Context, key string, l *lane) {
+	for {
+		s.mu.Lock()
+		if len(l.jobs) == 0 {
+			delete(s.lanes, key)
+			s.mu.Unlock()
+			return
+		}
+		j := l.jobs[0]
+		l.jobs = l.jobs[1:]
+		s.mu.Unlock()
+		s.runJob(ctx, j)
+		s.done(j)
+	}
+}
+
+func (s *scheduler) runJob(ctx context.Context, j job) {
+	if ctx.Err() != nil {
+		return
+	}
+	if !j.r.deployer {
+		select {
+		case s.others <- struct{}{}:
+			defer func() { <-s.others }()
+		case <-ctx.Done():
+			return
+		}
+	}
+	s.run(ctx, j.r)
+}
+
+// done takes j off its sender's backlog.
+func (s *scheduler) done(j job) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	b := s.senders[j.sender]
+	if b == nil {
+		return
+	}
+	b.running--
+	s.settleLocked(b)
+	if b.level == 0 {
+		delete(s.senders, j.sender)
+	}
+}
+
+// pruneLocked forgets, at most once per othersLeak, the backlogs that
+// have cleared since their sender's last command, so the table does not
+// grow with every identity that ever spoke.
+func (s *scheduler) pruneLocked() {
+	now := s.now()
+	if now.Sub(s.pruned) < othersLeak {
+		return
+	}
+	s.pruned = now
+	for who, b := range s.senders {
+		s.settleLocked(b)
+		if b.level == 0 {
+			delete(s.senders, who)
+		}
+	}
+}
+
+// who identifies the sender of r for the pending-command bound: the
+// services account when there is one, else nick!user@host.
+func (r *request) who() string {
+	if r.account != "" && r.account != "*" {
+		return "account:" + config.FoldName(r.account)
+	}
+	return "mask:" + strings.ToLower(r.nick+"!"+r.user+"@"+r.host)
+}

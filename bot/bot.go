@@ -255,7 +255,7 @@ func (b *Bot) submit(r *request) bool {
 		}
 	}
 	if !b.sched.submit(r, laneKey, control) {
-		b.log.Info("command dropped: too many pending", "command", r.name, "nick", r.nick, "account", r.account, "host", r.user+"@"+r.host)
+		b.log.Debug("command dropped: too many pending", "command", r.name, "nick", r.nick, "account", r.account, "host", r.user+"@"+r.host)
 		return false
 	}
 	return true

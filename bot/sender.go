@@ -117,10 +117,8 @@ type class struct {
 	ring   []*queue          // the queues with lines, in turn order
 	next   int               // index in ring of the queue whose turn it is
 	n      int               // lines waiting
-	// perTarget counts the waiting lines of each (folded) target, and
-	// dropped the lines dropped since the target's last line went out.
+	// perTarget counts the waiting lines of each (folded) target.
 	perTarget map[string]int
-	dropped   map[string]int
 }
 
 // queue is the waiting lines of one class for one target (and origin).
@@ -128,6 +126,9 @@ type queue struct {
 	key    string
 	target string
 	lines  []line
+	// dropped is how many of its lines were dropped since one went out;
+	// a note says so in the queue's next turn.
+	dropped int
 }
 
 // maxQueue bounds the PriorityDeploy lines waiting for one target; beyond
@@ -288,11 +289,9 @@ func (s *sender) roomLocked(c *class, l line) bool {
 				break
 			}
 			s.log.Debug("output queue full; oldest line dropped", "target", l.target, "text", longest.lines[0].text)
-			c.popLocked(longest)
-			if c.dropped == nil {
-				c.dropped = map[string]int{}
+			if _, removed := c.popLocked(longest); !removed {
+				longest.dropped++
 			}
-			c.dropped[tk]++
 		}
 	}
 	return true
@@ -550,9 +549,8 @@ func (s *sender) takeLocked() (line, bool) {
 			if !s.w.CanSend(q.target) {
 				continue
 			}
-			tk := config.FoldName(q.target)
-			if n := c.dropped[tk]; n > 0 {
-				delete(c.dropped, tk)
+			if n := q.dropped; n > 0 {
+				q.dropped = 0
 				c.next = (idx + 1) % len(c.ring)
 				return line{target: q.target, prio: Priority(p), text: fmt.Sprintf("(%d line%s dropped)", n, plural(n))}, true
 			}

@@ -265,11 +265,11 @@ func (b *Bot) submit(r *request) bool {
 // backlog clears.
 func (b *Bot) slowDown(r *request) {
 	b.log.Warn("sender over its pending-command bound; ignoring it until its backlog clears", "nick", r.nick, "account", r.account, "host", r.user+"@"+r.host)
-	if r.deployer {
-		b.reply(r, fmt.Sprintf("slow down: you have %d commands pending; I am ignoring your other commands until they are done.", maxPending))
+	if r.anonymous() {
+		b.reply(r, "slow down: too many commands; I am ignoring yours until you pause for a while.")
 		return
 	}
-	b.reply(r, "slow down: too many commands; I am ignoring yours until you pause for a while.")
+	b.reply(r, fmt.Sprintf("slow down: you have %d commands pending; I am ignoring your other commands until they are done.", maxPending))
 }
 
 // parseCommand fills r's name, args and rest from text when text starts

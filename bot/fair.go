@@ -19,25 +19,27 @@ import (
 //
 // Each sender may have maxPending commands pending. Beyond that the
 // sender is told once to slow down and its commands are dropped until its
-// backlog clears. A deployer's command is pending from when it arrives to
-// when it is done. A non-deployer's command also counts for a while after
-// it is done (the backlog leaks one command per othersLeak), and the
-// commands dropped count too: commands that finish in a millisecond would
-// otherwise never fill the bound, and a user flooding the bot (which the
-// IRC server lets through at about a line a second) would be answered
-// every time. Non-deployers' commands also share maxOthersBusy workers, so
-// however many identities a flood uses, the bot does only so much work
-// for it at a time; deployers never wait for those workers.
+// backlog clears. A command is pending from when it arrives to when it is
+// done. A command from an anonymous sender (no services account, not a
+// deployer by hostmask) also counts for a while after it is done (their
+// backlog leaks one command per anonLeak), and their dropped commands
+// count too: commands that finish in a millisecond would otherwise never
+// fill the bound, and a user flooding the bot (which the IRC server lets
+// through at about a line a second) would be answered every time.
+// Non-deployers' commands also share maxOthersBusy workers, so however
+// many identities a flood uses, the bot does only so much work for it at
+// a time; deployers never wait for those workers.
 
 const (
 	// maxPending is how many commands one sender may have pending.
 	maxPending = 3
-	// othersLeak is how long a non-deployer's command counts against the
-	// bound at the least: their backlog drains one command per othersLeak.
-	othersLeak = 5 * time.Second
-	// maxOthersBacklog caps a non-deployer's backlog, so it clears at
-	// most maxOthersBacklog×othersLeak after the sender stops.
-	maxOthersBacklog = 2 * maxPending
+	// anonLeak is how long an anonymous sender's command counts against
+	// the bound at the least: their backlog drains one command per
+	// anonLeak.
+	anonLeak = 5 * time.Second
+	// maxAnonBacklog caps an anonymous sender's backlog, so it clears at
+	// most maxAnonBacklog×anonLeak after the sender stops.
+	maxAnonBacklog = 2 * maxPending
 	// maxOthersBusy is how many non-deployer commands run at once.
 	maxOthersBusy = 4
 )
@@ -66,8 +68,9 @@ type backlog struct {
 	level   float64   // ≥ running: what counts against maxPending
 	at      time.Time // when level was last brought up to date
 	warned  bool      // told to slow down since the backlog last cleared
-	// deployer: the sender is a deployer (as of their last command).
-	deployer bool
+	// anonymous: the sender has no account and is no deployer (as of
+	// their last command): their backlog leaks slowly.
+	anonymous bool
 }
 
 // lane is commands waiting to run one at a time.
@@ -99,15 +102,14 @@ func (s *scheduler) start(ctx context.Context) {
 // wait waits for the running commands to return (after ctx is done).
 func (s *scheduler) wait() { s.wg.Wait() }
 
-// settleLocked brings b's level up to date: a deployer's backlog is what
-// runs; a non-deployer's drains one command per othersLeak, down to what
-// runs.
+// settleLocked brings b's level up to date: a backlog is what runs; an
+// anonymous sender's drains one command per anonLeak, down to what runs.
 func (s *scheduler) settleLocked(b *backlog) {
 	now := s.now()
-	if b.deployer {
+	if !b.anonymous {
 		b.level = float64(b.running)
 	} else if !b.at.IsZero() {
-		b.level -= float64(now.Sub(b.at)) / float64(othersLeak)
+		b.level -= float64(now.Sub(b.at)) / float64(anonLeak)
 	}
 	b.level = max(b.level, float64(b.running))
 	b.at = now
@@ -134,13 +136,13 @@ func (s *scheduler) submit(r *request, laneKey string, control bool) bool {
 		b = &backlog{}
 		s.senders[who] = b
 	}
-	b.deployer = r.deployer
+	b.anonymous = r.anonymous()
 	s.settleLocked(b)
 	if !control && b.level+1 > maxPending {
 		warn := !b.warned
 		b.warned = true
-		if !r.deployer {
-			b.level = min(b.level+1, maxOthersBacklog)
+		if b.anonymous {
+			b.level = min(b.level+1, maxAnonBacklog)
 		}
 		s.mu.Unlock()
 		if warn {
@@ -213,12 +215,12 @@ func (s *scheduler) done(j job) {
 	}
 }
 
-// pruneLocked forgets, at most once per othersLeak, the backlogs that
+// pruneLocked forgets, at most once per anonLeak, the backlogs that
 // have cleared since their sender's last command, so the table does not
 // grow with every identity that ever spoke.
 func (s *scheduler) pruneLocked() {
 	now := s.now()
-	if now.Sub(s.pruned) < othersLeak {
+	if now.Sub(s.pruned) < anonLeak {
 		return
 	}
 	s.pruned = now
@@ -228,6 +230,12 @@ func (s *scheduler) pruneLocked() {
 			delete(s.senders, who)
 		}
 	}
+}
+
+// anonymous reports whether r's sender is neither logged in to a services
+// account nor a deployer.
+func (r *request) anonymous() bool {
+	return !r.deployer && (r.account == "" || r.account == "*")
 }
 
 // who identifies the sender of r for the pending-command bound: the

@@ -164,9 +164,10 @@ func TestPendingBoundAndSlowDown(t *testing.T) {
 	}
 }
 
-// A user who is not a deployer cannot get around the bound with commands
-// that finish at once: each counts for othersLeak, the dropped ones too,
-// so a steady flood is ignored until it stops.
+// A user without an account cannot get around the bound with commands
+// that finish at once: each counts for anonLeak, the dropped ones too,
+// so a steady flood is ignored until it stops. A user with an account is
+// held to what is pending.
 func TestPendingBoundLeaksForOthers(t *testing.T) {
 	c := &clock{t: time.Unix(1e9, 0)}
 	var ran, warned atomic.Int32
@@ -191,21 +192,28 @@ func TestPendingBoundLeaksForOthers(t *testing.T) {
 		t.Fatalf("during a flood: %d accepted, %d slow-down lines; want 0 and 1", accepted, warned.Load())
 	}
 	// Quiet for long enough: the backlog clears, the bound starts again.
-	c.advance(maxOthersBacklog * othersLeak)
+	c.advance(maxAnonBacklog * anonLeak)
 	if !submit() {
 		t.Fatal("refused after the backlog cleared")
 	}
 	waitFor(t, "the command", func() bool { return ran.Load() == 4 })
 	// A user who sends a command now and then is never refused.
 	for i := range 20 {
-		c.advance(othersLeak)
+		c.advance(anonLeak)
 		if !submit() {
-			t.Fatalf("command %d, one per %v, refused", i, othersLeak)
+			t.Fatalf("command %d, one per %v, refused", i, anonLeak)
 		}
 		waitFor(t, "the command", func() bool { return ran.Load() == int32(5+i) })
 	}
 	if warned.Load() != 1 {
 		t.Fatalf("slow-down lines = %d", warned.Load())
+	}
+	// Logged in: commands that are done no longer count.
+	for i := range 20 {
+		if !s.submit(cmd("bob", "bob", "!log x", false), "sender:bob", false) {
+			t.Fatalf("bob's command %d refused; none was pending", i)
+		}
+		waitFor(t, "the command", func() bool { return ran.Load() == int32(25+i) })
 	}
 }
 

@@ -17,29 +17,31 @@ import (
 // the service's lane instead, so they are serialized per service across
 // senders and never wait behind their sender's other commands.
 //
-// Each sender may have maxPending commands pending. Beyond that the
-// sender is told once to slow down and its commands are dropped until its
-// backlog clears. A command is pending from when it arrives to when it is
-// done. A command from an anonymous sender (no services account, not a
-// deployer by hostmask) also counts for a while after it is done (their
-// backlog leaks one command per anonLeak), and their dropped commands
-// count too: commands that finish in a millisecond would otherwise never
-// fill the bound, and a user flooding the bot (which the IRC server lets
-// through at about a line a second) would be answered every time.
-// Non-deployers' commands also share maxOthersBusy workers, so however
-// many identities a flood uses, the bot does only so much work for it at
-// a time; deployers never wait for those workers.
+// Each sender may have maxPending commands pending: from when one arrives
+// to when it is done. Beyond that the sender is told once to slow down and
+// its commands are dropped until its backlog clears: until none of its
+// commands is pending. For an anonymous sender (no services account, not
+// a deployer by hostmask) the commands dropped count too, one each,
+// leaking one per anonLeak: the IRC server passes a flood on at about a
+// line a second, and commands that finish in a millisecond would
+// otherwise clear the backlog between two lines of it, so the flood would
+// be answered every time. As it is, a flood that overruns the bound is
+// ignored until it stops.
+//
+// Non-deployers' commands share maxOthersBusy workers, so however many
+// identities a flood uses, the bot does only so much work for it at a
+// time; deployers never wait for those workers.
 
 const (
 	// maxPending is how many commands one sender may have pending.
 	maxPending = 3
-	// anonLeak is how long an anonymous sender's command counts against
-	// the bound at the least: their backlog drains one command per
-	// anonLeak.
+	// anonLeak is how long a dropped command of an anonymous sender
+	// keeps their backlog from clearing.
 	anonLeak = 5 * time.Second
-	// maxAnonBacklog caps an anonymous sender's backlog, so it clears at
-	// most maxAnonBacklog×anonLeak after the sender stops.
-	maxAnonBacklog = 2 * maxPending
+	// maxAnonDropped caps what the dropped commands of an anonymous
+	// sender count for, so their backlog clears at most
+	// maxAnonDropped×anonLeak after they stop.
+	maxAnonDropped = 2 * maxPending
 	// maxOthersBusy is how many non-deployer commands run at once.
 	maxOthersBusy = 4
 )
@@ -64,9 +66,11 @@ type scheduler struct {
 
 // backlog is one sender's pending commands.
 type backlog struct {
-	running int       // accepted and not done
-	level   float64   // ≥ running: what counts against maxPending
-	at      time.Time // when level was last brought up to date
+	running int // accepted and not done
+	// dropped is what an anonymous sender's dropped commands count for;
+	// it leaks one per anonLeak.
+	dropped float64
+	at      time.Time // when dropped was last brought up to date
 	warned  bool      // told to slow down since the backlog last cleared
 	// anonymous: the sender has no account and is no deployer (as of
 	// their last command): their backlog leaks slowly.
@@ -102,25 +106,27 @@ func (s *scheduler) start(ctx context.Context) {
 // wait waits for the running commands to return (after ctx is done).
 func (s *scheduler) wait() { s.wg.Wait() }
 
-// settleLocked brings b's level up to date: a backlog is what runs; an
-// anonymous sender's drains one command per anonLeak, down to what runs.
+// settleLocked brings b up to date: the leak of dropped commands, and
+// whether the backlog has cleared.
 func (s *scheduler) settleLocked(b *backlog) {
 	now := s.now()
 	if !b.anonymous {
-		b.level = float64(b.running)
+		b.dropped = 0
 	} else if !b.at.IsZero() {
-		b.level -= float64(now.Sub(b.at)) / float64(anonLeak)
+		b.dropped = max(0, b.dropped-float64(now.Sub(b.at))/float64(anonLeak))
 	}
-	b.level = max(b.level, float64(b.running))
 	b.at = now
-	if b.level == 0 {
+	if b.clear() {
 		b.warned = false
 	}
 }
 
+// clear reports whether nothing of b's is pending.
+func (b *backlog) clear() bool { return b.running == 0 && b.dropped == 0 }
+
 // submit queues r in the lane named laneKey. control says r controls a
 // deploy (a mutating command from a deployer of its service): it is
-// never dropped, and counts only while it is pending. submit reports
+// never dropped, though it counts while it is pending. submit reports
 // whether r was queued; when it was not, the sender has been told to
 // slow down (once per backlog).
 func (s *scheduler) submit(r *request, laneKey string, control bool) bool {
@@ -138,11 +144,11 @@ func (s *scheduler) submit(r *request, laneKey string, control bool) bool {
 	}
 	b.anonymous = r.anonymous()
 	s.settleLocked(b)
-	if !control && b.level+1 > maxPending {
+	if !control && (b.warned || b.running >= maxPending) {
 		warn := !b.warned
 		b.warned = true
 		if b.anonymous {
-			b.level = min(b.level+1, maxAnonBacklog)
+			b.dropped = min(b.dropped+1, maxAnonDropped)
 		}
 		s.mu.Unlock()
 		if warn {
@@ -151,11 +157,6 @@ func (s *scheduler) submit(r *request, laneKey string, control bool) bool {
 		return false
 	}
 	b.running++
-	if control {
-		b.level = max(b.level, float64(b.running))
-	} else {
-		b.level++
-	}
 	l := s.lanes[laneKey]
 	if l == nil {
 		l = &lane{}
@@ -210,7 +211,7 @@ func (s *scheduler) done(j job) {
 	}
 	b.running--
 	s.settleLocked(b)
-	if b.level == 0 {
+	if b.clear() {
 		delete(s.senders, j.sender)
 	}
 }
@@ -226,7 +227,7 @@ func (s *scheduler) pruneLocked() {
 	s.pruned = now
 	for who, b := range s.senders {
 		s.settleLocked(b)
-		if b.level == 0 {
+		if b.clear() {
 			delete(s.senders, who)
 		}
 	}

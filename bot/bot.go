@@ -1,7 +1,9 @@
 // Package bot is deploybot's IRC side: it connects to the network, logs in
 // with SASL, joins the configured channels, reads commands from one
-// declarative table, checks arguments and rights centrally, and answers in
-// the channel, pacing and splitting every line it sends.
+// declarative table, checks arguments and rights centrally, runs them
+// fairly (fair.go: per sender, and per service for the commands that
+// change one), and answers in the channel, pacing and splitting every line
+// it sends, deploy prompts first (sender.go).
 //
 // It wires the other packages to IRC: it writes to the Server Admin Log
 // through a sal.Store. It holds no storage, deployment or configuration

@@ -43,7 +43,7 @@ const (
 	// maxAnonDropped×anonLeak after they stop.
 	maxAnonDropped = 2 * maxPending
 	// maxOthersBusy is how many non-deployer commands run at once.
-	maxOthersBusy = 4
+	maxOthersBusy = 16
 )
 
 // scheduler runs commands in lanes and keeps each sender's backlog.

@@ -40,6 +40,20 @@ func (b *Bot) deployerOf(r *request, s *config.Service) bool {
 	return false
 }
 
+// isDeployer reports whether r's sender is a deployer of any service (or
+// a global one). Their commands and the answers to them go first.
+func (b *Bot) isDeployer(r *request) bool {
+	if b.deployerOf(r, &config.Service{}) {
+		return true
+	}
+	for _, name := range b.cfg.ServiceNames() {
+		if s, ok := b.cfg.Service(name); ok && b.deployerOf(r, s) {
+			return true
+		}
+	}
+	return false
+}
+
 // checkDeployer answers and logs a refusal unless r's sender is a deployer
 // of the service named by its first argument; it returns the service when
 // they are.

@@ -36,6 +36,9 @@ type Announcer struct {
 	// Say posts one line. key is "" or names a line that a newer one with
 	// the same key replaces while it still waits to be sent (progress).
 	Say func(text, key string)
+	// Urgent posts a prompt or a failure: a line that is never dropped,
+	// merged or delayed behind others. Nil: Say.
+	Urgent func(text string)
 	// Log writes a SAL entry (source deploy); nil for none.
 	Log func(*sal.Entry)
 	// Merge is how long a finished group's line waits for the next group
@@ -97,6 +100,15 @@ func (a *Announcer) progressEvery() time.Duration {
 }
 
 func (a *Announcer) say(text string) { a.Say(text, "") }
+
+// urgent posts a prompt or a failure line.
+func (a *Announcer) urgent(text string) {
+	if a.Urgent != nil {
+		a.Urgent(text)
+		return
+	}
+	a.Say(text, "")
+}
 
 func (a *Announcer) addressed(text string) string {
 	if a.Nick == "" {
@@ -332,7 +344,7 @@ func (a *Announcer) onGroupFinished(ev deployer.Event) {
 		a.say(fmt.Sprintf("%s: %s stopped by !abort: %d/%d ok, %d failed", svc, g.name, ev.OK, ev.Total, ev.Failed))
 	default:
 		a.flushMerged()
-		a.say(fmt.Sprintf("%s: %s FAILED on %d/%d — %s", svc, g.name, ev.Failed, ev.Total, failuresText(g.failures)))
+		a.urgent(fmt.Sprintf("%s: %s FAILED on %d/%d — %s", svc, g.name, ev.Failed, ev.Total, failuresText(g.failures)))
 		a.log("fail:"+g.name, fmt.Sprintf("FAILED deploy %s%s (%s failed on %d/%d: %s)", a.tag(a.started.To), a.messageSuffix(), g.name, ev.Failed, ev.Total, failuresText(g.failures)))
 	}
 }
@@ -478,7 +490,7 @@ func (a *Announcer) onPrompt(ev deployer.Event) {
 		when += " (at " + p.Deadline.UTC().Format("15:04:05 UTC") + ")"
 	}
 	text := strings.TrimSpace(fmt.Sprintf("%s %s %s — %s in %s without an answer", q, ask, how, def, when))
-	a.say(a.addressed(text))
+	a.urgent(a.addressed(text))
 }
 
 func (a *Announcer) onAnswer(ev deployer.Event) {
@@ -489,9 +501,9 @@ func (a *Announcer) onAnswer(ev deployer.Event) {
 		if ev.Prompt != nil {
 			at = " before " + ev.Prompt.Deadline.UTC().Format("15:04:05 UTC")
 		}
-		a.say(fmt.Sprintf("%s: no answer%s while the bot was down — %s", svc, at, answerVerb(ev.Answer)))
+		a.urgent(fmt.Sprintf("%s: no answer%s while the bot was down — %s", svc, at, answerVerb(ev.Answer)))
 	case deployer.AnsweredByTimeout, deployer.AnsweredByDefault:
-		a.say(fmt.Sprintf("%s: no answer in time — %s", svc, answerVerb(ev.Answer)))
+		a.urgent(fmt.Sprintf("%s: no answer in time — %s", svc, answerVerb(ev.Answer)))
 	case deployer.AnsweredByCanceled:
 	default:
 		a.say(fmt.Sprintf("%s: %s", svc, answerVerb(ev.Answer)))
@@ -536,7 +548,7 @@ func (a *Announcer) onFinished(ev deployer.Event) {
 		a.log("finish", text)
 	case deployer.OutcomeFailed:
 		text := fmt.Sprintf("FAILED deploy %s%s: %s (duration: %s)", tag, a.messageSuffix(), oneLine(ev.Reason), dur)
-		a.say(a.addressed(text + " — check the hosts: !status " + svc))
+		a.urgent(a.addressed(text + " — check the hosts: !status " + svc))
 		a.log("finish", text)
 	case deployer.OutcomeEnded:
 		a.say(a.addressed(fmt.Sprintf("%s: interrupted deploy marked ended; hosts left as they are", svc)))

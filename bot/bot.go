@@ -1,7 +1,9 @@
 // Package bot is deploybot's IRC side: it connects to the network, logs in
 // with SASL, joins the configured channels, reads commands from one
-// declarative table, checks arguments and rights centrally, and answers in
-// the channel, pacing and splitting every line it sends.
+// declarative table, checks arguments and rights centrally, runs them
+// fairly (fair.go: per sender, and per service for the commands that
+// change one), and answers in the channel, pacing and splitting every line
+// it sends, deploy prompts first (sender.go).
 //
 // It wires the other packages to IRC: it writes to the Server Admin Log
 // through a sal.Store. It holds no storage, deployment or configuration
@@ -39,10 +41,13 @@ type Bot struct {
 
 	flushNow chan struct{}
 
-	conn *ircevent.Connection
-	link *link // reconnects, nick, rejoins, member accounts (conn.go)
-	out  *sender
-	work chan *request
+	conn  *ircevent.Connection
+	link  *link // reconnects, nick, rejoins, member accounts (conn.go)
+	out   *sender
+	sched *scheduler // runs commands fairly (fair.go)
+
+	svcMu    sync.Mutex
+	svcLocks map[string]*sync.Mutex // service → held while a command changes it
 
 	mu          sync.Mutex
 	accountTags bool // the server granted account-tag
@@ -56,7 +61,8 @@ func New(cfg *config.Config, store sal.Store, spool *sal.Spool, logger *slog.Log
 	if logger == nil {
 		logger = slog.Default()
 	}
-	b := &Bot{cfg: cfg, store: store, spool: spool, log: logger, work: make(chan *request, 256), flushNow: make(chan struct{}, 1)}
+	b := &Bot{cfg: cfg, store: store, spool: spool, log: logger, flushNow: make(chan struct{}, 1)}
+	b.sched = newScheduler(b.dispatch, b.slowDown)
 	host, _, _ := net.SplitHostPort(cfg.IRC.Server)
 	tlsConfig := &tls.Config{ServerName: host, InsecureSkipVerify: cfg.IRC.TLSInsecure, MinVersion: tls.VersionTLS12}
 	if cfg.IRC.TLSCAFile != "" {
@@ -112,7 +118,8 @@ func (b *Bot) Run(ctx context.Context) error {
 	wg.Go(func() { b.out.run(ctx) })
 	b.dep.ctx = ctx
 	defer b.dep.wg.Wait()
-	wg.Go(func() { b.worker(ctx) })
+	b.sched.start(ctx)
+	defer b.sched.wait()
 	b.postUnfinished()
 	if b.spool != nil {
 		wg.Go(func() { b.flusher(ctx) })
@@ -235,12 +242,36 @@ func (b *Bot) onPrivmsg(m ircmsg.Message) {
 	if !parseCommand(b.cfg.IRC.Prefix, text, r) {
 		return
 	}
-	select {
-	case b.work <- r:
-	default:
-		b.reply(r, "too busy; try again in a minute.")
-		b.log.Warn("command queue full; refused", "command", r.name, "nick", r.nick)
+	b.submit(r)
+}
+
+// submit hands r to the scheduler: in the lane of the service it changes
+// when it is a mutating command from a deployer of that service, else in
+// its sender's lane.
+func (b *Bot) submit(r *request) bool {
+	r.deployer = b.isDeployer(r)
+	laneKey, control := "sender:"+r.who(), false
+	if c, ok := commands[r.name]; ok && c.mutates && len(r.args) > 0 {
+		if s, ok := b.cfg.Service(r.args[0]); ok && b.deployerOf(r, s) {
+			laneKey, control = "service:"+s.Name, true
+		}
 	}
+	if !b.sched.submit(r, laneKey, control) {
+		b.log.Debug("command dropped: too many pending", "command", r.name, "nick", r.nick, "account", r.account, "host", r.user+"@"+r.host)
+		return false
+	}
+	return true
+}
+
+// slowDown tells r's sender that their commands are dropped until their
+// backlog clears.
+func (b *Bot) slowDown(r *request) {
+	b.log.Warn("sender over its pending-command bound; ignoring it until its backlog clears", "nick", r.nick, "account", r.account, "host", r.user+"@"+r.host)
+	if r.anonymous() {
+		b.reply(r, "slow down: too many commands; I am ignoring yours until you pause for a while.")
+		return
+	}
+	b.reply(r, fmt.Sprintf("slow down: you have %d commands pending; I am ignoring your other commands until they are done.", maxPending))
 }
 
 // parseCommand fills r's name, args and rest from text when text starts
@@ -269,28 +300,54 @@ func (b *Bot) listensOn(channel string) bool {
 	return false
 }
 
-// worker runs commands one at a time, in the order they arrived.
-func (b *Bot) worker(ctx context.Context) {
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case r := <-b.work:
-			b.dispatch(ctx, r)
-		}
+// priority is the class of the lines answering r: replies to deployers
+// go before replies to anybody else.
+func (b *Bot) priority(r *request) Priority {
+	if r.deployer {
+		return PriorityDeploy
 	}
+	return PriorityNormal
 }
 
 // reply answers r's sender, addressing them by nick in a channel.
-func (b *Bot) reply(r *request, text string) {
+func (b *Bot) reply(r *request, text string) { b.replyKeyed(r, "", text) }
+
+// replyKeyed is reply for a line that describes state: with a key, it
+// replaces an answer with the same key still waiting for r's sender.
+func (b *Bot) replyKeyed(r *request, key, text string) {
 	if r.channel != "" {
 		text = r.nick + ": " + text
 	}
-	b.say(r.replyTo, text)
+	b.post(r, key, text)
 }
 
-// say sends text to target, paced and split.
-func (b *Bot) say(target, text string) { b.out.say(target, text) }
+// replyFunc is replyKeyed for an answer computed when it is about to be
+// sent; fn must be quick (see sender.sayFunc).
+func (b *Bot) replyFunc(r *request, key string, fn func() string) {
+	f := fn
+	if r.channel != "" {
+		f = func() string { return r.nick + ": " + fn() }
+	}
+	b.out.put(line{target: r.replyTo, prio: b.priority(r), origin: r.who(), key: replyKey(r, key), fn: f})
+}
+
+// post answers r where it came from without addressing its sender; with
+// a key, it replaces a waiting answer to r's sender with the same key.
+func (b *Bot) post(r *request, key, text string) {
+	b.out.put(line{target: r.replyTo, prio: b.priority(r), origin: r.who(), key: replyKey(r, key), text: text})
+}
+
+// replyKey makes key one of r's sender's: another's answer is not theirs
+// to replace.
+func replyKey(r *request, key string) string {
+	if key == "" {
+		return ""
+	}
+	return r.who() + "\x00" + key
+}
+
+// say sends text to target at priority p, paced and split.
+func (b *Bot) say(target string, p Priority, text string) { b.out.say(target, p, text) }
 
 // permalink is the public URL of SAL entry id.
 func (b *Bot) permalink(id int64) string {

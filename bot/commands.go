@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"sync"
 
 	"deploybot/config"
 	"deploybot/sal"
@@ -39,7 +40,12 @@ type command struct {
 	right   right
 	// engine: the command needs the deployment engine.
 	engine bool
-	run    func(ctx context.Context, b *Bot, r *request)
+	// mutates: the command changes the service named by its first
+	// argument. Such commands run one at a time per service, in the
+	// order they came, and never wait behind other commands (fair.go).
+	// The others only read, and run side by side.
+	mutates bool
+	run     func(ctx context.Context, b *Bot, r *request)
 }
 
 // commands is the table of every command the bot knows. !help is built
@@ -50,13 +56,13 @@ func init() {
 	for _, c := range []*command{
 		{name: "help", args: "[<command>]", help: "list the commands, or show how to use one", maxArgs: 1, run: cmdHelp},
 		{name: "log", args: "<message>", help: "append <message> to the Server Admin Log", minArgs: 1, missing: msgMissing, right: inSALChannel, run: cmdLog},
-		{name: "deploy", args: "<service> [<sha1>] [<message…>]", help: "deploy the upstream head (or <sha1>) of a service: canary, then the groups", minArgs: 1, right: serviceDeployer, engine: true, run: cmdDeploy},
-		{name: "revert", args: "<service> [<sha1>]", help: "deploy an earlier revision (default: the one live before the current one), then lock the service", minArgs: 1, maxArgs: 2, right: serviceDeployer, engine: true, run: cmdRevert},
-		{name: "rollback", args: "<service>", help: "answer the open question of a deploy: roll back (or roll back an interrupted deploy)", minArgs: 1, maxArgs: 1, right: serviceDeployer, engine: true, run: cmdRollback},
-		{name: "continue", args: "<service>", help: "answer the open question of a deploy: go on (or finish an interrupted deploy)", minArgs: 1, maxArgs: 1, right: serviceDeployer, engine: true, run: cmdContinue},
-		{name: "abort", args: "<service>", help: "stop a running deploy once the hosts in flight finish, then ask whether to roll back", minArgs: 1, maxArgs: 1, right: serviceDeployer, engine: true, run: cmdAbort},
-		{name: "lock", args: "<service> <reason…>", help: "hold a service: deploys are refused until !unlock", minArgs: 2, right: serviceDeployer, engine: true, run: cmdLock},
-		{name: "unlock", args: "<service>", help: "release a service held by !lock or !revert", minArgs: 1, maxArgs: 1, right: serviceDeployer, engine: true, run: cmdUnlock},
+		{name: "deploy", args: "<service> [<sha1>] [<message…>]", help: "deploy the upstream head (or <sha1>) of a service: canary, then the groups", minArgs: 1, right: serviceDeployer, engine: true, mutates: true, run: cmdDeploy},
+		{name: "revert", args: "<service> [<sha1>]", help: "deploy an earlier revision (default: the one live before the current one), then lock the service", minArgs: 1, maxArgs: 2, right: serviceDeployer, engine: true, mutates: true, run: cmdRevert},
+		{name: "rollback", args: "<service>", help: "answer the open question of a deploy: roll back (or roll back an interrupted deploy)", minArgs: 1, maxArgs: 1, right: serviceDeployer, engine: true, mutates: true, run: cmdRollback},
+		{name: "continue", args: "<service>", help: "answer the open question of a deploy: go on (or finish an interrupted deploy)", minArgs: 1, maxArgs: 1, right: serviceDeployer, engine: true, mutates: true, run: cmdContinue},
+		{name: "abort", args: "<service>", help: "stop a running deploy once the hosts in flight finish, then ask whether to roll back", minArgs: 1, maxArgs: 1, right: serviceDeployer, engine: true, mutates: true, run: cmdAbort},
+		{name: "lock", args: "<service> <reason…>", help: "hold a service: deploys are refused until !unlock", minArgs: 2, right: serviceDeployer, engine: true, mutates: true, run: cmdLock},
+		{name: "unlock", args: "<service>", help: "release a service held by !lock or !revert", minArgs: 1, maxArgs: 1, right: serviceDeployer, engine: true, mutates: true, run: cmdUnlock},
 		{name: "status", args: "[<service>]", help: "running deploys, locks and the live revision of each service", maxArgs: 1, engine: true, run: cmdStatus},
 		{name: "deploylog", args: "<service> [<n>]", help: "summary of the last (or n-th last) deploy of a service", minArgs: 1, maxArgs: 2, engine: true, run: cmdDeploylog},
 	} {
@@ -76,6 +82,9 @@ type request struct {
 	// svc is the service named by the first argument, for commands with
 	// the serviceDeployer right (resolved by dispatch).
 	svc *config.Service
+	// deployer: the sender is a deployer of some service (set when the
+	// command arrives); answers to them go first.
+	deployer bool
 }
 
 // usage is the command written out, with the bot's prefix.
@@ -126,7 +135,30 @@ func (b *Bot) dispatch(ctx context.Context, r *request) {
 		}
 		r.svc = s
 	}
+	if c.mutates && r.svc != nil {
+		mu := b.serviceLock(r.svc.Name)
+		mu.Lock()
+		defer mu.Unlock()
+	}
 	c.run(ctx, b, r)
+}
+
+// serviceLock is held while a command changes the service. The service's
+// lane already runs its commands one at a time; the lock holds even for a
+// command that reached another lane (its sender's rights changed on the
+// way).
+func (b *Bot) serviceLock(service string) *sync.Mutex {
+	b.svcMu.Lock()
+	defer b.svcMu.Unlock()
+	if b.svcLocks == nil {
+		b.svcLocks = map[string]*sync.Mutex{}
+	}
+	mu := b.svcLocks[service]
+	if mu == nil {
+		mu = &sync.Mutex{}
+		b.svcLocks[service] = mu
+	}
+	return mu
 }
 
 func (b *Bot) salChannels() []string {
@@ -189,7 +221,7 @@ func cmdLog(ctx context.Context, b *Bot, r *request) {
 	case res.err != nil:
 		b.reply(r, fmt.Sprintf("Failed to log the message: %v. It is queued and will be logged as soon as the log is back.", res.err))
 	default:
-		b.say(r.replyTo, "Logged the message at "+b.permalink(e.ID))
+		b.post(r, "", "Logged the message at "+b.permalink(e.ID))
 	}
 }
 

@@ -202,13 +202,34 @@ func TestParseCommand(t *testing.T) {
 	}
 }
 
-// drainTo sends every queued line to w at once, unpaced.
+// drainTo sends every queued line to w at once, unpaced, in the order
+// the sender would send them.
 func (s *sender) drainTo(w wire) {
-	s.mu.Lock()
-	q := s.queue
-	s.queue = nil
-	s.mu.Unlock()
-	for _, l := range q {
+	for {
+		l, ok := s.take()
+		if !ok {
+			return
+		}
 		w.Privmsg(l.target, l.text)
+	}
+}
+
+// An answer given as a function says what holds when it goes out, and
+// addresses its asker in a channel; a newer one replaces it while it
+// waits, and another asker's is left alone.
+func TestReplyFuncComputedWhenSent(t *testing.T) {
+	b, w, _ := newTestBot(t)
+	state := "idle"
+	for _, nick := range []string{"bob", "bob", "carol"} {
+		r := &request{nick: nick, user: "u", host: "h", channel: "#ops", replyTo: "#ops"}
+		b.replyFunc(r, "status:citoid", func() string { return "citoid: " + state })
+	}
+	private := &request{nick: "dan", user: "u", host: "h", replyTo: "dan"}
+	b.replyFunc(private, "status:citoid", func() string { return "citoid: " + state })
+	state = "deploying"
+	b.out.drainTo(w)
+	got := strings.Join(w.take(), "|")
+	if got != "#ops bob: citoid: deploying|#ops carol: citoid: deploying|dan citoid: deploying" {
+		t.Fatalf("sent %q", got)
 	}
 }

@@ -63,7 +63,8 @@ func (b *Bot) newAnnouncer(s *config.Service, channel, nick string) *Announcer {
 		Channel: channel,
 		Project: project,
 		LogURL:  b.deployLogURL,
-		Say:     func(text, key string) { b.out.sayKeyed(channel, key, text) },
+		Say:     func(text, key string) { b.out.notify(channel, PriorityDeploy, key, text) },
+		Urgent:  func(text string) { b.out.notify(channel, PriorityUrgent, "", text) },
 		Log: func(e *sal.Entry) {
 			if project == "" {
 				return // not a SAL channel
@@ -258,7 +259,7 @@ func (b *Bot) postUnfinished() {
 	list, err := b.dep.eng.Unfinished()
 	if err != nil {
 		b.log.Error("reading unfinished deploys", "err", err)
-		b.say(b.announceChannel(), "could not read the deploy journals at start: "+err.Error())
+		b.say(b.announceChannel(), PriorityUrgent, "could not read the deploy journals at start: "+err.Error())
 		return
 	}
 	for _, d := range list {
@@ -271,7 +272,7 @@ func (b *Bot) postUnfinished() {
 			b.awaitPrompt(d)
 			continue
 		}
-		b.say(b.announceChannel(), interruptedText(d, time.Now()))
+		b.say(b.announceChannel(), PriorityUrgent, interruptedText(d, time.Now()))
 	}
 }
 
@@ -300,7 +301,7 @@ func (b *Bot) awaitPrompt(d *deployer.Deploy) {
 			b.log.Info("interrupted deploy taken up elsewhere", "deploy", id, "err", err)
 		case err != nil && b.dep.ctx.Err() == nil:
 			b.log.Error("taking up an interrupted deploy's question", "deploy", id, "err", err)
-			b.say(b.announceChannel(), fmt.Sprintf("%s: could not take up the question of the interrupted deploy %s: %s", s.Name, id, oneLine(err.Error())))
+			b.say(b.announceChannel(), PriorityUrgent, fmt.Sprintf("%s: could not take up the question of the interrupted deploy %s: %s", s.Name, id, oneLine(err.Error())))
 		}
 	})
 }

@@ -111,7 +111,7 @@ func cmdStatus(_ context.Context, b *Bot, r *request) {
 		if !ok {
 			return
 		}
-		b.reply(r, b.statusLine(s.Name, time.Now()))
+		b.replyKeyed(r, "status:"+s.Name, b.statusLine(s.Name, time.Now()))
 		return
 	}
 	if len(names) == 0 {
@@ -119,7 +119,7 @@ func cmdStatus(_ context.Context, b *Bot, r *request) {
 		return
 	}
 	for _, name := range names {
-		b.say(r.replyTo, b.statusLine(name, time.Now()))
+		b.post(r, "status:"+name, b.statusLine(name, time.Now()))
 	}
 }
 

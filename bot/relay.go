@@ -212,5 +212,5 @@ func (b *Bot) relayLine(ctx context.Context, remote, text string) {
 			b.log.Error("relay !log lost", "remote", remote, "err", res.err, "spool_err", res.spoolErr, "message", e.Message)
 		}
 	}
-	b.say(channel, text)
+	b.say(channel, PriorityDeploy, text)
 }

@@ -44,7 +44,9 @@ if op_read && [ "$op_pg" != "$$" ] && op_alive; then
 	echo "another deploybot operation is running here: $op_kind $op_id (process group $op_pg); nothing done"
 	exit 75
 fi
-if [ -n "$DEPLOY_OP_ID" ] && { [ -d "$root" ] || { [ "$DEPLOY_OP_KIND" = deploy ] && mkdir -p "$root"; }; }; then
+# The service's directories are made as deploy.sh makes the others: with
+# umask 022, whatever the login's.
+if [ -n "$DEPLOY_OP_ID" ] && { [ -d "$root" ] || { [ "$DEPLOY_OP_KIND" = deploy ] && (umask 022 && mkdir -p "$root"); }; }; then
 	# shellcheck disable=SC2015 # the cleanup is meant to run when either step fails
 	{ printf '%s %s %s ' "$DEPLOY_OP_ID" "$$" "$DEPLOY_OP_KIND" && date +%s; } >"$op_file.$$" && mv -f "$op_file.$$" "$op_file" ||
 		{ rm -f "$op_file.$$"; echo "cannot record the operation in $op_file"; exit 1; }

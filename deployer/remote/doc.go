@@ -18,6 +18,11 @@
 //     stage markers, so the caller still gets a StageResult per stage for
 //     its journal (see "Stage markers" below). Finalize, Rollback and State
 //     are one session each.
+//   - Operations on a target, owned and stoppable: the operation file that
+//     records the deploy, finalize or rollback running on a service and
+//     refuses another while it lives (*BusyError), Op and Stop, and the
+//     watchdog that kills a script whose session is gone (see "Operations
+//     and recovery" below).
 //   - Checks: the port check and HTTP checks run through the SSH connection
 //     to the target's own loopback (ssh.Client.Dial: no session, no tool
 //     needed on the target); command checks are one session each.
@@ -46,6 +51,8 @@
 //	C/.deploying            the revision being deployed (removed by Finalize
 //	                        and Rollback)
 //	C/.restart.log          the last restart command's output
+//	C/.deploybot-op         the operation running (see "Operations and
+//	                        recovery")
 //
 // Symlinks are switched atomically: ln -sfn to a temporary name, then
 // mv -T over the old one (GNU coreutils). A revision directory is checked
@@ -65,10 +72,13 @@
 //	DEPLOY_RESTART='systemctl restart citoid'
 //
 // followed by the fragments it needs: common.sh (the marker prefix and
-// the layout), switch.sh (promote and restart, shared by deploy and
-// rollback), then deploy.sh, finalize.sh, rollback.sh, status.sh or
-// check.sh; kill.sh is Conn.Run's last resort against a command that
-// outlives its timeout, and run.sh the start of every script (below).
+// the layout), op.sh (reading the operation file), claim.sh (refusing to
+// start while another operation lives, recording this one; for deploy,
+// finalize and rollback), switch.sh (promote and restart, shared by
+// deploy and rollback), then deploy.sh, finalize.sh, rollback.sh,
+// status.sh, check.sh, stop.sh or opstate.sh; kill.sh is Conn.Run's last
+// resort against a command that outlives its timeout, and run.sh the
+// start of every script (below).
 // Each fragment's header lists the prelude variables it reads. No value
 // is ever spliced into the code: optional parts (force, submodules, the
 // restart stage) are shell conditionals on the prelude's variables, and
@@ -78,8 +88,10 @@
 //
 // # Stage markers
 //
-// Every script run by Conn.Run starts with `exec 2>&1` (stdout and stderr
-// arrive in order on one stream) and prints, as its first line,
+// Every script run by Conn.Run starts with run.sh: stdout and stderr
+// arrive in order on one stream, the script's stdin is /dev/null, a
+// watchdog is started (see "Operations and recovery"), and the first line
+// is
 //
 //	##deploybot pid <pid>
 //
@@ -99,8 +111,17 @@
 //	##deploybot noop <sha>
 //
 // Other markers: "##deploybot rev <sha>" (the revision Rollback restores,
-// followed by "noop" when it already was current), and "##deploybot
-// current|done|deploying <sha or nothing>" (Status, State). A marker need
+// followed by "noop" when it already was current), "##deploybot
+// current|done|deploying <sha or nothing>" (Status, State), and those of
+// the operation file:
+//
+//	##deploybot op <op-id> <pgid> <kind> <unix-time> alive|dead
+//	##deploybot op none
+//	##deploybot busy <op-id> <pgid> <kind> <unix-time>
+//	##deploybot stop none|TERM|KILL <milliseconds> gone|alive
+//
+// (what the file names, Op and Stop; the live operation that refused a
+// script, which then exits with status 75; what Stop did). A marker need
 // not start its line: text before it on the same line belongs to the stage
 // that was running. Durations are measured on the target from /proc/uptime
 // (10 ms resolution, no process forked for it). The script's exit status
@@ -113,11 +134,61 @@
 // whole deploy of one host is: one session for fetch+checkout+promote+
 // restart (Deploy), none for the port and HTTP checks (channels on the same
 // connection), one per command check (CheckCommand), and one for Finalize
-// after all groups succeed — or one for Rollback.
+// after all groups succeed — or one for Rollback. Op and Stop are one
+// session each.
+//
+// # Operations and recovery
+//
+// A deploybot that dies mid-deploy (SIGKILL, a crash, a lost connection)
+// must not leave scripts running on its targets that a recovery would
+// race: a rollback declared done, then a restart of the abandoned
+// revision. Two mechanisms see to it.
+//
+// The watchdog (scripts/run.sh). Conn.Run keeps the session's stdin open,
+// writing nothing, until the session has ended (x/crypto/ssh would
+// otherwise send end-of-file at once). Every script starts a background
+// subshell in its process group, with its output on /dev/null so that it
+// never holds the session open, that waits for end-of-file on that stdin:
+// it comes while the script still runs only when the session is gone —
+// the deploying process died (the kernel closes its connection), the
+// connection dropped, Run gave up on the command — and the watchdog then
+// sends TERM to the script's process group, and KILL 2 s later. A script
+// that ends by itself disarms the watchdog from its EXIT trap, so a
+// service its restart command started, left in its process group, keeps
+// running. The watchdog needs sshd to notice the end of the connection: a
+// peer that vanishes without a FIN or RST (a network partition) leaves it
+// waiting until TCP gives up. Recovery does not depend on it.
+//
+// The operation file C/.deploybot-op. When Target.OpID is set, the
+// deploy, finalize and rollback scripts record their operation in it
+// before doing anything (scripts/claim.sh), one line
+//
+//	<op-id> <pgid> <kind> <unix-time>
+//
+// (the deploybot operation, the script's process group, deploy, finalize
+// or rollback, when it started), written to a temporary file renamed over
+// it, and remove it when they end if it still names them. A script that
+// finds it naming a live operation (another script's process group, even
+// one with the same op-id) prints the busy marker and exits with status
+// 75 (ExitBusy), having changed nothing; Deploy, Finalize and Rollback return a *BusyError naming that
+// operation. A file whose group is dead is stale and simply replaced. A
+// group is taken for the operation's only if its leader, while alive,
+// runs a script whose prelude names the operation (its
+// /proc/<pgid>/cmdline), so a group number reused by an unrelated process
+// is not mistaken for it. Two operations starting at the same moment are
+// not excluded by the file: the deployer's lock does that.
+//
+// Recovery: Op reads the file (and whether its group is alive) without
+// changing anything; Stop stops the operation it names — TERM to its
+// process group, KILL after a grace, until kill -0 fails — and removes the
+// file, then the rollback can run. The watchdog usually has killed the
+// group already, in which case Stop only removes the stale file.
 //
 // # Targets
 //
 // Targets need a POSIX /bin/sh with test -ef (dash, bash, busybox ash), git
-// (2.x), GNU coreutils (mv -T, ln -sfn, readlink, tail -c) and the login
-// user's shell able to run `exec /bin/sh -c '...'`.
+// (2.x), GNU coreutils (mv -T, ln -sfn, readlink, tail -c, date +%s,
+// sleep 0.1), grep -F -x, /proc (Linux; without it, operations are told
+// apart by process group alone) and the login user's shell able to run
+// `exec /bin/sh -c '...'`.
 package remote

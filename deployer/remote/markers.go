@@ -33,7 +33,7 @@ type outputParser struct {
 	open    bool // stages[len-1] has begun and not ended
 	stage   tailBuf
 	began   time.Time
-	marks   map[string]string // noop, rev, current, done → argument
+	marks   map[string]string // noop, rev, current, done, op, busy, stop → its fields, blank-separated
 	now     func() time.Time
 }
 
@@ -110,11 +110,7 @@ func (p *outputParser) line(l []byte) {
 			p.closeOpen(code, d)
 		}
 	default:
-		arg := ""
-		if len(f) > 1 {
-			arg = f[1]
-		}
-		p.marks[f[0]] = arg
+		p.marks[f[0]] = strings.Join(f[1:], " ")
 	}
 }
 

@@ -68,6 +68,7 @@ func checkSHA(sha string) error {
 var (
 	serviceRe   = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,63}$`)
 	submoduleRe = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9._/-]{0,254}$`)
+	opIDRe      = regexp.MustCompile(`^[A-Za-z0-9._-]{1,80}$`)
 )
 
 // Validate checks every field of t that a script uses. Deploy, Finalize,
@@ -108,6 +109,9 @@ func (t Target) Validate() error {
 	}
 	if t.KeepRevs < 0 {
 		bad("keep_revs %d: want at least 1", t.KeepRevs)
+	}
+	if t.OpID != "" && !opIDRe.MatchString(t.OpID) {
+		bad("invalid operation id %q: want 1 to 80 letters, digits and ._-", clip(t.OpID, 100))
 	}
 	return errors.Join(errs...)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"strconv"
 	"strings"
 	"time"
@@ -32,8 +33,10 @@ type Result struct {
 const killGrace = 2 * time.Second
 
 // runHeader starts every script (scripts/run.sh): stderr joins stdout
-// (one ordered stream), stdin is empty, and the first line is the shell's
-// pid, which sshd made a session and process-group leader.
+// (one ordered stream), the script's stdin is empty, the first line is
+// the shell's pid, which sshd made a session and process-group leader,
+// and a watchdog kills that process group when the session's stdin ends
+// before the script does (run keeps it open until the session is over).
 var runHeader = runSh
 
 // wrapScript is the command line sent to sshd: whatever the login shell,
@@ -52,6 +55,14 @@ func shCommand(script string) string {
 // most timeout (0: the Dialer's CommandTimeout) and until ctx is done.
 // A command that runs too long is killed (SIGKILL to its process group,
 // then the session is closed) and Result.TimedOut is set.
+//
+// The session's stdin stays open, and empty, until Run returns: the
+// script's watchdog (scripts/run.sh) takes its end, when the script is
+// still running, for the end of whoever started it — this process died,
+// the connection dropped — and kills the script's process group (TERM,
+// then KILL 2 s later). A script that ends by itself disarms it first:
+// what it left running in its group (a service a restart command started)
+// is not killed.
 //
 // A non-zero exit is not an error: check Result.ExitCode. The error is a
 // *HostError of kind "command timed out", "connection lost", "session
@@ -96,10 +107,17 @@ func (c *Conn) run(ctx context.Context, script string, timeout time.Duration, p 
 		return finish(err)
 	}
 	defer sess.Close()
+	// Never written to: its end (closed after the session has ended, or
+	// with the connection) is the watchdog's signal.
+	stdin, err := sess.StdinPipe()
+	if err != nil {
+		return finish(c.lost(err))
+	}
 	sess.Stdout, sess.Stderr = p, p
 	if err := sess.Start(wrapScript(script)); err != nil {
 		return finish(c.lost(err))
 	}
+	defer stdin.Close()
 	waitc := make(chan error, 1)
 	go func() { waitc <- sess.Wait() }()
 
@@ -115,7 +133,7 @@ func (c *Conn) run(ctx context.Context, script string, timeout time.Duration, p 
 		}
 	case <-rctx.Done():
 		err := ctxErr()
-		c.kill(sess, waitc, p.getPID())
+		c.kill(sess, stdin, waitc, p.getPID())
 		return finish(err)
 	}
 	var ee *ssh.ExitError
@@ -134,17 +152,18 @@ func (c *Conn) run(ctx context.Context, script string, timeout time.Duration, p 
 // later) sends to the session's process group (killpg), so the script and
 // every command it started that did not leave the group die, and the
 // session reports its end. If it does not within killSignalWait (an sshd
-// that ignores signal requests), the channel is closed and, in the
-// background, a second session kills the process group by the pid the
-// script printed first. kill returns when the session has ended or after
-// killGrace.
-func (c *Conn) kill(sess *ssh.Session, waitc <-chan error, pid int) {
+// that ignores signal requests), stdin is closed (the script's watchdog
+// kills its group), then the channel, and, in the background, a second
+// session kills the process group by the pid the script printed first.
+// kill returns when the session has ended or after killGrace.
+func (c *Conn) kill(sess *ssh.Session, stdin io.Closer, waitc <-chan error, pid int) {
 	_ = sess.Signal(ssh.SIGKILL)
 	select {
 	case <-waitc:
 		return
 	case <-time.After(killSignalWait):
 	}
+	_ = stdin.Close()
 	_ = sess.Close()
 	if pid > 1 {
 		go c.killGroup(pid)

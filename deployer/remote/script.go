@@ -26,7 +26,10 @@ const (
 // Target is one service as deployed on a target host: what the scripts
 // need to know. Build it with NewTarget or by hand; every method that
 // uses it validates it first (Validate). The scripts assume one operation
-// per service and host at a time (the deployer's lock sees to that).
+// per service and host at a time: the deployer's lock sees to that among
+// its own operations, and the operation file (see OpID) keeps a deploy,
+// finalize or rollback from starting while one left running by a
+// deploybot that is gone still runs.
 type Target struct {
 	// Service is the service's name (config key), for messages.
 	Service string
@@ -55,6 +58,13 @@ type Target struct {
 	// KeepRevs is how many done revisions Finalize keeps; 0 means
 	// config.DefaultKeepRevs.
 	KeepRevs int
+	// OpID names the deploybot operation the scripts run for: Deploy,
+	// Finalize and Rollback record it, with their process group, in the
+	// operation file <Dir>-cache/.deploybot-op while they run, so that a
+	// later deploybot can find it (Op) and stop it (Stop). At most 80
+	// letters, digits and ._- ; empty: nothing is recorded (a live
+	// operation recorded by another still refuses the script).
+	OpID string
 }
 
 // NewTarget returns the Target of service name as configured, fetching
@@ -181,9 +191,11 @@ func (t Target) deployPlan(sha string, force bool) (*deployPlan, error) {
 		shellVar{"DEPLOY_FORCE", boolVar(force)},
 		shellVar{"DEPLOY_SUBMODULES", strings.Join(t.Submodules, " ")},
 		shellVar{"DEPLOY_RESTART", t.Restart},
+		shellVar{"DEPLOY_OP_ID", t.OpID},
+		shellVar{"DEPLOY_OP_KIND", OpDeploy},
 	)
 	plan := &deployPlan{
-		script:   pre + commonSh + switchSh + deploySh,
+		script:   pre + commonSh + opSh + claimSh + switchSh + deploySh,
 		commands: map[string]string{},
 		stages:   []string{StageFetch, StageCheckout, StagePromote},
 	}
@@ -206,9 +218,11 @@ func (t Target) deployPlan(sha string, force bool) (*deployPlan, error) {
 // timeout bounds the whole script (0: the Dialer's CommandTimeout).
 //
 // The error is nil when every stage succeeded (or nothing was to be done),
-// a *StageError for the stage that failed, or a *HostError (command timed
-// out — the stage then running has TimedOut set —, connection lost,
-// canceled). Stages run before a failure are returned in every case.
+// a *BusyError when another operation still runs there (nothing was
+// done), a *StageError for the stage that failed, or a *HostError
+// (command timed out — the stage then running has TimedOut set —,
+// connection lost, canceled). Stages run before a failure are returned in
+// every case.
 func (c *Conn) Deploy(ctx context.Context, t Target, sha string, force bool, timeout time.Duration) ([]StageResult, error) {
 	plan, err := t.deployPlan(sha, force)
 	if err != nil {
@@ -224,6 +238,9 @@ func (c *Conn) Deploy(ctx context.Context, t Target, sha string, force bool, tim
 			stages[n-1].TimedOut = res.TimedOut
 		}
 		return stages, err
+	}
+	if be := c.busyError(res, marks); be != nil && len(stages) == 0 {
+		return nil, be
 	}
 	if _, ok := marks["noop"]; ok && res.ExitCode == 0 && len(stages) == 0 {
 		return []StageResult{{
@@ -258,30 +275,35 @@ func (t Target) FinalizeScript(sha string) (string, error) {
 		shellVar{"DEPLOY_DIR", t.Dir},
 		shellVar{"DEPLOY_SHA", sha},
 		shellVar{"DEPLOY_KEEP_REVS", strconv.Itoa(t.keepRevs())},
+		shellVar{"DEPLOY_OP_ID", t.OpID},
+		shellVar{"DEPLOY_OP_KIND", OpFinalize},
 	)
-	return pre + commonSh + finalizeSh, nil
+	return pre + commonSh + opSh + claimSh + finalizeSh, nil
 }
 
 // Finalize marks sha done on the target (it must be current), records it
 // in the history, keeps the last KeepRevs done revisions and removes every
 // other revision directory except the current one; one session. The
-// error is a *StageError (e.g. sha is not current) or a *HostError.
+// error is a *BusyError (another operation still runs there; nothing was
+// done), a *StageError (e.g. sha is not current) or a *HostError.
 func (c *Conn) Finalize(ctx context.Context, t Target, sha string) (StageResult, error) {
 	script, err := t.FinalizeScript(sha)
 	if err != nil {
 		return StageResult{}, err
 	}
-	return c.runStage(ctx, StageFinalize, script)
-}
-
-// runStage runs a one-stage script and reports it as a StageResult.
-func (c *Conn) runStage(ctx context.Context, stage, script string) (StageResult, error) {
-	res, err := c.Run(ctx, script, 0)
-	sr := StageResult{Stage: stage, ExitCode: res.ExitCode, Duration: res.Duration, Output: res.Output, Command: script, TimedOut: res.TimedOut}
-	if err == nil && res.ExitCode != 0 {
-		err = &StageError{Host: c.host.String(), Stage: stage, ExitCode: res.ExitCode, Output: res.Output}
+	res, p, err := c.run(ctx, script, 0, newParser())
+	_, _, marks, _ := p.result()
+	sr := StageResult{Stage: StageFinalize, ExitCode: res.ExitCode, Duration: res.Duration, Output: res.Output, Command: script, TimedOut: res.TimedOut}
+	if err != nil {
+		return sr, err
 	}
-	return sr, err
+	if be := c.busyError(res, marks); be != nil {
+		return sr, be
+	}
+	if res.ExitCode != 0 {
+		return sr, &StageError{Host: c.host.String(), Stage: StageFinalize, ExitCode: res.ExitCode, Output: res.Output}
+	}
+	return sr, nil
 }
 
 // RollbackScript returns the script Rollback runs (scripts/rollback.sh).
@@ -292,8 +314,10 @@ func (t Target) RollbackScript() (string, error) {
 	pre := prelude(
 		shellVar{"DEPLOY_DIR", t.Dir},
 		shellVar{"DEPLOY_RESTART", t.Restart},
+		shellVar{"DEPLOY_OP_ID", t.OpID},
+		shellVar{"DEPLOY_OP_KIND", OpRollback},
 	)
-	return pre + commonSh + switchSh + rollbackSh, nil
+	return pre + commonSh + opSh + claimSh + switchSh + rollbackSh, nil
 }
 
 // Rollback puts the target back on the last revision marked done (the
@@ -302,8 +326,10 @@ func (t Target) RollbackScript() (string, error) {
 // restored revision. When the target already is on that revision (the
 // deploy never got to promote, or was rolled back already) it does
 // nothing — it is safe to repeat. ErrNothingToRollBack when no revision
-// was ever marked done there. A failing restart is a *StageError (the
-// symlinks are switched back all the same).
+// was ever marked done there; a *BusyError when another operation still
+// runs there (nothing was done: stop it first, see Stop). A failing
+// restart is a *StageError (the symlinks are switched back all the
+// same).
 func (c *Conn) Rollback(ctx context.Context, t Target) (StageResult, string, error) {
 	script, err := t.RollbackScript()
 	if err != nil {
@@ -319,6 +345,9 @@ func (c *Conn) Rollback(ctx context.Context, t Target) (StageResult, string, err
 	if err != nil {
 		return sr, rev, err
 	}
+	if be := c.busyError(res, marks); be != nil && rev == "" {
+		return sr, "", be
+	}
 	if res.ExitCode != 0 {
 		if rev == "" && res.ExitCode == 3 {
 			return sr, "", fmt.Errorf("%s: %w: %s", c.host, ErrNothingToRollBack, lastLine(res.Output))
@@ -326,49 +355,4 @@ func (c *Conn) Rollback(ctx context.Context, t Target) (StageResult, string, err
 		return sr, rev, &StageError{Host: c.host.String(), Stage: StageRollback, ExitCode: res.ExitCode, Output: res.Output}
 	}
 	return sr, rev, nil
-}
-
-// State returns the revision current points at and the last revision
-// marked done on the target ("" when there is none); one session.
-func (c *Conn) State(ctx context.Context, t Target) (current, done string, err error) {
-	st, err := c.Status(ctx, t)
-	return st.Current, st.Done, err
-}
-
-// TargetState is what Status reads on a target.
-type TargetState struct {
-	Current   string // revision current points at
-	Done      string // last revision marked done
-	Deploying string // revision of a deploy not finalized nor rolled back
-}
-
-// StatusScript returns the script Status runs (scripts/status.sh).
-func (t Target) StatusScript() (string, error) {
-	if err := t.Validate(); err != nil {
-		return "", err
-	}
-	return prelude(shellVar{"DEPLOY_DIR", t.Dir}) + commonSh + statusSh, nil
-}
-
-// Status reads current, .done and .deploying on the target; one session.
-func (c *Conn) Status(ctx context.Context, t Target) (TargetState, error) {
-	script, err := t.StatusScript()
-	if err != nil {
-		return TargetState{}, err
-	}
-	res, pr, err := c.run(ctx, script, 0, newParser())
-	if err != nil {
-		return TargetState{}, err
-	}
-	if res.ExitCode != 0 {
-		return TargetState{}, &StageError{Host: c.host.String(), Stage: "state", ExitCode: res.ExitCode, Output: res.Output}
-	}
-	_, _, marks, _ := pr.result()
-	st := TargetState{Current: marks["current"], Done: marks["done"], Deploying: marks["deploying"]}
-	for name, v := range map[string]string{"current": st.Current, "done": st.Done, "deploying": st.Deploying} {
-		if v != "" && !ValidSHA(v) {
-			return st, fmt.Errorf("%s: %s on the target is %q, not a revision", c.host, name, clip(v, 80))
-		}
-	}
-	return st, nil
 }

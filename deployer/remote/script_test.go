@@ -155,8 +155,7 @@ type local struct {
 
 func (l local) run(script string) (out string, code int) {
 	l.t.Helper()
-	cmd := exec.Command("/bin/sh", "-c", runHeader+script)
-	b, err := cmd.CombinedOutput()
+	b, err := runLocal(runHeader + script)
 	var ee *exec.ExitError
 	switch {
 	case err == nil:

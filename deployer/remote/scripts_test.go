@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 )
 
 // scriptKinds maps each kind of generated script to the fragments it is
@@ -18,11 +19,13 @@ var scriptKinds = []struct {
 	fragments []string
 	gen       func(t Target) (string, error)
 }{
-	{"deploy", []string{"common.sh", "switch.sh", "deploy.sh"}, func(t Target) (string, error) { return t.DeployScript(strings.Repeat("ab", 20), false) }},
-	{"deploy force", []string{"common.sh", "switch.sh", "deploy.sh"}, func(t Target) (string, error) { return t.DeployScript(strings.Repeat("cd", 20), true) }},
-	{"finalize", []string{"common.sh", "finalize.sh"}, func(t Target) (string, error) { return t.FinalizeScript(strings.Repeat("ab", 20)) }},
-	{"rollback", []string{"common.sh", "switch.sh", "rollback.sh"}, Target.RollbackScript},
+	{"deploy", []string{"common.sh", "op.sh", "claim.sh", "switch.sh", "deploy.sh"}, func(t Target) (string, error) { return t.DeployScript(strings.Repeat("ab", 20), false) }},
+	{"deploy force", []string{"common.sh", "op.sh", "claim.sh", "switch.sh", "deploy.sh"}, func(t Target) (string, error) { return t.DeployScript(strings.Repeat("cd", 20), true) }},
+	{"finalize", []string{"common.sh", "op.sh", "claim.sh", "finalize.sh"}, func(t Target) (string, error) { return t.FinalizeScript(strings.Repeat("ab", 20)) }},
+	{"rollback", []string{"common.sh", "op.sh", "claim.sh", "switch.sh", "rollback.sh"}, Target.RollbackScript},
 	{"status", []string{"common.sh", "status.sh"}, Target.StatusScript},
+	{"op", []string{"common.sh", "op.sh", "opstate.sh"}, Target.OpScript},
+	{"stop", []string{"common.sh", "op.sh", "stop.sh"}, func(t Target) (string, error) { return t.StopScript(t.OpID, 1500*time.Millisecond) }},
 	{"check", []string{"check.sh"}, func(t Target) (string, error) { return t.CheckScript("test -f version") }},
 	{"kill", []string{"kill.sh"}, func(Target) (string, error) {
 		return prelude(shellVar{"DEPLOY_PGID", "4242"}) + killSh, nil
@@ -30,7 +33,8 @@ var scriptKinds = []struct {
 }
 
 var (
-	deployVarRe = regexp.MustCompile(`\bDEPLOY_[A-Z_]+\b`)
+	// A prelude variable read: $NAME or ${NAME...}.
+	deployVarRe = regexp.MustCompile(`\$\{?(DEPLOY_[A-Z_]+)\b`)
 	assignRe    = regexp.MustCompile(`^(DEPLOY_[A-Z_]+)=`)
 )
 
@@ -81,7 +85,8 @@ func readFragments(t *testing.T) map[string]fragment {
 				}
 			}
 		}
-		for _, v := range deployVarRe.FindAllString(f.code, -1) {
+		for _, m := range deployVarRe.FindAllStringSubmatch(f.code, -1) {
+			v := m[1]
 			// DEPLOY_REV is what the scripts give the operator's commands.
 			if v != "DEPLOY_REV" && !slices.Contains(f.used, v) {
 				f.used = append(f.used, v)
@@ -179,6 +184,7 @@ func TestScriptsNoSplicing(t *testing.T) {
 		Submodules: []string{"ZZlib", "vendor/ZZdep"},
 		Restart:    "if true; then\n  echo 'ZZ' \"$DEPLOY_REV\" $1\nfi\n# ZZ comment",
 		KeepRevs:   3,
+		OpID:       "ZZ.op-1",
 	}
 	for _, k := range scriptKinds {
 		sa, err := k.gen(a)
@@ -226,6 +232,10 @@ func TestScriptsNoSplicing(t *testing.T) {
 			"DEPLOY_KEEP_REVS":  "3",
 			"DEPLOY_CHECK":      "test -f version",
 			"DEPLOY_PGID":       "4242",
+			"DEPLOY_OP_ID":      b.OpID,
+			"DEPLOY_OP_KIND":    map[string]string{"deploy": OpDeploy, "deploy force": OpDeploy, "finalize": OpFinalize, "rollback": OpRollback}[k.kind],
+			"DEPLOY_STOP_OP":    b.OpID,
+			"DEPLOY_STOP_GRACE": "1500",
 		}
 		if len(got) != len(names) {
 			t.Fatalf("%s: %d values for %v", k.kind, len(got), names)

@@ -91,7 +91,9 @@ func TestScriptsLocalEdges(t *testing.T) {
 	// The restart command: DEPLOY_REV, no positional parameters, the
 	// revision's directory, umask 022 whatever the caller's.
 	old := syscall.Umask(0o077)
+	l.tg.OpID = "edge" // the operation file's directory too
 	stages, _, code, out := l.deploy(sha[0], false)
+	l.tg.OpID = ""
 	syscall.Umask(old)
 	if code != 0 || len(stages) != 4 {
 		t.Fatalf("deploy: %d %+v\n%s", code, stages, out)
@@ -105,6 +107,11 @@ func TestScriptsLocalEdges(t *testing.T) {
 	}
 	if fi, err := os.Stat(filepath.Join(c, "revs", sha[0], "version")); err != nil || fi.Mode().Perm() != 0o644 {
 		t.Errorf("checked-out file: %v %v", fi.Mode(), err)
+	}
+	for _, d := range []string{filepath.Dir(dir), c, filepath.Join(c, "revs")} {
+		if fi, err := os.Stat(d); err != nil || fi.Mode().Perm() != 0o755 {
+			t.Errorf("%s: %v %v", d, fi.Mode(), err)
+		}
 	}
 
 	fin := func(s string) string {

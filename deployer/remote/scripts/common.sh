@@ -19,6 +19,10 @@
 #   history      root/.history, the done revisions kept, oldest first
 #   deploying    root/.deploying, the revision being deployed
 #   restart_log  root/.restart.log, the last restart command's output
+#   op_file      root/.deploybot-op, the operation running here (op.sh)
+#   now          a function: sets NOW to the milliseconds since boot (10 ms
+#                resolution; seconds since the epoch without /proc/uptime),
+#                without forking
 : "${DEPLOY_DIR?}"
 M='##deploybot'
 root=$DEPLOY_DIR-cache
@@ -31,3 +35,15 @@ done_file=$root/.done
 history=$root/.history
 deploying=$root/.deploying
 restart_log=$root/.restart.log
+op_file=$root/.deploybot-op
+
+if [ -r /proc/uptime ]; then
+	now() {
+		read -r _u _x </proc/uptime
+		_u=${_u%.*}${_u#*.}
+		while :; do case $_u in 0?*) _u=${_u#0} ;; *) break ;; esac; done
+		NOW=$((_u * 10))
+	}
+else
+	now() { NOW=$(($(date +%s) * 1000)); }
+fi

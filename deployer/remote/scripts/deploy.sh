@@ -1,6 +1,6 @@
 # shellcheck shell=sh
 # deploy.sh: the deploy of one revision (Conn.Deploy, Target.DeployScript),
-# after common.sh and switch.sh: the stages fetch, checkout, promote and
+# after common.sh, op.sh, claim.sh and switch.sh: the stages fetch, checkout, promote and
 # restart, each between "begin" and "end" markers; the first stage that
 # fails ends the script with its status. Unless forced, a revision already
 # current and done (and target_dir pointing at it) only prints the noop
@@ -16,7 +16,7 @@
 #                      from $DEPLOY_URL/modules/<name>; empty: none
 #   DEPLOY_RESTART     the restart command; empty: no restart stage
 #
-# Uses from common.sh: M, cache, revs, current, done_file, deploying.
+# Uses from common.sh: M, cache, revs, current, done_file, deploying, now.
 # Uses from switch.sh: promote_to, run_restart.
 #
 # The Go side reads the functions s_<stage> and already_live from this
@@ -25,18 +25,6 @@
 : "${DEPLOY_DIR?}" "${DEPLOY_SHA?}" "${DEPLOY_URL?}" "${DEPLOY_FORCE?}" "${DEPLOY_SUBMODULES?}" "${DEPLOY_RESTART?}"
 : "${M?}" "${cache?}" "${revs?}" "${current?}" "${done_file?}" "${deploying?}"
 umask 022
-
-# now sets NOW to the milliseconds since boot, without forking.
-if [ -r /proc/uptime ]; then
-	now() {
-		read -r _u _x </proc/uptime
-		_u=${_u%.*}${_u#*.}
-		while :; do case $_u in 0?*) _u=${_u#0} ;; *) break ;; esac; done
-		NOW=$((_u * 10))
-	}
-else
-	now() { NOW=$(($(date +%s) * 1000)); }
-fi
 
 # stage NAME FUNCTION runs FUNCTION between the begin and end markers of
 # stage NAME, and ends the script when it fails.

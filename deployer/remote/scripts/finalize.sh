@@ -1,10 +1,11 @@
 # shellcheck shell=sh
 # finalize.sh: marks a revision done (Conn.Finalize, Target.FinalizeScript),
-# after common.sh. The revision must be current (exit status 3 if not). It
-# becomes .done and the newest line of .history, which keeps the last
-# DEPLOY_KEEP_REVS done revisions; .deploying is removed, and so is every
-# revision directory (and its keep-ref in the cache) that is neither kept
-# nor current, with any leftover .<sha>.tmp and .<sha>.old.
+# after common.sh, op.sh and claim.sh. The revision must be current (exit
+# status 3 if not). It becomes .done and the newest line of .history,
+# which keeps the last DEPLOY_KEEP_REVS done revisions; .deploying is
+# removed, and so is every revision directory (and its keep-ref in the
+# cache) that is neither kept nor current, with any leftover .<sha>.tmp
+# and .<sha>.old.
 #
 # Prelude variables:
 #   DEPLOY_DIR        target_dir

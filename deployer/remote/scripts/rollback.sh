@@ -1,12 +1,12 @@
 # shellcheck shell=sh
 # rollback.sh: puts the target back on the last revision marked done
-# (Conn.Rollback, Target.RollbackScript), after common.sh and switch.sh.
-# It prints "##deploybot rev <sha>" for that revision, then, when the
-# target already is on it, "##deploybot noop <sha>"; otherwise it switches
-# current and target_dir to it and runs the restart command there, whose
-# status is the script's. .deploying is removed in both cases. Exit status
-# 3 (and no rev marker): no revision was ever marked done, or its
-# directory is gone.
+# (Conn.Rollback, Target.RollbackScript), after common.sh, op.sh, claim.sh
+# and switch.sh. It prints "##deploybot rev <sha>" for that revision,
+# then, when the target already is on it, "##deploybot noop <sha>";
+# otherwise it switches current and target_dir to it and runs the restart
+# command there, whose status is the script's. .deploying is removed in
+# both cases. Exit status 3 (and no rev marker): no revision was ever
+# marked done, or its directory is gone.
 #
 # Prelude variables:
 #   DEPLOY_DIR      target_dir

@@ -1,9 +1,36 @@
 # shellcheck shell=sh
 # run.sh: the start of every script Conn.Run sends (see wrapScript): stderr
-# joins stdout (one ordered stream), stdin is empty, and the first line is
-# the pid of the shell, which sshd made a session and process-group leader
-# (Conn.Run kills that group when the script outlives its timeout).
+# joins stdout (one ordered stream), the script's stdin is empty, and the
+# first line is the pid of the shell, which sshd made a session and
+# process-group leader (Conn.Run kills that group when the script outlives
+# its timeout).
+#
+# The watchdog: the session's stdin stays open as long as Conn.Run waits
+# for the script (it never writes to it). A background subshell, in the
+# script's process group but with its output on /dev/null (it never holds
+# the session open), reads it; end of file means the session is gone
+# before the script ended (the deploying process died, the connection
+# dropped, Conn.Run gave up on it): the watchdog sends TERM to the whole
+# process group, ignoring it itself, and KILL 2 s later. When the script
+# ends by itself, its EXIT trap disarms the watchdog (disarm), so what the
+# script started and left running in its group (a service started by a
+# restart command) is not killed afterwards. A fragment that sets an EXIT
+# trap of its own calls disarm from it.
 #
 # Prelude variables: none.
-exec 2>&1 </dev/null
+#
+# Defines (for the fragments after it):
+#   disarm  kills the watchdog (the EXIT trap)
+exec 2>&1 3<&0 </dev/null
 echo "##deploybot pid $$"
+(
+	while read -r _l; do :; done
+	trap '' TERM
+	kill -s TERM -- "-$$"
+	sleep 2
+	kill -s KILL -- "-$$"
+) <&3 3<&- >/dev/null 2>&1 &
+_wd=$!
+exec 3<&-
+disarm() { kill "$_wd" 2>/dev/null; }
+trap disarm EXIT

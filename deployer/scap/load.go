@@ -337,16 +337,22 @@ func (s *Settings) readGroups() Errors {
 			s.found = append(s.found, Unsupported{Key: fmt.Sprintf("%s line %d", key, sk.line), File: file, Line: sk.line, Why: sk.why})
 		}
 		g := Group{Name: name, Key: key, File: file}
+		var dupOrder []string
+		dups := map[string][]string{} // earlier group → hosts of g it has
 		for _, h := range hosts {
 			if first, dup := seen[h]; dup {
-				if first != name {
-					s.found = append(s.found, Unsupported{Key: key, File: file,
-						Why: fmt.Sprintf("host %s is also in group %s, which comes first: it is deployed with %s only, as Scap3 does", h, first, first)})
+				if len(dups[first]) == 0 {
+					dupOrder = append(dupOrder, first)
 				}
+				dups[first] = append(dups[first], h)
 				continue
 			}
 			seen[h] = name
 			g.Hosts = append(g.Hosts, h)
+		}
+		for _, first := range dupOrder {
+			s.found = append(s.found, Unsupported{Key: key, File: file,
+				Why: fmt.Sprintf("%s also in group %s, which comes first: deployed with %s only, as Scap3 does", strings.Join(dups[first], ", "), first, first)})
 		}
 		s.Groups = append(s.Groups, g)
 	}

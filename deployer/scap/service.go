@@ -6,6 +6,7 @@ import (
 	"math"
 	"path"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -155,7 +156,7 @@ func (m *mapper) fail(e *Error) {
 //
 // Every value it sets is explicit (no zero left for config's defaults),
 // so the result needs no further defaulting. The returned list names
-// every setting Load or Apply could not carry over, in the order found.
+// every setting Load or Apply could not carry over, by file and line.
 // On error (Errors) svc is left unchanged.
 func (s *Settings) Apply(svc *config.Service) ([]Unsupported, error) {
 	m := &mapper{s: s, svc: *svc}
@@ -167,6 +168,13 @@ func (s *Settings) Apply(svc *config.Service) ([]Unsupported, error) {
 	m.checks()
 	m.configFiles()
 	m.hosts()
+	sort.SliceStable(m.out, func(i, j int) bool {
+		a, b := m.out[i], m.out[j]
+		if a.File != b.File {
+			return a.File < b.File
+		}
+		return a.Line < b.Line
+	})
 	if err := m.errs.err(); err != nil {
 		return m.out, err
 	}
@@ -257,6 +265,7 @@ func (m *mapper) repo() {
 // restart sets restart, port and port_timeout.
 func (m *mapper) restart() {
 	m.svc.Restart, m.svc.Port = "", 0
+	m.svc.PortTimeout = config.Duration(DefaultServiceTimeout)
 	v, ok := m.s.key("service_name")
 	port, hasPort := m.s.key("service_port")
 	if !ok || v.Value == "" {
@@ -291,7 +300,6 @@ func (m *mapper) restart() {
 		return
 	}
 	m.svc.Port = n
-	m.svc.PortTimeout = config.Duration(DefaultServiceTimeout)
 	if sec, ok, e := m.s.secondsKey("service_timeout"); e != nil {
 		m.fail(e)
 	} else if ok {
@@ -556,7 +564,10 @@ func (m *mapper) failureLimit(g string, size int) (config.FailureLimit, string, 
 			m.fail(m.s.keyError(key, "invalid failure limit %q: want a number of hosts such as 2, or a percentage such as 10%%", raw))
 			return config.FailureLimit{}, key, false
 		}
-		if f == math.Trunc(f) && f <= 100 {
+		switch {
+		case f == 0:
+			return config.FailureLimit{}, key, true
+		case f == math.Trunc(f) && f <= 100:
 			return config.FailureLimit{Count: int(f), Percent: true}, key, true
 		}
 		return config.FailureLimit{Count: min(int(f*float64(size)/100), size)}, key, true

@@ -50,6 +50,7 @@ func init() {
 		{name: "lock", args: "[<service> -m REASON] [-c FILE]", short: "lock a service against deploys (no service: list the locks)", run: runLock},
 		{name: "unlock", args: "<service> [-c FILE]", short: "release a service's manual lock", run: runUnlock},
 		{name: "recover", args: "[<id>] [--rollback|--mark-ended] [-c FILE]", short: "list interrupted deploys, roll one back or mark it ended", run: runRecover},
+		{name: "import-scap", args: "<deploy repo dir> [-environment ENV] [-name SERVICE] [-upstream URL] [-branch BRANCH]", short: "print a Scap3 service's settings as a deploybot services: entry", run: runImportScap},
 		{name: "version", short: "print the version", run: runVersion},
 	}
 }

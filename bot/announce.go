@@ -65,6 +65,7 @@ type Announcer struct {
 	running  string // the group in progress
 	rolled   int    // hosts rolled back
 	rollBad  int    // hosts whose rollback failed
+	stopped  int    // hosts where a dead deploy's leftover operation was stopped
 	prompts  int
 	closed   bool
 }
@@ -189,6 +190,8 @@ func (a *Announcer) Observe(ev deployer.Event) {
 	case deployer.EventRollback:
 		a.rolled += ev.OK
 		a.rollBad += ev.Failed
+	case deployer.EventStopped:
+		a.stopped++
 	case deployer.EventFinished:
 		a.onFinished(ev)
 	}
@@ -528,7 +531,7 @@ func (a *Announcer) onFinished(ev deployer.Event) {
 	svc, tag := a.started.Service, a.tag(ev.To)
 	switch ev.Outcome {
 	case deployer.OutcomeSuccess:
-		text := fmt.Sprintf("Finished deploy %s%s (duration: %s)", tag, a.messageSuffix(), dur)
+		text := fmt.Sprintf("Finished deploy %s%s (%sduration: %s)", tag, a.messageSuffix(), strings.TrimPrefix(a.stoppedText()+"; ", "; "), dur)
 		if ev.Failed > 0 {
 			text = fmt.Sprintf("Finished deploy %s%s with %d host(s) failed within the limit (duration: %s)", tag, a.messageSuffix(), ev.Failed, dur)
 		}
@@ -543,7 +546,7 @@ func (a *Announcer) onFinished(ev deployer.Event) {
 		if to == "" {
 			to = "the previous revision"
 		}
-		text := fmt.Sprintf("Rolled back %s to %s (%s; %d host%s restored; duration: %s)", svc, to, oneLine(ev.Reason), a.rolled, plural(a.rolled), dur)
+		text := fmt.Sprintf("Rolled back %s to %s (%s; %d host%s restored%s; duration: %s)", svc, to, oneLine(ev.Reason), a.rolled, plural(a.rolled), a.stoppedText(), dur)
 		a.say(a.addressed(text))
 		a.log("finish", text)
 	case deployer.OutcomeFailed:
@@ -553,6 +556,15 @@ func (a *Announcer) onFinished(ev deployer.Event) {
 	case deployer.OutcomeEnded:
 		a.say(a.addressed(fmt.Sprintf("%s: interrupted deploy marked ended; hosts left as they are", svc)))
 	}
+}
+
+// stoppedText is "; first stopped what the interrupted deploy left
+// running on 3 hosts", or "".
+func (a *Announcer) stoppedText() string {
+	if a.stopped == 0 {
+		return ""
+	}
+	return fmt.Sprintf("; first stopped what the interrupted deploy left running on %d host%s", a.stopped, plural(a.stopped))
 }
 
 // Close stops the announcer's timers and posts what waits.

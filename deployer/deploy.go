@@ -180,7 +180,9 @@ func (e *Engine) prepare(ctx context.Context, s *config.Service, id string, req 
 	}
 	r := e.newRun(s, id, req.Who, req.Source, p, obs)
 	r.sha, r.from, r.force = plan.To, plan.From, req.Force
+	r.stale = req.stale
 	r.target = remote.NewTarget(s.Name, s, e.cfg.Deploy.ServeURL, subNames)
+	r.target.OpID = id
 	if err := r.target.Validate(); err != nil {
 		return nil, err
 	}

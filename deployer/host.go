@@ -21,6 +21,10 @@ type Host interface {
 	// Rollback points the host back at its last done revision, restarts,
 	// and returns that revision.
 	Rollback(ctx context.Context, t remote.Target) (remote.StageResult, string, error)
+	// Stop ends the operation opID (a deploy whose process died) if it
+	// still runs on the host: TERM to its process group, KILL after
+	// grace; it returns once the group is gone.
+	Stop(ctx context.Context, t remote.Target, opID string, grace time.Duration) (remote.StopResult, error)
 	// Status reads the host's current, done and deploying revisions.
 	Status(ctx context.Context, t remote.Target) (remote.TargetState, error)
 	// CheckPort waits until the service port accepts a connection.

@@ -32,6 +32,9 @@ func (r *run) deployHost(ctx context.Context, group, host string) bool {
 	if err != nil {
 		return r.failHost(group, host, "", hostReason(err), nil)
 	}
+	if err := r.stopStale(ctx, c, group, host); err != nil {
+		return r.failHost(group, host, "", err.Error(), nil)
+	}
 	// One session runs fetch, checkout, promote and restart; their results
 	// are journaled when it ends. A deploy interrupted meanwhile shows the
 	// host "interrupted during deploy": its state is unknown.

@@ -47,14 +47,16 @@ func (e *Engine) Recover(ctx context.Context, id string, action RecoverAction, w
 	}
 	switch action {
 	case RecoverMarkEnded:
-		return markEnded(path, id, service, who)
+		return e.markEnded(ctx, s, path, id, who)
 	case RecoverRollback:
 		return e.recoverRollback(ctx, s, path, id, who, obs)
 	}
 	return nil, fmt.Errorf("recover: unknown action %d", action)
 }
 
-func markEnded(path, id, service, who string) (*Result, error) {
+// markEnded gives up on the interrupted deploy id, leaving its hosts as
+// they are, once what it left running on them is stopped.
+func (e *Engine) markEnded(ctx context.Context, s *config.Service, path, id, who string) (*Result, error) {
 	d, err := journal.Read(path)
 	if err != nil {
 		return nil, err
@@ -62,11 +64,35 @@ func markEnded(path, id, service, who string) (*Result, error) {
 	if d.Finished {
 		return nil, journal.ErrFinished
 	}
-	if err := journal.MarkEnded(path, who, "marked ended by "+who); err != nil {
+	r := e.newRun(s, id, who, SourceRecover, nil, nil)
+	r.target = remote.NewTarget(s.Name, s, e.cfg.Deploy.ServeURL, nil)
+	r.target.OpID = id
+	r.stale = staleHosts(d)
+	defer r.closeConns()
+	var errs []error
+	for h := range staleHosts(d) {
+		c, err := r.conn(ctx, h)
+		if err == nil {
+			err = r.stopStale(ctx, c, r.host(h).group, h)
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", h, err))
+		}
+	}
+	reason := "marked ended by " + who
+	if r.stopped > 0 {
+		reason += fmt.Sprintf("; stopped what it left running on %d host(s)", r.stopped)
+	}
+	// Giving up must stay possible with a host down: say what could not
+	// be checked.
+	if err := errors.Join(errs...); err != nil {
+		reason += "; could not check or stop what it left running: " + oneLine(err.Error())
+	}
+	if err := journal.MarkEnded(path, who, reason); err != nil {
 		return nil, err
 	}
-	return &Result{ID: id, Service: service, Outcome: OutcomeEnded, From: d.Meta.FromRev, To: d.Meta.Rev,
-		Hosts: len(d.HostState), Duration: time.Since(d.Meta.Started)}, nil
+	return &Result{ID: id, Service: s.Name, Outcome: OutcomeEnded, From: d.Meta.FromRev, To: d.Meta.Rev,
+		Hosts: len(d.HostState), Duration: time.Since(d.Meta.Started), Stopped: r.stopped, Reason: reason}, nil
 }
 
 // reopen takes the deploy lock for the interrupted deploy id and reopens
@@ -89,6 +115,8 @@ func (e *Engine) reopen(s *config.Service, path, id, who, why string, obs Observ
 	// The target as it was deployed; submodule names do not matter to a
 	// rollback.
 	r.target = remote.NewTarget(s.Name, s, e.cfg.Deploy.ServeURL, nil)
+	r.target.OpID = id
+	r.stale = staleHosts(d)
 	if err := r.target.Validate(); err != nil {
 		jw.Close()
 		lock.Release()
@@ -197,7 +225,7 @@ func (e *Engine) AwaitPrompt(ctx context.Context, id, who string, obs Observer, 
 	if d.Meta.Message != "" {
 		msg += ": " + d.Meta.Message
 	}
-	return e.Deploy(ctx, Request{Service: service, Rev: d.Meta.Rev, Message: msg, Who: d.Meta.Who, Source: SourceRecover, Force: d.Meta.Force}, obs, p)
+	return e.Deploy(ctx, Request{Service: service, Rev: d.Meta.Rev, Message: msg, Who: d.Meta.Who, Source: SourceRecover, Force: d.Meta.Force, stale: staleHosts(d)}, obs, p)
 }
 
 // reached marks changed every host the deploy d reached (a stage started
@@ -252,5 +280,5 @@ func (e *Engine) Resume(ctx context.Context, id, who string, obs Observer, p Pro
 	if d.Meta.Message != "" {
 		msg += ": " + d.Meta.Message
 	}
-	return e.Deploy(ctx, Request{Service: service, Rev: d.Meta.Rev, Message: msg, Who: who, Source: SourceRecover, Force: d.Meta.Force}, obs, p)
+	return e.Deploy(ctx, Request{Service: service, Rev: d.Meta.Rev, Message: msg, Who: who, Source: SourceRecover, Force: d.Meta.Force, stale: staleHosts(d)}, obs, p)
 }

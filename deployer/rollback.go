@@ -79,6 +79,9 @@ func (r *run) rollbackHost(ctx context.Context, group, host string) bool {
 	if err != nil {
 		return fail(hostReason(err))
 	}
+	if err := r.stopStale(ctx, c, group, host); err != nil {
+		return fail(err.Error())
+	}
 	r.journal(journal.Event{Type: journal.TypeStageStarted, Group: group, Host: host, Stage: journal.StageRollback, Command: "rollback to the last done revision"})
 	r.update(host, func(h *hostRun) { h.inFlight = true })
 	cctx, cancel := context.WithTimeout(ctx, r.e.commandTimeout())

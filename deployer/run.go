@@ -2,6 +2,7 @@ package deployer
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"time"
 
@@ -39,6 +40,11 @@ type run struct {
 	group  string // the group in progress
 	prompt *openPrompt
 	abort  chan struct{} // closed by Abort; renewed when the operator continues
+	// stale: hosts where a deploy whose process died may have left an
+	// operation running (it was in flight there), with that deploy's id:
+	// it is stopped before anything else runs on the host.
+	stale   map[string]string
+	stopped int // hosts where such an operation was found and stopped
 }
 
 // hostRun is what the run knows of one host.
@@ -164,6 +170,7 @@ func (r *run) result(outcome Outcome, reason string) *Result {
 	}
 	res.Failed = append(res.Failed, r.failed...)
 	res.RolledBack = append(res.RolledBack, r.rolled...)
+	res.Stopped = r.stopped
 	return res
 }
 
@@ -185,6 +192,56 @@ func (r *run) finishJournal(outcome Outcome, reason string) *Result {
 func (r *run) emitFinished(res *Result) {
 	r.emit(Event{Type: EventFinished, Outcome: res.Outcome, Reason: res.Reason, From: r.from, To: r.sha,
 		Total: res.Hosts, OK: res.OK, Failed: len(res.Failed), Duration: res.Duration, Recovery: r.recovery})
+}
+
+// stopGrace is how long the operation a dead deploy left on a host gets
+// to end after TERM before it is killed.
+const stopGrace = 5 * time.Second
+
+// stopStale makes sure the operation a dead deploy left on host is gone
+// before anything else runs there (see run.stale); the journal records
+// what was found and done. An error means the host must not be touched.
+func (r *run) stopStale(ctx context.Context, c Host, group, host string) error {
+	r.mu.Lock()
+	op := r.stale[host]
+	r.mu.Unlock()
+	if op == "" {
+		return nil
+	}
+	cctx, cancel := context.WithTimeout(ctx, r.e.commandTimeout())
+	res, err := c.Stop(cctx, r.target, op, stopGrace)
+	cancel()
+	if err != nil {
+		r.journal(journal.Event{Type: journal.TypeNote, Group: group, Host: host, Err: oneLine(err.Error()),
+			Message: "could not stop what deploy " + op + " left running"})
+		return fmt.Errorf("could not stop what deploy %s left running: %v", op, err)
+	}
+	r.mu.Lock()
+	delete(r.stale, host)
+	if res.Found {
+		r.stopped++
+	}
+	r.mu.Unlock()
+	msg := "nothing of deploy " + op + " left running"
+	if res.Found {
+		msg = fmt.Sprintf("stopped the %s of deploy %s left running (process group %d) with %s, gone after %s",
+			res.Kind, op, res.PGID, res.Signal, res.Waited.Round(10*time.Millisecond))
+		r.emit(Event{Type: EventStopped, Group: group, Host: host, Message: msg})
+	}
+	r.journal(journal.Event{Type: journal.TypeNote, Group: group, Host: host, Message: msg})
+	return nil
+}
+
+// staleHosts are the hosts where deploy d was in flight when its process
+// died, each with d's id.
+func staleHosts(d *Deploy) map[string]string {
+	out := map[string]string{}
+	for h, hs := range d.HostState {
+		if hs.InFlight {
+			out[h] = d.Meta.ID
+		}
+	}
+	return out
 }
 
 // register makes r the running deploy of its service in this engine.

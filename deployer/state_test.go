@@ -46,6 +46,8 @@ func (f *fleetFixture) crashed(t *testing.T) string {
 		}
 	}
 	jw.Close()
+	// a1's deploy session still runs there: its process died, not it.
+	f.fleet.Leave("a1", id)
 	return id
 }
 
@@ -99,6 +101,14 @@ func TestRecoverRollback(t *testing.T) {
 	if slices.Contains(f.fleet.Calls(), "rollback a2") {
 		t.Error("a host the deploy never reached was rolled back")
 	}
+	// What the dead deploy left running on a1 was stopped first.
+	calls := f.fleet.Calls()
+	if i, j := slices.Index(calls, "stop a1"), slices.Index(calls, "rollback a1"); i < 0 || j < i || res.Stopped != 1 || f.fleet.Left("a1") != "" {
+		t.Errorf("stop before rollback: calls %v, stopped %d", calls, res.Stopped)
+	}
+	if !slices.ContainsFunc(events, func(ev Event) bool { return ev.Type == EventStopped && ev.Host == "a1" }) {
+		t.Error("no stopped event")
+	}
 	if d, _ := f.eng.Interrupted("svc"); d != nil {
 		t.Errorf("still interrupted: %s", d.Meta.ID)
 	}
@@ -121,9 +131,12 @@ func TestResumeAndMarkEnded(t *testing.T) {
 			t.Errorf("%s on %s (done %s)", h, short(cur), short(done))
 		}
 	}
+	if res.Stopped != 1 || f.fleet.Left("a1") != "" {
+		t.Errorf("resume stopped %d, left %q", res.Stopped, f.fleet.Left("a1"))
+	}
 	id2 := f.crashed(t)
 	res, err = f.eng.Recover(context.Background(), id2, RecoverMarkEnded, "bob", nil)
-	if err != nil || res.Outcome != OutcomeEnded {
+	if err != nil || res.Outcome != OutcomeEnded || res.Stopped != 1 || f.fleet.Left("a1") != "" {
 		t.Fatalf("mark ended: %+v %v", res, err)
 	}
 	if _, err := f.eng.Resume(context.Background(), id2, "bob", nil, nil); !errors.Is(err, ErrFinished) {
@@ -239,4 +252,20 @@ func mustHost(t *testing.T, s string) config.Host {
 
 func remoteTarget() remote.Target {
 	return remote.Target{Service: "svc", Dir: "/srv/deployment/svc/deploy"}
+}
+
+// A new deploy (not a recovery) on a host where a dead deploy's operation
+// still runs is refused there, naming it; the others go on.
+func TestDeployRefusedWhereAnOperationRuns(t *testing.T) {
+	f := newFleetFixture(t, "groups: [{name: a, hosts: [a1, a2], failure_limit: 1}]")
+	f.installAll(f.shas[0])
+	f.fleet.Leave("a1", "20261205-000000-svc-dead")
+	res := f.deploy(t, nil, Request{})
+	if res.Outcome != OutcomeSuccess || len(res.Failed) != 1 || res.Failed[0].Host != "a1" ||
+		!strings.Contains(res.Failed[0].Reason, "20261205-000000-svc-dead") {
+		t.Fatalf("result %+v", res)
+	}
+	if cur, _, _ := f.fleet.State("a1"); cur != f.shas[0] {
+		t.Errorf("a1 changed to %s", short(cur))
+	}
 }

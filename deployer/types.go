@@ -29,6 +29,9 @@ type Request struct {
 	// the service is locked "reverted by <Who>" before the deploy lock is
 	// let go, so no other deploy slips in between.
 	Revert bool
+
+	// stale: see run.stale (set by Resume).
+	stale map[string]string
 }
 
 // EventType is the kind of an Event.
@@ -46,6 +49,7 @@ const (
 	EventAnswer        EventType = "answer"         // Prompt, Answer
 	EventRollback      EventType = "rollback"       // Group, Total, OK, Failed: one group rolled back
 	EventFinished      EventType = "finished"       // Outcome, Reason, Total, OK, Failed, Duration
+	EventStopped       EventType = "stopped"        // Group, Host, Message: what a dead deploy left running there was stopped
 )
 
 // Outcome is how a deploy or a group ended: one vocabulary for the
@@ -195,6 +199,9 @@ type Result struct {
 	// Reason says why the deploy did not succeed.
 	Reason   string
 	Duration time.Duration
+	// Stopped counts the hosts where an operation a dead deploy left
+	// running was stopped before this one acted there.
+	Stopped int
 	// Locked is the manual lock a revert took (Request.Revert); nil
 	// otherwise, or when taking it failed (LockErr says why).
 	Locked  *Holder

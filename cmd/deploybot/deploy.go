@@ -344,6 +344,9 @@ func (p *progress) Observe(ev deployer.Event) {
 	case deployer.EventAnswer:
 		p.clear()
 		fmt.Fprintf(p.w, "answer: %s (%s)\n", ev.Answer, ev.Who)
+	case deployer.EventStopped:
+		p.clear()
+		fmt.Fprintf(p.w, "[%s] %s: %s\n", ev.Group, ev.Host, ev.Message)
 	case deployer.EventRollback:
 		p.clear()
 		fmt.Fprintf(p.w, "[%s] rolled back: %d/%d restored, %d failed\n", ev.Group, ev.OK, ev.Total, ev.Failed)

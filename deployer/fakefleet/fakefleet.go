@@ -70,6 +70,10 @@ type Host struct {
 	b                        Behavior
 	current, done, deploying string
 	closed                   bool
+	// left is the id of an operation still running on the host, left by
+	// a deploy whose process died (Leave); it refuses every other one
+	// until stopped.
+	left string
 }
 
 // host returns the host named name, creating it.
@@ -100,6 +104,50 @@ func (f *Fleet) Install(host, rev string) {
 	h.mu.Unlock()
 }
 
+// Leave marks an operation of deploy opID as still running on host, as a
+// deploy process killed mid-stage leaves it: deploys, finalizes and
+// rollbacks there are refused with a *remote.BusyError until Stop ends it.
+func (f *Fleet) Leave(host, opID string) {
+	h := f.host(host)
+	h.mu.Lock()
+	h.left = opID
+	h.mu.Unlock()
+}
+
+// Left returns the operation still running on host ("" if none).
+func (f *Fleet) Left(host string) string {
+	h := f.host(host)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.left
+}
+
+// busy is the error of an operation refused because another one runs.
+func (h *Host) busy() error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.left == "" {
+		return nil
+	}
+	return &remote.BusyError{Host: h.name, OpID: h.left, PGID: 4242, Kind: remote.OpDeploy}
+}
+
+// Stop ends the operation opID (any, for "") left running on the host.
+func (h *Host) Stop(ctx context.Context, t remote.Target, opID string, grace time.Duration) (remote.StopResult, error) {
+	h.f.record("stop %s", h.name)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	switch {
+	case h.left == "":
+		return remote.StopResult{}, nil
+	case opID != "" && h.left != opID:
+		return remote.StopResult{}, &remote.BusyError{Host: h.name, OpID: h.left, PGID: 4242, Kind: remote.OpDeploy}
+	}
+	res := remote.StopResult{Found: true, OpID: h.left, PGID: 4242, Kind: remote.OpDeploy, Signal: "TERM", Waited: 10 * time.Millisecond}
+	h.left = ""
+	return res, nil
+}
+
 // BadRevision makes the health checks of every host running rev fail.
 func (f *Fleet) BadRevision(rev string) {
 	f.mu.Lock()
@@ -116,7 +164,7 @@ func (f *Fleet) State(host string) (current, done, deploying string) {
 }
 
 // Calls returns what was done, in order: "deploy HOST", "finalize HOST",
-// "rollback HOST", "check HOST NAME", "status HOST".
+// "rollback HOST", "stop HOST", "check HOST NAME", "status HOST".
 func (f *Fleet) Calls() []string {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -159,6 +207,9 @@ func (h *Host) behavior() Behavior {
 // Deploy switches the host to sha (fetch, promote, restart).
 func (h *Host) Deploy(ctx context.Context, t remote.Target, sha string, force bool, timeout time.Duration) ([]remote.StageResult, error) {
 	h.f.record("deploy %s", h.name)
+	if err := h.busy(); err != nil {
+		return nil, err
+	}
 	if h.f.Started != nil {
 		h.f.Started <- h.name
 	}
@@ -196,6 +247,9 @@ func (h *Host) Deploy(ctx context.Context, t remote.Target, sha string, force bo
 func (h *Host) Finalize(ctx context.Context, t remote.Target, sha string) (remote.StageResult, error) {
 	h.f.record("finalize %s", h.name)
 	st := remote.StageResult{Stage: remote.StageFinalize, Command: "finalize " + sha}
+	if err := h.busy(); err != nil {
+		return st, err
+	}
 	if h.behavior().FinalizeFails {
 		st.ExitCode, st.Output = 1, "disk full"
 		return st, &remote.StageError{Host: h.name, Stage: remote.StageFinalize, ExitCode: 1, Output: "disk full"}
@@ -210,6 +264,9 @@ func (h *Host) Finalize(ctx context.Context, t remote.Target, sha string) (remot
 func (h *Host) Rollback(ctx context.Context, t remote.Target) (remote.StageResult, string, error) {
 	h.f.record("rollback %s", h.name)
 	st := remote.StageResult{Stage: remote.StageRollback, Command: "rollback"}
+	if err := h.busy(); err != nil {
+		return st, "", err
+	}
 	if h.behavior().RollbackFails {
 		st.ExitCode = 1
 		return st, "", &remote.StageError{Host: h.name, Stage: remote.StageRollback, ExitCode: 1, Output: "rollback failed"}

@@ -46,7 +46,7 @@ func runServe(ctx context.Context, e *env, args []string) int {
 	}
 	defer store.Close()
 
-	spool, err := sal.OpenSpool(cfg.SAL.Spool)
+	spool, err := sal.OpenSpool(cfg.SAL.Spool, logger)
 	if err != nil {
 		logger.Error("cannot open the SAL spool", "err", err)
 		return exitFailed

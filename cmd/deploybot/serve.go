@@ -86,25 +86,10 @@ func runServe(ctx context.Context, e *env, args []string) int {
 			logger.Error("cannot serve the SAL web pages", "err", err)
 			return exitFailed
 		}
-		mux := http.NewServeMux()
-		mux.Handle("/", salweb.New(salweb.Options{
-			Store:     store,
-			PublicURL: cfg.SAL.PublicURL,
-			TaskURL:   cfg.SAL.TaskURL,
-			Log:       logger,
-		}))
-		if eng != nil {
-			// The full log of each deploy, linked from the channel.
-			mux.Handle("/deploys/", journal.Handler(cfg.Deploy.JournalDir, "/deploys/"))
-		}
-		web = &http.Server{
-			Handler:           mux,
-			ReadHeaderTimeout: 10 * time.Second,
-			ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
-		}
+		web = newWebServer(cfg, store, eng != nil, logger)
 		logger.Info("SAL web pages", "listen", ln.Addr().String(), "url", cfg.SAL.PublicURL)
 		go func() {
-			err := web.Serve(ln)
+			err := web.Serve(salweb.Listener(ln))
 			if !errors.Is(err, http.ErrServerClosed) {
 				logger.Error("SAL web server stopped", "err", err)
 				cancel()
@@ -128,4 +113,25 @@ func runServe(ctx context.Context, e *env, args []string) int {
 	}
 	logger.Info("stopped")
 	return code
+}
+
+// newWebServer is the server of sal.listen: the SAL web pages, and the
+// deploy logs under /deploys/ when there is a deployment engine. Its
+// timeouts and header limit are sal/web's (see salweb.NewServer); serve it
+// on salweb.Listener.
+func newWebServer(cfg *config.Config, store sal.Store, deploys bool, logger *slog.Logger) *http.Server {
+	mux := http.NewServeMux()
+	mux.Handle("/", salweb.New(salweb.Options{
+		Store:     store,
+		PublicURL: cfg.SAL.PublicURL,
+		TaskURL:   cfg.SAL.TaskURL,
+		Log:       logger,
+	}))
+	if deploys {
+		// The full log of each deploy, linked from the channel.
+		mux.Handle("/deploys/", journal.Handler(cfg.Deploy.JournalDir, "/deploys/"))
+	}
+	srv := salweb.NewServer(mux)
+	srv.ErrorLog = slog.NewLogLogger(logger.Handler(), slog.LevelWarn)
+	return srv
 }

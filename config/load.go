@@ -72,6 +72,7 @@ func Parse(path string, data []byte) (*Config, error) {
 		return nil, s.errs
 	}
 	c.applyDefaults()
+	c.warn()
 	return cfg, nil
 }
 

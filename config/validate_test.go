@@ -176,6 +176,14 @@ func TestValidation(t *testing.T) {
 		{"hostmask without !", []string{`"*!*@example/alice"`, `"alice@example/alice"`}, "access.deployers.hostmasks[0]", "hostmasks:", "nick!user@host"},
 		{"hostmask without @", []string{`"*!*@example/alice"`, `"*!alice"`}, "access.deployers.hostmasks[0]", "hostmasks:", "nick!user@host"},
 		{"hostmask in wrong order", []string{`"*!*@example/alice"`, `"*@x!y"`}, "access.deployers.hostmasks[0]", "hostmasks:", "nick!user@host"},
+		{"hostmask matching everyone", []string{`"*!*@example/alice"`, `"*!*@*"`}, "access.deployers.hostmasks[0]", "hostmasks:", "lets anyone in"},
+		{"hostmask matching every dotted host", []string{`"*!*@example/alice"`, `"*!*@*.*"`}, "access.deployers.hostmasks[0]", "hostmasks:", "lets anyone in"},
+		{"hostmask matching every cloak", []string{`"*!*@example/alice"`, `"*!*@*/*"`}, "access.deployers.hostmasks[0]", "hostmasks:", "lets anyone in"},
+		{"hostmask of wildcards", []string{`"*!*@example/alice"`, `"?*!*?@?*.*?:*"`}, "access.deployers.hostmasks[0]", "hostmasks:", "lets anyone in"},
+		{"hostmask of a nick only", []string{`"*!*@example/alice"`, `"alice!*@*"`}, "access.deployers.hostmasks[0]", "hostmasks:", "lets anyone in"},
+		{"hostmask of a nick and user only", []string{`"*!*@example/alice"`, `"alice!~alice@*"`}, "access.deployers.hostmasks[0]", "hostmasks:", "lets anyone in"},
+		{"hostmask star", []string{`"*!*@example/alice"`, `"*"`}, "access.deployers.hostmasks[0]", "hostmasks:", "nick!user@host"},
+		{"service hostmask matching everyone", []string{"    port: 1970\n", "    port: 1970\n    deployers: {hostmasks: [\"*!*@*\"]}\n"}, "services.citoid.deployers.hostmasks[0]", "deployers: {hostmasks", "lets anyone in"},
 		{"account empty", []string{"accounts: [alice]", `accounts: [alice, ""]`}, "access.deployers.accounts[1]", "accounts:", "empty account"},
 		{"account with space", []string{"accounts: [alice]", `accounts: ["al ice"]`}, "access.deployers.accounts[0]", "accounts:", "invalid account"},
 
@@ -302,6 +310,7 @@ func TestValidationAccepts(t *testing.T) {
 		{"ints in YAML forms", []string{"port: 1970", "port: 0x7b2"}},
 		{"expect_status and body", []string{`{name: info, http: "http://127.0.0.1:1970/_info"}`, `{name: info, http: "https://127.0.0.1:1970/_info", expect_status: 204, expect_body: "^ok$", timeout: 2s}`}},
 		{"comments and block style", []string{"  nick: deploybot\n", "  # the nick\n  nick: deploybot # primary\n  tls: true\n  tls_insecure: false\n"}},
+		{"hostmasks naming a host", []string{`hostmasks: ["*!*@example/alice"]`, `hostmasks: ["carol!~carol@10.0.0.?", "*!*@*.wikimedia.org", "*!*@2001:db8::*", "*!*@user/a"]`}},
 		{"null sections", []string{"access:\n  deployers:\n    accounts: [alice]\n    hostmasks: [\"*!*@example/alice\"]\n", "access:\n"}},
 	}
 	for _, tc := range cases {

@@ -39,6 +39,7 @@ func runServe(ctx context.Context, e *env, args []string) int {
 		fmt.Fprintf(e.stderr, "%v\n", err)
 		return exitFailed
 	}
+	logWarnings(logger, cfg)
 	store, err := sal.Open(cfg.SAL.Database)
 	if err != nil {
 		logger.Error("cannot open the Server Admin Log", "err", err)
@@ -134,4 +135,12 @@ func newWebServer(cfg *config.Config, store sal.Store, deploys bool, logger *slo
 	srv := salweb.NewServer(mux)
 	srv.ErrorLog = slog.NewLogLogger(logger.Handler(), slog.LevelWarn)
 	return srv
+}
+
+// logWarnings logs what the configuration allows but is unsafe (see
+// config.Config.Warnings).
+func logWarnings(logger *slog.Logger, cfg *config.Config) {
+	for _, w := range cfg.Warnings {
+		logger.Warn("unsafe configuration", "file", w.File, "line", w.Line, "key", w.Key, "problem", w.Msg)
+	}
 }

@@ -438,6 +438,10 @@ func TestSyntaxErrors(t *testing.T) {
 		{"two documents", "irc: {}\n---\nsal: {}\n", 3, "a second YAML document"},
 		{"control character", "irc:\n  nick: \x01x\n", 2, "control character"},
 		{"invalid UTF-8", "irc:\n  nick: x\n  user: \xff\n", 3, "invalid UTF-8"},
+		{"lone carriage return", "irc:\n  nick: x\r  user: y\n", 2, "carriage return without a line feed"},
+		{"carriage return at the end", "irc:\n  nick: x\r", 2, "carriage return without a line feed"},
+		{"next line", "irc:\n  nick: x\u0085  user: y\n", 2, "U+0085"},
+		{"line separator", "irc:\n  nick: x\n  user: \"y\u2028\"\n", 3, "U+2028"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -544,5 +548,12 @@ func TestTLSCAFile(t *testing.T) {
 	var errs Errors
 	if !errors.As(err, &errs) || len(errs) != 1 || errs[0].Key != "irc.tls_ca_file" || errs[0].Line != 5 {
 		t.Fatalf("tls_ca_file without tls: %v", err)
+	}
+}
+
+// Windows line ends are fine; only a CR without its LF is refused.
+func TestCRLFAccepted(t *testing.T) {
+	if _, err := Parse("test.yaml", []byte(strings.ReplaceAll(base, "\n", "\r\n"))); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -123,13 +123,12 @@ const maxStageMillis = 365 * 24 * 3600 * 1000
 
 // marker parses what follows MarkerPrefix on a marker line (its newline
 // removed): a known keyword and its arguments, each separated by exactly
-// one space, as the scripts print them:
+// one space, numbers in decimal without sign or leading zero, as the
+// scripts print them:
 //
-//	pid <digits>
+//	pid <number>
 //	begin <stage>                 stage: lowercase letters
-//	end <stage> <code> <ms>       code: digits; ms: digits, maybe after '-'
-//
-// (numbers in decimal without a leading zero, as the shell prints them)
+//	end <stage> <code> <ms>       ms: a number, maybe after '-'
 //	noop|rev|current|done|deploying <arg>   arg: no spaces, maybe empty
 //
 // It reports false for anything else.

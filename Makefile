@@ -5,8 +5,14 @@ VERSION  ?= $(shell git describe --always --dirty 2>/dev/null || echo devel)
 LDFLAGS  := -X main.version=$(VERSION)
 # The whole suite, real servers included, stays well under this.
 TIMEOUT  ?= 20m
+# How long `make fuzz` runs each fuzz target, and how long it may spend
+# shrinking each new input it finds (the default, a minute, can stall a
+# short run on every new input).
+FUZZTIME ?= 60s
+FUZZMINIMIZETIME ?= 5s
+FUZZ     = CGO_ENABLED=0 $(GO) test -run '^$$' -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZETIME)
 
-.PHONY: all build test test-short lint bench demo deps clean
+.PHONY: all build test test-short lint bench fuzz demo deps clean
 
 all: lint build test
 
@@ -33,6 +39,18 @@ lint:
 
 bench:
 	CGO_ENABLED=0 $(GO) test -run '^$$' -bench . -benchtime 1x -count 1 ./...
+
+# Native Go fuzzing, one target at a time (-fuzz takes one per run). A
+# finding is written to the package's testdata/fuzz/<Target>/, where it
+# stays as a seed that every `go test` runs.
+fuzz:
+	$(FUZZ) -fuzz '^FuzzParseCommand$$' ./bot
+	$(FUZZ) -fuzz '^FuzzIncomingLine$$' ./bot
+	$(FUZZ) -fuzz '^FuzzSplitText$$' ./bot
+	$(FUZZ) -fuzz '^FuzzParse$$' ./config
+	$(FUZZ) -fuzz '^FuzzLinkify$$' ./sal/web
+	$(FUZZ) -fuzz '^FuzzRenderers$$' ./sal/web
+	$(FUZZ) -fuzz '^FuzzMarkers$$' ./deployer/remote
 
 # A local sandbox: InspIRCd + Anope on 127.0.0.1:16667, a fleet of sshd
 # hosts with a demo service to deploy, and the bot with examples/sandbox.yaml

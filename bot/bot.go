@@ -221,25 +221,11 @@ func (b *Bot) holdsNick() bool {
 }
 
 func (b *Bot) onPrivmsg(m ircmsg.Message) {
-	if len(m.Params) < 2 || !b.holdsNick() {
+	if !b.holdsNick() {
 		return
 	}
-	nuh, err := m.NUH()
-	if err != nil || sameName(nuh.Name, b.conn.CurrentNick()) {
-		return
-	}
-	target, text := m.Params[0], m.Params[1]
-	r := &request{nick: nuh.Name, user: nuh.User, host: nuh.Host}
-	if isChannel(target) {
-		if !b.listensOn(target) {
-			return
-		}
-		r.channel, r.replyTo = target, target
-	} else {
-		r.replyTo = nuh.Name
-	}
-	r.account = b.accountOf(m, nuh.Name, r.channel)
-	if !parseCommand(b.cfg.IRC.Prefix, text, r) {
+	r := b.requestFrom(m, b.conn.CurrentNick())
+	if r == nil {
 		return
 	}
 	b.submit(r)
@@ -272,6 +258,36 @@ func (b *Bot) slowDown(r *request) {
 		return
 	}
 	b.reply(r, fmt.Sprintf("slow down: you have %d commands pending; I am ignoring your other commands until they are done.", maxPending))
+}
+
+// requestFrom turns m, a message the bot received while its nick was
+// self, into a command request: nil unless m is a PRIVMSG from somebody
+// else, to the bot or to a channel it listens on, that starts with the
+// command prefix. The sender's account comes from m's account tag (see
+// accountOf).
+func (b *Bot) requestFrom(m ircmsg.Message, self string) *request {
+	if m.Command != "PRIVMSG" || len(m.Params) < 2 {
+		return nil
+	}
+	nuh, err := m.NUH()
+	if err != nil || sameName(nuh.Name, self) {
+		return nil
+	}
+	target, text := m.Params[0], m.Params[1]
+	r := &request{nick: nuh.Name, user: nuh.User, host: nuh.Host}
+	if isChannel(target) {
+		if !b.listensOn(target) {
+			return nil
+		}
+		r.channel, r.replyTo = target, target
+	} else {
+		r.replyTo = nuh.Name
+	}
+	r.account = b.accountOf(m, nuh.Name, r.channel)
+	if !parseCommand(b.cfg.IRC.Prefix, text, r) {
+		return nil
+	}
+	return r
 }
 
 // parseCommand fills r's name, args and rest from text when text starts

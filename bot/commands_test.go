@@ -70,7 +70,7 @@ services:
     canary: [scb1001]
 `
 
-func newTestBot(t *testing.T) (*Bot, *fakeWire, sal.Store) {
+func newTestBot(t testing.TB) (*Bot, *fakeWire, sal.Store) {
 	t.Helper()
 	cfg, err := config.Parse(filepath.Join(t.TempDir(), "c.yaml"), []byte(testConfig))
 	if err != nil {

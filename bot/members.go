@@ -71,11 +71,11 @@ func (t *memberTable) handle(m ircmsg.Message, self string) memberEvent {
 			t.whox[ch] = true
 			ev.joined = m.Params[0]
 		}
-		acct := ""
 		if len(m.Params) >= 2 { // extended-join: JOIN #chan account :realname
-			acct = accountName(m.Params[1])
+			t.setKnown(ch, nick, accountName(m.Params[1]))
+		} else {
+			t.set(ch, nick, "", true)
 		}
-		t.set(ch, nick, acct, true)
 	case "PART":
 		if len(m.Params) >= 1 {
 			t.remove(config.FoldName(m.Params[0]), nick, self)
@@ -94,6 +94,10 @@ func (t *memberTable) handle(m ircmsg.Message, self string) memberEvent {
 		}
 		from, to := config.FoldName(nick), m.Params[0]
 		for _, members := range t.chans {
+			// The server gave the nick away, so whoever had it is gone.
+			if key := config.FoldName(to); key != from {
+				delete(members, key)
+			}
 			if mb, ok := members[from]; ok {
 				delete(members, from)
 				mb.nick = to
@@ -116,7 +120,7 @@ func (t *memberTable) handle(m ircmsg.Message, self string) memberEvent {
 		if acct == "0" {
 			acct = ""
 		}
-		t.set(config.FoldName(m.Params[2]), m.Params[5], acct, true)
+		t.setKnown(config.FoldName(m.Params[2]), m.Params[5], acct)
 	case "315":
 		if len(m.Params) < 2 {
 			break
@@ -130,22 +134,31 @@ func (t *memberTable) handle(m ircmsg.Message, self string) memberEvent {
 	return ev
 }
 
-// set records nick's account in channel ch (folded). With add false it
-// only updates a nick already there.
+// set records nick's account in channel ch (folded), a channel the bot
+// is in. With add false it only updates a nick already there.
 func (t *memberTable) set(ch, nick, account string, add bool) {
 	members := t.chans[ch]
 	if members == nil {
-		if !add {
-			return
-		}
-		members = make(map[string]member)
-		t.chans[ch] = members
+		return // not a channel the bot is in: nothing to know there
 	}
 	key := config.FoldName(nick)
 	if _, ok := members[key]; !ok && !add {
 		return
 	}
 	members[key] = member{nick: nick, account: account}
+}
+
+// setKnown records nick in channel ch (folded) with the account the
+// server just told, and updates every other channel that has nick: an
+// account belongs to the user, not to a channel, and a stale one left in
+// another channel could answer for a private message.
+func (t *memberTable) setKnown(ch, nick, account string) {
+	t.set(ch, nick, account, true)
+	for other := range t.chans {
+		if other != ch {
+			t.set(other, nick, account, false)
+		}
+	}
 }
 
 // remove takes nick out of channel ch (folded), or forgets the channel

@@ -139,3 +139,41 @@ func TestAccountOf(t *testing.T) {
 		t.Errorf("another channel: %q", got)
 	}
 }
+
+// What the server says of an account on a JOIN or in a WHOX reply is true
+// of every channel: a stale account left in another channel must not
+// answer for a private message.
+func TestMemberAccountIsOnePerUser(t *testing.T) {
+	var tb memberTable
+	for _, line := range []string{
+		":deploybot!u@h JOIN #a * :bot",
+		":deploybot!u@h JOIN #b * :bot",
+		":dave!d@h JOIN #a dave :Dave",
+		":dave!d@h JOIN #b * :Dave", // logged out since, no account-notify seen
+	} {
+		m, _ := ircmsg.ParseLine(line)
+		tb.handle(m, "deploybot")
+	}
+	for _, ch := range []string{"#a", "#b", ""} {
+		if got := tb.account(ch, "dave"); got != "" {
+			t.Fatalf("account of dave in %q = %q after the JOIN said none", ch, got)
+		}
+	}
+	m, _ := ircmsg.ParseLine(":irc.test 354 deploybot 731 #b d h dave H dave2")
+	tb.handle(m, "deploybot")
+	for _, ch := range []string{"#a", "#b", ""} {
+		if got := tb.account(ch, "dave"); got != "dave2" {
+			t.Fatalf("account of dave in %q = %q after WHOX said dave2", ch, got)
+		}
+	}
+	// A plain JOIN (no extended-join) says nothing of the account.
+	m, _ = ircmsg.ParseLine(":dave!d@h JOIN #c")
+	tb.handle(m, "deploybot")
+	if got := tb.account("#a", "dave"); got != "dave2" {
+		t.Fatalf("a plain JOIN changed the account to %q", got)
+	}
+	// #c is not a channel the bot is in.
+	if tb.in("#c") {
+		t.Fatal("somebody else's JOIN made the bot think it is in #c")
+	}
+}

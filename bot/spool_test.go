@@ -3,6 +3,7 @@ package bot
 import (
 	"context"
 	"errors"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -29,7 +30,7 @@ func TestLogQueuedWhileStoreIsDown(t *testing.T) {
 	b, w, real := newTestBot(t)
 	store := &downStore{Store: real}
 	b.store = store
-	spool, err := sal.OpenSpool(filepath.Join(t.TempDir(), "sal.spool"))
+	spool, err := sal.OpenSpool(filepath.Join(t.TempDir(), "sal.spool"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,5 +63,47 @@ func TestLogQueuedWhileStoreIsDown(t *testing.T) {
 	}
 	if p, _ := spool.Pending(); len(p) != 0 {
 		t.Fatalf("spool still holds %d entries", len(p))
+	}
+}
+
+// A line torn by a crash of an earlier run is at the end of the spool: the
+// lines queued now are not glued to it, and all of them reach the log once
+// the store is back.
+func TestLogQueuedAfterTornSpoolLine(t *testing.T) {
+	b, w, real := newTestBot(t)
+	store := &downStore{Store: real}
+	b.store = store
+	path := filepath.Join(t.TempDir(), "sal.spool")
+	spool, err := sal.OpenSpool(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.spool = spool
+	if err := os.WriteFile(path, []byte(`{"nick":"alice","message":"half a li`), 0o640); err != nil {
+		t.Fatal(err)
+	}
+
+	store.down.Store(true)
+	for _, msg := range []string{"first while down", "second while down"} {
+		got := b.runLine(t, w, "alice", "alice", "#ops", "!log "+msg)
+		if len(got) != 1 || !strings.Contains(got[0], "It is queued") {
+			t.Fatalf("reply = %q", got)
+		}
+	}
+	store.down.Store(false)
+	got := b.runLine(t, w, "alice", "alice", "#ops", "!log back again")
+	if len(got) != 1 || !strings.HasPrefix(got[0], "#ops Logged the message at ") {
+		t.Fatalf("reply = %q", got)
+	}
+	es, _ := real.List(context.Background(), sal.Query{})
+	var msgs []string
+	for _, e := range es {
+		msgs = append(msgs, e.Message)
+	}
+	if strings.Join(msgs, "|") != "back again|second while down|first while down" {
+		t.Fatalf("logged = %q", msgs)
+	}
+	if bad, _ := os.ReadFile(spool.BadPath()); !strings.Contains(string(bad), "half a li") {
+		t.Fatalf("torn line not kept aside: %q", bad)
 	}
 }

@@ -32,6 +32,14 @@ type Config struct {
 	Deploy   Deploy              `yaml:"deploy"`
 	Access   Access              `yaml:"access"`
 	Services map[string]*Service `yaml:"services"`
+
+	// Warnings are what Load accepted but is unsafe, each with its file,
+	// line and key like an Error: a secret file (SASL password, SSH key,
+	// the configuration itself when sal.database holds a password) that
+	// its group or other users can read or write, SASL without TLS to
+	// another machine, irc.tls_insecure. They are not errors: serve logs
+	// them and check-config prints them.
+	Warnings []*Error `yaml:"-" json:"-"`
 }
 
 // IRC is how the bot reaches its IRC network and where it listens.

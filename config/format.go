@@ -11,16 +11,27 @@ import (
 // Secret's Format would not be consulted and a password could show. The
 // types that hold a Secret (Config, IRC, SASL) therefore format
 // themselves: whatever the verb, they print as %v, %+v or %#v would.
+// Config and SAL also hide the password of a database URL (see RedactURL).
 
 type (
 	plainConfig Config
 	plainIRC    IRC
 	plainSASL   SASL
+	plainSAL    SAL
 )
 
-// Format prints c as %v (%+v, %#v with those flags) does, for every verb.
+// Format prints c as %v (%+v, %#v with those flags) does, for every verb;
+// the password of sal.database shows as xxxxx.
 func (c Config) Format(f fmt.State, verb rune) {
+	c.SAL.Database = RedactURL(c.SAL.Database)
 	formatPlain(f, "config.plainConfig", "config.Config", plainConfig(c))
+}
+
+// Format prints s as %v (%+v, %#v with those flags) does, for every verb;
+// the password of Database shows as xxxxx.
+func (s SAL) Format(f fmt.State, verb rune) {
+	s.Database = RedactURL(s.Database)
+	formatPlain(f, "config.plainSAL", "config.SAL", plainSAL(s))
 }
 
 // Format prints irc as %v (%+v, %#v with those flags) does, for every verb.

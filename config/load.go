@@ -3,6 +3,7 @@ package config
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"os"
@@ -57,9 +58,13 @@ func Parse(path string, data []byte) (*Config, error) {
 		return nil, Errors{syntaxError(path, data, err)}
 	default:
 		line := extra.Line
-		if len(extra.Content) > 0 {
+		empty := len(extra.Content) == 0 || extra.Content[0].Kind == yaml.ScalarNode && extra.Content[0].Tag == tagNull && extra.Content[0].Value == ""
+		if !empty {
 			line = extra.Content[0].Line
+		} else if l := lastDocumentStart(data); l > 0 {
+			line = l // an empty document: its --- line
 		}
+		line = min(line, bytes.Count(data, []byte("\n"))+1)
 		return nil, Errors{{File: path, Line: line, Msg: "a second YAML document (after ---): want a single document per file"}}
 	}
 
@@ -72,7 +77,21 @@ func Parse(path string, data []byte) (*Config, error) {
 		return nil, s.errs
 	}
 	c.applyDefaults()
+	c.warn()
 	return cfg, nil
+}
+
+// lastDocumentStart is the line of the last "---" document marker in
+// data, or 0.
+func lastDocumentStart(data []byte) int {
+	last := 0
+	for i, l := range strings.Split(string(data), "\n") {
+		l = strings.TrimSuffix(l, "\r")
+		if l == "---" || strings.HasPrefix(l, "--- ") || strings.HasPrefix(l, "---\t") {
+			last = i + 1
+		}
+	}
+	return last
 }
 
 var (
@@ -118,8 +137,9 @@ func syntaxError(path string, data []byte, err error) *Error {
 // re-parsing prefixes (quadratic in the number of lines).
 const maxSyntaxSearch = 5000
 
-// scanText finds what the YAML parser would refuse without saying where:
-// invalid UTF-8 and control characters.
+// scanText finds what the YAML parser would refuse without saying where
+// (invalid UTF-8 and control characters), and the line breaks other than
+// LF and CRLF, which YAML counts as lines and editors do not.
 func scanText(data []byte) *Error {
 	line := 1
 	for i := 0; i < len(data); {
@@ -129,6 +149,12 @@ func scanText(data []byte) *Error {
 			return &Error{Line: line, Msg: "invalid UTF-8: want a UTF-8 text file"}
 		case r == '\n':
 			line++
+		case r == '\r' && (i+1 == len(data) || data[i+1] != '\n'):
+			// YAML would count a line here that editors and errors do
+			// not: refuse it rather than point at the wrong line.
+			return &Error{Line: line, Msg: "carriage return without a line feed: want Unix (LF) or Windows (CRLF) line ends"}
+		case r == '\u0085' || r == '\u2028' || r == '\u2029':
+			return &Error{Line: line, Msg: "line separator " + fmt.Sprintf("U+%04X", r) + ": YAML reads it as a line break; want LF line ends (write it escaped in a double-quoted string)"}
 		case r == '\t' || r == '\r' || r == '\uFEFF':
 		case r < 0x20 || r == 0x7f:
 			return &Error{Line: line, Msg: "control character " + strconv.QuoteRune(r) + ": want plain text (write it escaped in a double-quoted string)"}

@@ -211,10 +211,26 @@ func (c *checker) checkDeployers(key string, d Deployers) {
 		k := index(key+".hostmasks", i)
 		nick, rest, ok1 := strings.Cut(m, "!")
 		user, host, ok2 := strings.Cut(rest, "@")
-		if !ok1 || !ok2 || nick == "" || user == "" || host == "" || strings.ContainsAny(host, "!@") || hasSpaceOrControl(m) {
+		switch {
+		case !ok1 || !ok2 || nick == "" || user == "" || host == "" || strings.ContainsAny(host, "!@") || hasSpaceOrControl(m):
 			c.errf(k, "invalid hostmask %q: want a glob of the form nick!user@host, such as \"*!*@wikimedia/*\"", m)
+		case !constrainsHost(host):
+			c.errf(k, "hostmask %q lets anyone in: the nick and user are whatever a client says, so the host part must name a host, cloak or address, such as \"*!*@wikimedia/*\" or \"*!*@10.0.0.5\"", m)
 		}
 	}
+}
+
+// constrainsHost reports whether the host part of a hostmask names
+// something: a letter or digit, not only wildcards (* and ?) and the
+// separators of names and addresses. "*", "*.*", "*/*" or "*:*" match
+// every client.
+func constrainsHost(host string) bool {
+	for _, r := range host {
+		if !strings.ContainsRune("*?.:/-_", r) {
+			return true
+		}
+	}
+	return false
 }
 
 // ---- irc ----

@@ -176,6 +176,14 @@ func TestValidation(t *testing.T) {
 		{"hostmask without !", []string{`"*!*@example/alice"`, `"alice@example/alice"`}, "access.deployers.hostmasks[0]", "hostmasks:", "nick!user@host"},
 		{"hostmask without @", []string{`"*!*@example/alice"`, `"*!alice"`}, "access.deployers.hostmasks[0]", "hostmasks:", "nick!user@host"},
 		{"hostmask in wrong order", []string{`"*!*@example/alice"`, `"*@x!y"`}, "access.deployers.hostmasks[0]", "hostmasks:", "nick!user@host"},
+		{"hostmask matching everyone", []string{`"*!*@example/alice"`, `"*!*@*"`}, "access.deployers.hostmasks[0]", "hostmasks:", "lets anyone in"},
+		{"hostmask matching every dotted host", []string{`"*!*@example/alice"`, `"*!*@*.*"`}, "access.deployers.hostmasks[0]", "hostmasks:", "lets anyone in"},
+		{"hostmask matching every cloak", []string{`"*!*@example/alice"`, `"*!*@*/*"`}, "access.deployers.hostmasks[0]", "hostmasks:", "lets anyone in"},
+		{"hostmask of wildcards", []string{`"*!*@example/alice"`, `"?*!*?@?*.*?:*"`}, "access.deployers.hostmasks[0]", "hostmasks:", "lets anyone in"},
+		{"hostmask of a nick only", []string{`"*!*@example/alice"`, `"alice!*@*"`}, "access.deployers.hostmasks[0]", "hostmasks:", "lets anyone in"},
+		{"hostmask of a nick and user only", []string{`"*!*@example/alice"`, `"alice!~alice@*"`}, "access.deployers.hostmasks[0]", "hostmasks:", "lets anyone in"},
+		{"hostmask star", []string{`"*!*@example/alice"`, `"*"`}, "access.deployers.hostmasks[0]", "hostmasks:", "nick!user@host"},
+		{"service hostmask matching everyone", []string{"    port: 1970\n", "    port: 1970\n    deployers: {hostmasks: [\"*!*@*\"]}\n"}, "services.citoid.deployers.hostmasks[0]", "deployers: {hostmasks", "lets anyone in"},
 		{"account empty", []string{"accounts: [alice]", `accounts: [alice, ""]`}, "access.deployers.accounts[1]", "accounts:", "empty account"},
 		{"account with space", []string{"accounts: [alice]", `accounts: ["al ice"]`}, "access.deployers.accounts[0]", "accounts:", "invalid account"},
 
@@ -302,6 +310,7 @@ func TestValidationAccepts(t *testing.T) {
 		{"ints in YAML forms", []string{"port: 1970", "port: 0x7b2"}},
 		{"expect_status and body", []string{`{name: info, http: "http://127.0.0.1:1970/_info"}`, `{name: info, http: "https://127.0.0.1:1970/_info", expect_status: 204, expect_body: "^ok$", timeout: 2s}`}},
 		{"comments and block style", []string{"  nick: deploybot\n", "  # the nick\n  nick: deploybot # primary\n  tls: true\n  tls_insecure: false\n"}},
+		{"hostmasks naming a host", []string{`hostmasks: ["*!*@example/alice"]`, `hostmasks: ["carol!~carol@10.0.0.?", "*!*@*.wikimedia.org", "*!*@2001:db8::*", "*!*@user/a"]`}},
 		{"null sections", []string{"access:\n  deployers:\n    accounts: [alice]\n    hostmasks: [\"*!*@example/alice\"]\n", "access:\n"}},
 	}
 	for _, tc := range cases {
@@ -429,6 +438,10 @@ func TestSyntaxErrors(t *testing.T) {
 		{"two documents", "irc: {}\n---\nsal: {}\n", 3, "a second YAML document"},
 		{"control character", "irc:\n  nick: \x01x\n", 2, "control character"},
 		{"invalid UTF-8", "irc:\n  nick: x\n  user: \xff\n", 3, "invalid UTF-8"},
+		{"lone carriage return", "irc:\n  nick: x\r  user: y\n", 2, "carriage return without a line feed"},
+		{"carriage return at the end", "irc:\n  nick: x\r", 2, "carriage return without a line feed"},
+		{"next line", "irc:\n  nick: x\u0085  user: y\n", 2, "U+0085"},
+		{"line separator", "irc:\n  nick: x\n  user: \"y\u2028\"\n", 3, "U+2028"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -535,5 +548,12 @@ func TestTLSCAFile(t *testing.T) {
 	var errs Errors
 	if !errors.As(err, &errs) || len(errs) != 1 || errs[0].Key != "irc.tls_ca_file" || errs[0].Line != 5 {
 		t.Fatalf("tls_ca_file without tls: %v", err)
+	}
+}
+
+// Windows line ends are fine; only a CR without its LF is refused.
+func TestCRLFAccepted(t *testing.T) {
+	if _, err := Parse("test.yaml", []byte(strings.ReplaceAll(base, "\n", "\r\n"))); err != nil {
+		t.Fatal(err)
 	}
 }

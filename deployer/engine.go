@@ -85,7 +85,7 @@ func (e *Engine) Serve(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: e.ServeHandler(), ReadHeaderTimeout: 10 * time.Second}
+	srv := gitrepo.NewServer(e.ServeHandler())
 	e.mu.Lock()
 	if e.srv != nil {
 		e.mu.Unlock()
@@ -100,7 +100,7 @@ func (e *Engine) Serve(ctx context.Context) error {
 		defer cancel()
 		_ = srv.Shutdown(sctx)
 	}()
-	err = srv.Serve(ln)
+	err = srv.Serve(gitrepo.Listener(ln))
 	if errors.Is(err, http.ErrServerClosed) {
 		return nil
 	}
@@ -117,9 +117,9 @@ func (e *Engine) ensureServing(ctx context.Context, repo string) error {
 		ln, err := net.Listen("tcp", e.cfg.Deploy.Serve)
 		switch {
 		case err == nil:
-			srv := &http.Server{Handler: e.ServeHandler(), ReadHeaderTimeout: 10 * time.Second}
+			srv := gitrepo.NewServer(e.ServeHandler())
 			e.srv = srv
-			go func() { _ = srv.Serve(ln) }()
+			go func() { _ = srv.Serve(gitrepo.Listener(ln)) }()
 		case errors.Is(err, syscall.EADDRINUSE):
 			// Another process serves: check it serves this deploy_dir.
 			u := strings.TrimSuffix(e.cfg.Deploy.ServeURL, "/") + "/" + repo + "/.git/HEAD"

@@ -1,7 +1,6 @@
 package sal
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/rand"
@@ -9,6 +8,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sync"
@@ -19,9 +20,34 @@ import (
 // them to the store in order once it is back. Every spooled entry carries
 // a Key, so an entry flushed twice (a crash between the store's commit and
 // the spool's rewrite) is stored once.
+//
+// The file is one JSON entry per line. A write that fails half-way (disk
+// full) is cut back before Put returns; a line torn by a crash (no newline
+// at its end) is cut before the next one is appended, so one bad write
+// never spoils the next line. A line that cannot be read is never a reason
+// to stop: it is moved to the side file BadPath, logged, and the other
+// entries are kept.
 type Spool struct {
 	path string
+	log  *slog.Logger
 	mu   sync.Mutex
+
+	// open opens the spool file for Put and syncDir makes a directory's
+	// entries durable; tests replace them to make writes fail and to see
+	// the syncs.
+	open    func(name string) (spoolFile, error)
+	syncDir func(dir string) error
+}
+
+// spoolFile is what Put needs of the spool file.
+type spoolFile interface {
+	io.ReaderAt
+	io.Writer
+	io.WriterAt
+	io.Seeker
+	Truncate(size int64) error
+	Sync() error
+	Close() error
 }
 
 // spooled is an entry as the spool file holds it: with its Key, which
@@ -32,20 +58,32 @@ type spooled struct {
 }
 
 // OpenSpool opens (creating its directory if needed) the spool file at
-// path.
-func OpenSpool(path string) (*Spool, error) {
+// path. Lines of it that cannot be read are moved aside at once (see
+// BadPath) and reported to logger, which may be nil.
+func OpenSpool(path string, logger *slog.Logger) (*Spool, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
 		return nil, fmt.Errorf("sal: spool: %w", err)
 	}
-	s := &Spool{path: path}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	s := &Spool{path: path, log: logger, open: openSpoolFile, syncDir: syncDir}
 	if _, err := s.Pending(); err != nil {
 		return nil, err
 	}
 	return s, nil
 }
 
+func openSpoolFile(name string) (spoolFile, error) {
+	return os.OpenFile(name, os.O_RDWR|os.O_CREATE, 0o640)
+}
+
 // Path is the spool's file.
 func (s *Spool) Path() string { return s.path }
+
+// BadPath is the side file where lines of the spool that could not be read
+// are kept, one per line as they were found, for an operator to look at.
+func (s *Spool) BadPath() string { return s.path + ".bad" }
 
 // NewKey returns a random idempotency key for an entry.
 func NewKey() string {
@@ -55,7 +93,8 @@ func NewKey() string {
 }
 
 // Put appends e durably. It sets e.Key when empty and cleans e as Append
-// would, so a bad entry is refused now rather than at flush time.
+// would, so a bad entry is refused now rather than at flush time. When Put
+// fails the spool is as it was: e is not in it.
 func (s *Spool) Put(e *Entry) error {
 	if err := prepare(e); err != nil {
 		return err
@@ -67,46 +106,222 @@ func (s *Spool) Put(e *Entry) error {
 	if err != nil {
 		return err
 	}
+	line = append(line, '\n')
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	f, err := os.OpenFile(s.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
-	if err != nil {
-		return fmt.Errorf("sal: spool: %w", err)
-	}
-	_, werr := f.Write(append(line, '\n'))
-	serr := f.Sync()
-	cerr := f.Close()
-	if err := errors.Join(werr, serr, cerr); err != nil {
+	if err := s.put(line); err != nil {
 		return fmt.Errorf("sal: spool: %w", err)
 	}
 	return nil
 }
 
-// Pending returns the spooled entries, oldest first. A torn last line (a
-// crash in the middle of Put, before it returned) is ignored.
+func (s *Spool) put(line []byte) error {
+	_, statErr := os.Stat(s.path)
+	created := errors.Is(statErr, os.ErrNotExist)
+	f, err := s.open(s.path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if created {
+		// The file's name must survive a crash as well as its content.
+		if err := s.syncDir(filepath.Dir(s.path)); err != nil {
+			return err
+		}
+	}
+	end, err := f.Seek(0, io.SeekEnd)
+	if err != nil {
+		return err
+	}
+	if end, err = s.cutTornTail(f, end); err != nil {
+		return err
+	}
+	if _, err := f.Seek(end, io.SeekStart); err != nil {
+		return err
+	}
+	_, werr := f.Write(line)
+	if werr == nil {
+		werr = f.Sync()
+	}
+	if werr != nil {
+		// Whatever part of the line reached the file goes, so the line
+		// is not there when Put says it is not, and the next one starts
+		// on a line of its own. If even that fails, the next Put cuts it.
+		if err := f.Truncate(end); err == nil {
+			f.Sync()
+		}
+		return werr
+	}
+	return f.Close()
+}
+
+// cutTornTail looks at the last line of f (size bytes long): when it has
+// no newline at its end or cannot be read — a write torn by a crash — it
+// moves the line to BadPath and cuts f back to where the line started,
+// returning the new size. A line that never got its newline was never
+// acknowledged by Put.
+func (s *Spool) cutTornTail(f spoolFile, size int64) (int64, error) {
+	if size == 0 {
+		return 0, nil
+	}
+	start, line, err := lastLine(f, size)
+	if err != nil {
+		return size, err
+	}
+	if bytes.HasSuffix(line, []byte("\n")) {
+		if _, ok := decodeLine(line[:len(line)-1]); ok {
+			return size, nil
+		}
+	}
+	if err := s.quarantine([][]byte{bytes.TrimSuffix(line, []byte("\n"))}); err != nil {
+		// Keep the bad bytes where they are rather than lose them; a
+		// newline makes sure they do not spoil the next line.
+		if !bytes.HasSuffix(line, []byte("\n")) {
+			if _, err := f.WriteAt([]byte("\n"), size); err != nil {
+				return size, err
+			}
+			size++
+		}
+		return size, nil
+	}
+	if err := f.Truncate(start); err != nil {
+		return size, err
+	}
+	if err := f.Sync(); err != nil {
+		return size, err
+	}
+	return start, nil
+}
+
+// lastLine returns where the last line of f (size > 0 bytes long) starts
+// and its bytes, with its newline if it has one. It reads backwards in
+// small chunks: the spool can be long, its lines are short.
+func lastLine(f io.ReaderAt, size int64) (int64, []byte, error) {
+	const chunk = 4096
+	start := int64(0)
+	// The file's last byte is the line's own newline or part of the line:
+	// the line starts after the newline before it.
+	for end := size - 1; end > 0; {
+		n := min(int64(chunk), end)
+		buf := make([]byte, n)
+		if _, err := f.ReadAt(buf, end-n); err != nil && !errors.Is(err, io.EOF) {
+			return 0, nil, err
+		}
+		if i := bytes.LastIndexByte(buf, '\n'); i >= 0 {
+			start = end - n + int64(i) + 1
+			break
+		}
+		end -= n
+	}
+	line := make([]byte, size-start)
+	if _, err := f.ReadAt(line, start); err != nil && !errors.Is(err, io.EOF) {
+		return 0, nil, err
+	}
+	return start, line, nil
+}
+
+// decodeLine reads one spool line (without its newline). It reports false
+// for a line that is not an entry Put could have written.
+func decodeLine(line []byte) (Entry, bool) {
+	var sp spooled
+	if err := json.Unmarshal(line, &sp); err != nil {
+		return Entry{}, false
+	}
+	e := sp.Entry
+	e.Key = sp.Key
+	if e.Time.IsZero() || prepare(&e) != nil {
+		return Entry{}, false
+	}
+	return e, true
+}
+
+// Pending returns the spooled entries, oldest first. Lines that cannot be
+// read (a torn last line, a damaged one) are moved to BadPath and logged;
+// they never make Pending fail.
 func (s *Spool) Pending() ([]Entry, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	entries, _, err := s.load()
+	return entries, err
+}
+
+// load reads the spool. Unreadable lines are moved aside; those that could
+// not be (the side file cannot be written) are returned as kept, for a
+// rewrite to keep in the spool.
+func (s *Spool) load() (entries []Entry, kept [][]byte, err error) {
 	data, err := os.ReadFile(s.path)
 	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
+		return nil, nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("sal: spool: %w", err)
+		return nil, nil, fmt.Errorf("sal: spool: %w", err)
 	}
-	var out []Entry
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	sc.Buffer(make([]byte, 64*1024), 1<<20)
-	for sc.Scan() {
-		var e spooled
-		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
-			if !bytes.HasSuffix(data, []byte("\n")) || len(sc.Bytes()) == 0 {
-				continue // torn last line: never acknowledged
-			}
-			return nil, fmt.Errorf("sal: spool %s: corrupt line: %w", s.path, err)
+	var bad [][]byte
+	for len(data) > 0 {
+		line, rest, complete := bytes.Cut(data, []byte("\n"))
+		data = rest
+		if complete && len(line) == 0 {
+			continue
 		}
-		e.Entry.Key = e.Key
-		out = append(out, e.Entry)
+		if e, ok := decodeLine(line); ok && complete {
+			entries = append(entries, e)
+			continue
+		}
+		bad = append(bad, line)
 	}
-	return out, sc.Err()
+	if len(bad) == 0 {
+		return entries, nil, nil
+	}
+	if err := s.quarantine(bad); err != nil {
+		return entries, bad, nil
+	}
+	if err := s.rewrite(entries, nil); err != nil {
+		// The side file has a copy; the spool still has them too, and
+		// the next load moves them again. Nothing is lost.
+		s.log.Error("SAL spool: cannot drop the unreadable lines", "spool", s.path, "err", err)
+		return entries, bad, nil
+	}
+	return entries, nil, nil
+}
+
+// quarantine appends lines to BadPath, durably, and logs them.
+func (s *Spool) quarantine(lines [][]byte) error {
+	bad := s.BadPath()
+	_, statErr := os.Stat(bad)
+	f, err := os.OpenFile(bad, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
+	if err != nil {
+		s.log.Error("SAL spool: cannot move unreadable lines aside; they stay in the spool", "spool", s.path, "bad", bad, "err", err)
+		return err
+	}
+	var buf bytes.Buffer
+	for _, l := range lines {
+		buf.Write(l)
+		buf.WriteByte('\n')
+	}
+	_, werr := f.Write(buf.Bytes())
+	serr := f.Sync()
+	cerr := f.Close()
+	err = errors.Join(werr, serr, cerr)
+	if err == nil && errors.Is(statErr, os.ErrNotExist) {
+		err = s.syncDir(filepath.Dir(bad))
+	}
+	if err != nil {
+		s.log.Error("SAL spool: cannot move unreadable lines aside; they stay in the spool", "spool", s.path, "bad", bad, "err", err)
+		return err
+	}
+	for _, l := range lines {
+		s.log.Warn("SAL spool: unreadable line moved aside", "spool", s.path, "bad", bad, "bytes", len(l), "line", preview(l))
+	}
+	return nil
+}
+
+// preview is the start of a bad line, for the log.
+func preview(l []byte) string {
+	const most = 200
+	if len(l) > most {
+		return string(bytes.ToValidUTF8(l[:most], []byte("\uFFFD"))) + "…"
+	}
+	return string(bytes.ToValidUTF8(l, []byte("\uFFFD")))
 }
 
 // Flush appends the spooled entries to store, oldest first, removing each
@@ -115,7 +330,7 @@ func (s *Spool) Pending() ([]Entry, error) {
 func (s *Spool) Flush(ctx context.Context, store Store) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	pending, err := s.Pending()
+	pending, kept, err := s.load()
 	if err != nil || len(pending) == 0 {
 		return 0, err
 	}
@@ -129,25 +344,30 @@ func (s *Spool) Flush(ctx context.Context, store Store) (int, error) {
 		moved++
 	}
 	if moved > 0 {
-		if err := s.rewrite(pending[moved:]); err != nil {
+		if err := s.rewrite(pending[moved:], kept); err != nil {
 			return moved, err
 		}
 	}
 	return moved, ferr
 }
 
-// rewrite replaces the spool with rest, atomically.
-func (s *Spool) rewrite(rest []Entry) error {
-	if len(rest) == 0 {
+// rewrite replaces the spool with rest and then the raw lines kept,
+// atomically.
+func (s *Spool) rewrite(rest []Entry, kept [][]byte) error {
+	if len(rest) == 0 && len(kept) == 0 {
 		if err := os.Remove(s.path); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return fmt.Errorf("sal: spool: %w", err)
 		}
-		return syncDir(filepath.Dir(s.path))
+		return s.syncDir(filepath.Dir(s.path))
 	}
 	var buf bytes.Buffer
 	for _, e := range rest {
 		line, _ := json.Marshal(spooled{e, e.Key})
 		buf.Write(append(line, '\n'))
+	}
+	for _, l := range kept {
+		buf.Write(l)
+		buf.WriteByte('\n')
 	}
 	tmp := s.path + ".tmp"
 	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o640)
@@ -158,12 +378,13 @@ func (s *Spool) rewrite(rest []Entry) error {
 	serr := f.Sync()
 	cerr := f.Close()
 	if err := errors.Join(werr, serr, cerr); err != nil {
+		os.Remove(tmp)
 		return fmt.Errorf("sal: spool: %w", err)
 	}
 	if err := os.Rename(tmp, s.path); err != nil {
 		return fmt.Errorf("sal: spool: %w", err)
 	}
-	return syncDir(filepath.Dir(s.path))
+	return s.syncDir(filepath.Dir(s.path))
 }
 
 func syncDir(dir string) error {

@@ -33,6 +33,9 @@ func runCheckConfig(_ context.Context, e *env, args []string) int {
 		return exitFailed
 	}
 	fmt.Fprint(e.stdout, summary(cfg))
+	for _, w := range cfg.Warnings {
+		fmt.Fprintln(e.stderr, "warning: "+w.Error())
+	}
 	return exitOK
 }
 
@@ -56,7 +59,7 @@ func summary(cfg *config.Config) string {
 	if cfg.SAL.Listen != "" {
 		web = "web on " + cfg.SAL.Listen + ", links " + cfg.SAL.PublicURL
 	}
-	fmt.Fprintf(&b, "sal:      %s (%s)\n", cfg.SAL.Database, web)
+	fmt.Fprintf(&b, "sal:      %s (%s)\n", config.RedactURL(cfg.SAL.Database), web)
 	fmt.Fprintf(&b, "deployers: %d account(s), %d hostmask(s)\n", len(cfg.Access.Deployers.Accounts), len(cfg.Access.Deployers.Hostmasks))
 	names := cfg.ServiceNames()
 	fmt.Fprintf(&b, "services: %d\n", len(names))

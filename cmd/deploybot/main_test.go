@@ -111,3 +111,78 @@ func TestUsageAndExitCodes(t *testing.T) {
 		t.Fatalf("missing file: exit %d %q", code, errOut)
 	}
 }
+
+const unsafeConfig = `irc:
+  server: irc.example.org:6667
+  nick: deploybot
+  channels: ["#ops"]
+  tls: true
+  tls_insecure: true
+sal:
+  database: postgres://sal:hunter2@db.example.org/sal
+deploy:
+  ssh: {user: deploy, key_file: id, known_hosts: kh}
+`
+
+// check-config never prints the database password, and prints the
+// warnings with their place.
+func TestCheckConfigRedactsAndWarns(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "bot.yaml")
+	if err := os.WriteFile(path, []byte(unsafeConfig), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "id"), []byte("key"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(path, 0o644)
+	os.Chmod(filepath.Join(dir, "id"), 0o644)
+	code, out, errOut := runCLI(t, "check-config", "-c", path)
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	if strings.Contains(out+errOut, "hunter2") || !strings.Contains(out, "postgres://sal:xxxxx@db.example.org/sal") {
+		t.Errorf("summary:\n%s\nstderr:\n%s", out, errOut)
+	}
+	for _, want := range []string{
+		"warning: " + path + ":6: irc.tls_insecure: ",
+		"warning: " + path + ":8: sal.database: the configuration file",
+		"warning: " + path + ":10: deploy.ssh.key_file: the SSH private key",
+	} {
+		if !strings.Contains(errOut, want) {
+			t.Errorf("no %q in stderr:\n%s", want, errOut)
+		}
+	}
+}
+
+// serve logs the warnings as it starts, before anything else can fail.
+func TestServeLogsWarnings(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "file"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	doc := strings.Replace(unsafeConfig, "postgres://sal:hunter2@db.example.org/sal", "file/sal.db", 1) // cannot be opened
+	path := filepath.Join(dir, "bot.yaml")
+	if err := os.WriteFile(path, []byte(doc), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "id"), []byte("key"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(filepath.Join(dir, "id"), 0o604)
+	code, _, errOut := runCLI(t, "serve", "-c", path)
+	if code != exitFailed || !strings.Contains(errOut, "cannot open the Server Admin Log") {
+		t.Fatalf("exit %d:\n%s", code, errOut)
+	}
+	for _, want := range []string{
+		`level=WARN msg="unsafe configuration" file=` + path + " line=6 key=irc.tls_insecure",
+		`level=WARN msg="unsafe configuration" file=` + path + " line=10 key=deploy.ssh.key_file problem=\"the SSH private key",
+	} {
+		if !strings.Contains(errOut, want) {
+			t.Errorf("no %q in the log:\n%s", want, errOut)
+		}
+	}
+	if strings.Contains(errOut, "key=sal.database") {
+		t.Errorf("warned about a database without password:\n%s", errOut)
+	}
+}

@@ -39,6 +39,7 @@ func runServe(ctx context.Context, e *env, args []string) int {
 		fmt.Fprintf(e.stderr, "%v\n", err)
 		return exitFailed
 	}
+	logWarnings(logger, cfg)
 	store, err := sal.Open(cfg.SAL.Database)
 	if err != nil {
 		logger.Error("cannot open the Server Admin Log", "err", err)
@@ -46,7 +47,7 @@ func runServe(ctx context.Context, e *env, args []string) int {
 	}
 	defer store.Close()
 
-	spool, err := sal.OpenSpool(cfg.SAL.Spool)
+	spool, err := sal.OpenSpool(cfg.SAL.Spool, logger)
 	if err != nil {
 		logger.Error("cannot open the SAL spool", "err", err)
 		return exitFailed
@@ -86,25 +87,10 @@ func runServe(ctx context.Context, e *env, args []string) int {
 			logger.Error("cannot serve the SAL web pages", "err", err)
 			return exitFailed
 		}
-		mux := http.NewServeMux()
-		mux.Handle("/", salweb.New(salweb.Options{
-			Store:     store,
-			PublicURL: cfg.SAL.PublicURL,
-			TaskURL:   cfg.SAL.TaskURL,
-			Log:       logger,
-		}))
-		if eng != nil {
-			// The full log of each deploy, linked from the channel.
-			mux.Handle("/deploys/", journal.Handler(cfg.Deploy.JournalDir, "/deploys/"))
-		}
-		web = &http.Server{
-			Handler:           mux,
-			ReadHeaderTimeout: 10 * time.Second,
-			ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
-		}
+		web = newWebServer(cfg, store, eng != nil, logger)
 		logger.Info("SAL web pages", "listen", ln.Addr().String(), "url", cfg.SAL.PublicURL)
 		go func() {
-			err := web.Serve(ln)
+			err := web.Serve(salweb.Listener(ln))
 			if !errors.Is(err, http.ErrServerClosed) {
 				logger.Error("SAL web server stopped", "err", err)
 				cancel()
@@ -128,4 +114,33 @@ func runServe(ctx context.Context, e *env, args []string) int {
 	}
 	logger.Info("stopped")
 	return code
+}
+
+// newWebServer is the server of sal.listen: the SAL web pages, and the
+// deploy logs under /deploys/ when there is a deployment engine. Its
+// timeouts and header limit are sal/web's (see salweb.NewServer); serve it
+// on salweb.Listener.
+func newWebServer(cfg *config.Config, store sal.Store, deploys bool, logger *slog.Logger) *http.Server {
+	mux := http.NewServeMux()
+	mux.Handle("/", salweb.New(salweb.Options{
+		Store:     store,
+		PublicURL: cfg.SAL.PublicURL,
+		TaskURL:   cfg.SAL.TaskURL,
+		Log:       logger,
+	}))
+	if deploys {
+		// The full log of each deploy, linked from the channel.
+		mux.Handle("/deploys/", journal.Handler(cfg.Deploy.JournalDir, "/deploys/"))
+	}
+	srv := salweb.NewServer(mux)
+	srv.ErrorLog = slog.NewLogLogger(logger.Handler(), slog.LevelWarn)
+	return srv
+}
+
+// logWarnings logs what the configuration allows but is unsafe (see
+// config.Config.Warnings).
+func logWarnings(logger *slog.Logger, cfg *config.Config) {
+	for _, w := range cfg.Warnings {
+		logger.Warn("unsafe configuration", "file", w.File, "line", w.Line, "key", w.Key, "problem", w.Msg)
+	}
 }

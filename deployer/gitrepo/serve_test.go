@@ -73,7 +73,11 @@ func TestServeToTargets(t *testing.T) {
 		}
 	}
 
-	srv := httptest.NewServer(Handler(w.deployDir))
+	// Served as the engine serves it: NewServer on Listener.
+	srv := httptest.NewUnstartedServer(nil)
+	srv.Config = NewServer(Handler(w.deployDir))
+	srv.Listener = Listener(srv.Listener)
+	srv.Start()
 	defer srv.Close()
 
 	target := filepath.Join(t.TempDir(), "cache")

@@ -48,4 +48,10 @@ func TestHandler(t *testing.T) {
 	if code, _ := get("/deploys/" + id + "?level=loud"); code != 400 {
 		t.Errorf("bad level: %d, want 400", code)
 	}
+	if code, body := get("/deploys/" + id + "?host=" + strings.Repeat("*a", MaxHostGlob/2) + "x"); code != 400 || !strings.Contains(body, "too long") {
+		t.Errorf("long host pattern: %d %q, want 400", code, body)
+	}
+	if code, body := get("/deploys/" + id + "?host=" + strings.Repeat("*", MaxHostGlob)); code != 200 || !strings.Contains(body, "check health failed") {
+		t.Errorf("host pattern of %d bytes: %d, want 200", MaxHostGlob, code)
+	}
 }

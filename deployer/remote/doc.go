@@ -123,7 +123,10 @@
 // (what the file names, Op and Stop; the live operation that refused a
 // script, which then exits with status 75; what Stop did). A marker need
 // not start its line: text before it on the same line belongs to the stage
-// that was running. Durations are measured on the target from /proc/uptime
+// that was running. It must end its line and be exactly in the form above
+// (one space between words, numbers in decimal, stage names in lowercase
+// letters); a line that only looks like one, or a marker cut off before
+// its newline, is output. Durations are measured on the target from /proc/uptime
 // (10 ms resolution, no process forked for it). The script's exit status
 // is authoritative: a deploy succeeded only if it is 0 and every stage
 // reported its end.

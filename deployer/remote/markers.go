@@ -69,49 +69,136 @@ func (p *outputParser) Write(b []byte) (int, error) {
 	return len(b), nil
 }
 
-// line handles one line, newline included.
+// line handles one line, newline included. A marker is taken only in
+// the exact form the scripts print it (see marker), at the end of the
+// line; anything else, a line that merely looks like a marker included, is
+// output.
 func (p *outputParser) line(l []byte) {
-	i := bytes.Index(l, []byte(MarkerPrefix))
-	if i < 0 {
+	i := bytes.LastIndex(l, []byte(MarkerPrefix))
+	if i < 0 || !bytes.HasSuffix(l, []byte("\n")) {
+		p.content(l)
+		return
+	}
+	key, args, ok := marker(string(l[i+len(MarkerPrefix) : len(l)-1]))
+	if !ok {
 		p.content(l)
 		return
 	}
 	if i > 0 {
 		p.content(l[:i]) // unterminated output followed by a marker
 	}
-	f := strings.Fields(string(l[i+len(MarkerPrefix):]))
-	if len(f) == 0 {
-		return
-	}
-	switch f[0] {
+	switch key {
 	case "pid":
-		if len(f) > 1 && p.pid == 0 {
-			p.pid, _ = strconv.Atoi(f[1])
+		if p.pid == 0 {
+			p.pid, _ = strconv.Atoi(args[0])
 		}
 	case "begin":
-		if len(f) > 1 {
-			p.closeOpen(-1, 0)
-			p.stages = append(p.stages, StageResult{Stage: f[1], ExitCode: -1})
-			p.open = true
-			p.stage.reset()
-			p.began = p.now()
-		}
+		p.closeOpen(-1, 0)
+		p.stages = append(p.stages, StageResult{Stage: args[0], ExitCode: -1})
+		p.open = true
+		p.stage.reset()
+		p.began = p.now()
 	case "end":
-		if len(f) > 3 && p.open && p.stages[len(p.stages)-1].Stage == f[1] {
-			code, err1 := strconv.Atoi(f[2])
-			ms, err2 := strconv.ParseInt(f[3], 10, 64)
-			if err1 != nil {
-				code = -1
-			}
-			d := time.Duration(ms) * time.Millisecond
-			if err2 != nil || ms < 0 {
-				d = p.now().Sub(p.began)
-			}
-			p.closeOpen(code, d)
+		if !p.open || p.stages[len(p.stages)-1].Stage != args[0] {
+			return
 		}
+		code, err := strconv.Atoi(args[1])
+		if err != nil {
+			code = -1
+		}
+		ms, err := strconv.ParseInt(args[2], 10, 64)
+		d := time.Duration(ms) * time.Millisecond
+		if err != nil || ms < 0 || ms > maxStageMillis {
+			d = p.now().Sub(p.began)
+		}
+		p.closeOpen(code, d)
 	default:
-		p.marks[f[0]] = strings.Join(f[1:], " ")
+		p.marks[key] = strings.Join(args, " ")
 	}
+}
+
+// maxStageMillis bounds a stage duration taken from an end marker (a
+// year); beyond it the duration is measured here instead.
+const maxStageMillis = 365 * 24 * 3600 * 1000
+
+// marker parses what follows MarkerPrefix on a marker line (its newline
+// removed): a known keyword and its arguments, each separated by exactly
+// one space, numbers in decimal without sign or leading zero, as the
+// scripts print them:
+//
+//	pid <number>
+//	begin <stage>                 stage: lowercase letters
+//	end <stage> <code> <ms>       ms: a number, maybe after '-'
+//	noop|rev|current|done|deploying <arg>   arg: no spaces, maybe empty
+//	busy <op-id> <pgid> <kind> <since>      (an operation runs)
+//	op none | op <op-id> <pgid> <kind> <since> <state>
+//	stop <signal> <ms> <alive|gone>
+//
+// It reports false for anything else.
+func marker(s string) (key string, args []string, ok bool) {
+	f := strings.Split(s, " ")
+	key, args = f[0], f[1:]
+	switch key {
+	case "pid":
+		return key, args, len(args) == 1 && isDigits(args[0]) && len(args[0]) <= 9
+	case "begin":
+		return key, args, len(args) == 1 && isStageName(args[0])
+	case "end":
+		return key, args, len(args) == 3 && isStageName(args[0]) && isDigits(args[1]) && len(args[1]) <= 9 &&
+			isDigits(strings.TrimPrefix(args[2], "-"))
+	case "noop", "rev", "current", "done", "deploying":
+		return key, args, len(args) == 1 && validArg(args[0])
+	case "busy":
+		return key, args, len(args) == 4 && allValid(args)
+	case "op":
+		return key, args, (len(args) == 1 && args[0] == "none") || (len(args) == 5 && allValid(args))
+	case "stop":
+		return key, args, len(args) == 3 && allValid(args)
+	}
+	return "", nil, false
+}
+
+// isDigits reports whether s is a number as the shell prints one:
+// decimal digits, no sign, no leading zero.
+func isDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return s != "" && (s == "0" || s[0] != '0')
+}
+
+func isStageName(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 'a' || s[i] > 'z' {
+			return false
+		}
+	}
+	return s != "" && len(s) <= 32
+}
+
+func allValid(args []string) bool {
+	for _, a := range args {
+		if a == "" || !validArg(a) {
+			return false
+		}
+	}
+	return true
+}
+
+// validArg reports whether s can be the argument of a noop, rev, current,
+// done or deploying marker: printable, no spaces (a revision, or "").
+func validArg(s string) bool {
+	if !utf8.ValidString(s) || len(s) > 255 {
+		return false
+	}
+	for _, r := range s {
+		if r <= ' ' || r == 0x7f {
+			return false
+		}
+	}
+	return true
 }
 
 // closeOpen ends the open stage, if any, with code and duration d (when d
@@ -175,7 +262,7 @@ func ParseStages(output string) (stages []StageResult, noop bool) {
 	p.now = func() time.Time { return time.Time{} }
 	_, _ = p.Write([]byte(output))
 	if len(p.partial) > 0 {
-		p.line(p.partial)
+		p.content(p.partial) // no newline: output, never a marker
 		p.partial = nil
 	}
 	stages, _, marks, _ := p.result()

@@ -115,22 +115,4 @@ func checkSafeHTML(t *testing.T, in, out string) {
 	}
 }
 
-// FuzzLinkify checks that whatever a message holds, the HTML shows exactly
-// the message and holds nothing but safe links.
-func FuzzLinkify(f *testing.F) {
-	for _, s := range []string{
-		"deploying citoid 5d6e7f8 for T12345 https://gerrit.example.org/r/1234",
-		`<script>alert(1)</script>`, `"><svg onload=alert(1)>`, `http://x.org/"'<>&`,
-		"https://x.org/a)b](c) T1234]", "&amp; &#123; &lt;", "http://[::1]:80/ https://x:y@z/",
-	} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, s string) {
-		if strings.ContainsAny(s, "\x00\r\n\f") || !utf8Valid(s) {
-			return // sal.Clean removes these before a message is stored
-		}
-		checkSafeHTML(t, s, string(Linkify(s, phab)))
-	})
-}
-
 func utf8Valid(s string) bool { return strings.ToValidUTF8(s, "\uFFFD") == s }

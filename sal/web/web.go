@@ -34,7 +34,7 @@ type Options struct {
 	// https://phabricator.wikimedia.org/%s. "" = no task links.
 	TaskURL string
 	// PageSize is how many entries a page (and the Atom feed) shows;
-	// 0 = 100.
+	// 0 = 100, at most 500.
 	PageSize int
 	// Now is the clock (the default day of /wikitext); nil = time.Now.
 	Now func() time.Time
@@ -85,8 +85,9 @@ type handler struct {
 //	/wikitext          text/plain in the wikitech SAL format; d (default
 //	                   today, UTC), days (1–31, default 1), project, q
 //
-// A malformed d, before, days, limit or project parameter is answered with
-// 400 and a one-line plain-text reason.
+// A malformed or out-of-range d, before, days, limit, q or project
+// parameter is answered with 400 and a one-line plain-text reason (JSON
+// {"error": …} on /api/log). Serve the handler with NewServer.
 func New(opts Options) http.Handler {
 	if opts.Store == nil {
 		panic("web.New: Options.Store is nil")
@@ -97,6 +98,7 @@ func New(opts Options) http.Handler {
 	if opts.PageSize <= 0 {
 		opts.PageSize = defaultPageSize
 	}
+	opts.PageSize = min(opts.PageSize, maxAPILimit)
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
@@ -327,11 +329,11 @@ func (h *handler) api(w http.ResponseWriter, r *http.Request) {
 	limit := min(h.opts.PageSize, maxAPILimit)
 	if s := strings.TrimSpace(v.Get("limit")); s != "" {
 		n, err := strconv.Atoi(s)
-		if err != nil || n <= 0 {
+		if err != nil || n <= 0 || n > maxAPILimit {
 			fail(badRequest(fmt.Sprintf("bad limit=%q: want a whole number from 1 to %d", s, maxAPILimit)))
 			return
 		}
-		limit = min(n, maxAPILimit)
+		limit = n
 	}
 	entries, next, err := h.fetch(r.Context(), f.query(limit))
 	if err != nil {

@@ -327,7 +327,9 @@ func TestBadRequests(t *testing.T) {
 		"/?d=2016-13-01", "/?d=yesterday", "/?d=2016-4-2", "/production?before=abc", "/?before=0", "/?before=-5",
 		"/?q=" + strings.Repeat("x", maxSearchBytes+1),
 		"/wikitext?d=2016-02-30", "/wikitext?days=0", "/wikitext?days=32", "/wikitext?days=two", "/wikitext?project=Bad!",
-		"/atom?d=x", "/api/log?before=x",
+		"/wikitext?days=1000", "/wikitext?days=99999999999999999999", "/wikitext?days=-1",
+		"/wikitext?q=" + strings.Repeat("x", maxSearchBytes+1), "/atom?q=" + strings.Repeat("x", maxSearchBytes+1),
+		"/atom?d=x", "/api/log?before=x", "/api/log?limit=501",
 	} {
 		w := get(t, h, target, 400)
 		if ct := w.Header().Get("Content-Type"); !strings.HasPrefix(ct, "text/plain") && !strings.HasPrefix(ct, "application/json") {
@@ -477,16 +479,21 @@ func TestAPI(t *testing.T) {
 		t.Errorf("empty: %s", w.Body)
 	}
 	// Limits.
-	get(t, h, "/api/log?limit=100000", 200)
+	get(t, h, "/api/log?limit=500", 200)
 	if q := store.queries[len(store.queries)-1]; q.Limit != maxAPILimit+1 {
-		t.Errorf("limit not capped: %d", q.Limit)
+		t.Errorf("limit=500 asked the store for %d", q.Limit)
 	}
-	for _, bad := range []string{"limit=0", "limit=-1", "limit=x", "project=Bad!", "d=x", "before=0"} {
+	asked := len(store.queries)
+	for _, bad := range []string{"limit=0", "limit=-1", "limit=x", "limit=501", "limit=100000", "limit=99999999999999999999",
+		"project=Bad!", "d=x", "before=0", "q=" + strings.Repeat("x", maxSearchBytes+1)} {
 		w := get(t, h, "/api/log?"+bad, 400)
 		var e struct{ Error string }
 		if err := json.Unmarshal(w.Body.Bytes(), &e); err != nil || e.Error == "" || w.Header().Get("Content-Type") != "application/json" {
 			t.Errorf("%s: %s %q", bad, w.Header().Get("Content-Type"), w.Body)
 		}
+	}
+	if len(store.queries) != asked {
+		t.Errorf("bad requests reached the store: %+v", store.queries[asked:])
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"time"
 	"sync"
 
 	"deploybot/config"
@@ -247,16 +248,30 @@ type appendResult struct {
 	spoolErr error // why the line could not be queued
 }
 
+// salWait bounds what a command waits for the SAL store: flushing what
+// waits in the spool, then its own append. A store that does not answer
+// in time is treated as down: the line is queued.
+var salWait = 5 * time.Second
+
 // appendSAL writes e to the SAL after any lines queued earlier, and queues
-// e in the spool (if there is one) when the store fails. Lines the store
-// refuses as invalid (empty, too long) are never queued. It logs what
-// happened.
+// e in the spool (if there is one) when the store fails or does not answer
+// in salWait. e gets its idempotency key before the first try, so a line
+// whose commit was not acknowledged is stored once however often it is
+// tried. Lines the store refuses as invalid (empty, too long) are never
+// queued. It logs what happened.
 func (b *Bot) appendSAL(ctx context.Context, e *sal.Entry) appendResult {
+	if e.Key == "" {
+		e.Key = sal.NewKey()
+	}
+	actx, cancel := context.WithTimeout(ctx, salWait)
+	defer cancel()
 	if b.spool != nil {
 		// Lines queued earlier go first, so the log keeps their order.
-		b.spool.Flush(ctx, b.store)
+		if _, err := b.spool.Flush(actx, b.store); err != nil && actx.Err() != nil {
+			return b.queueSAL(e, err)
+		}
 	}
-	err := b.store.Append(ctx, e)
+	err := b.store.Append(actx, e)
 	switch {
 	case err == nil:
 		b.log.Info("logged", "id", e.ID, "nick", e.Nick, "account", e.Account, "channel", e.Channel, "source", e.Source)
@@ -264,6 +279,11 @@ func (b *Bot) appendSAL(ctx context.Context, e *sal.Entry) appendResult {
 	case errors.Is(err, sal.ErrEmptyMessage), errors.Is(err, sal.ErrTooLong):
 		return appendResult{err: err}
 	}
+	return b.queueSAL(e, err)
+}
+
+// queueSAL puts e in the spool after the store failed with err.
+func (b *Bot) queueSAL(e *sal.Entry, err error) appendResult {
 	b.log.Error("SAL append failed", "err", err, "nick", e.Nick, "channel", e.Channel)
 	if b.spool == nil {
 		return appendResult{err: err}
@@ -274,4 +294,21 @@ func (b *Bot) appendSAL(ctx context.Context, e *sal.Entry) appendResult {
 	}
 	b.kickFlush()
 	return appendResult{err: err, queued: true}
+}
+
+// logDeploy hands a deploy's SAL entry to the spool and returns at once:
+// the flusher writes it (with its key, once), so a slow or stuck database
+// never slows a deploy. Without a spool it is written in the background,
+// within salWait.
+func (b *Bot) logDeploy(e *sal.Entry) {
+	if b.spool == nil {
+		go b.appendSAL(context.Background(), e)
+		return
+	}
+	if err := b.spool.Put(e); err != nil {
+		b.log.Error("SAL spool failed; writing the deploy entry directly", "err", err, "message", e.Message)
+		go b.appendSAL(context.Background(), e)
+		return
+	}
+	b.kickFlush()
 }

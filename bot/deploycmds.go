@@ -69,7 +69,7 @@ func (b *Bot) newAnnouncer(s *config.Service, channel, nick string) *Announcer {
 			if project == "" {
 				return // not a SAL channel
 			}
-			b.appendSAL(context.Background(), e)
+			b.logDeploy(e)
 		},
 	}
 }

@@ -14,6 +14,7 @@ import (
 
 	"deploybot/e2e/fleet"
 	"deploybot/e2e/ircd"
+	"deploybot/e2e/scale"
 	"deploybot/sal"
 )
 
@@ -133,6 +134,14 @@ func botLines(c *ircd.Client, botNick string) []string {
 
 func salMessages(t *testing.T, dir string) []sal.Entry {
 	t.Helper()
+	// Deploy entries reach the log through the spool: wait until it is
+	// drained.
+	for deadline := time.Now().Add(scale.D(10 * time.Second)); ; time.Sleep(20 * time.Millisecond) {
+		fi, err := os.Stat(filepath.Join(dir, "sal.db.spool"))
+		if err != nil || fi.Size() == 0 || time.Now().After(deadline) {
+			break
+		}
+	}
 	store, err := sal.OpenSQLite(filepath.Join(dir, "sal.db"))
 	if err != nil {
 		t.Fatal(err)

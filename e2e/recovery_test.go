@@ -1,6 +1,8 @@
 package e2e
 
 import (
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -89,5 +91,126 @@ func TestIRCBotKilledWhilePromptWaits(t *testing.T) {
 		}
 		expectBot(t, alice, nick, "Rolled back svc to "+v1[:7], long)
 		d.wantFleet("v1")
+	})
+}
+
+// leftAlive reports the hosts (of idx) where the restart script a killed
+// deploy started ("slow": its pid in restart.pid) still runs.
+func leftAlive(d *deployEnv, idx ...int) []int {
+	var alive []int
+	for _, i := range idx {
+		b, err := os.ReadFile(filepath.Join(d.fleet.Hosts[i].Root, "restart.pid"))
+		if err != nil {
+			continue
+		}
+		stat, err := os.ReadFile("/proc/" + strings.TrimSpace(string(b)) + "/stat")
+		if err == nil && !strings.Contains(string(stat), ") Z ") {
+			alive = append(alive, i)
+		}
+	}
+	return alive
+}
+
+// restartsOf is the revisions host i was restarted on, in order.
+func restartsOf(d *deployEnv, i int) []string {
+	b, _ := os.ReadFile(filepath.Join(d.fleet.Hosts[i].Root, "restarts"))
+	return strings.Fields(string(b))
+}
+
+// TestIRCBotKilledDuringSlowRestart kills the bot while group a runs a
+// restart that takes 30 s. Whatever finishes the interrupted deploy —
+// !rollback, !continue, deploybot recover --rollback — acts only once
+// nothing of the killed deploy runs on any host, and no host is restarted
+// by it afterwards.
+func TestIRCBotKilledDuringSlowRestart(t *testing.T) {
+	e := newIRCEnv(t, 5, threeGroups, ircd.Options{}, "  rate: {per_second: 5, burst: 10}\n", "30s")
+	d := e.deployEnv
+	alice := e.operator(t, "alice", "alice-pw-1")
+	bots := []*bot{e.startBot(t, alice)}
+	nick := e.botNick
+	long := scale.D(60 * time.Second)
+	v1 := d.revs["v1"]
+	alice.Say("#ops", "!deploy svc")
+	expectBot(t, alice, nick, "Finished deploy [svc@"+v1[:7]+"]", long)
+
+	// killMidRestart deploys rev with a 30 s restart on group a and kills
+	// the bot while it runs; it returns when.
+	killMidRestart := func(rev string) time.Time {
+		t.Helper()
+		for _, i := range []int{1, 2} {
+			d.hostFile(i, "slow", rev)
+			os.Remove(filepath.Join(d.fleet.Hosts[i].Root, "restart.pid"))
+		}
+		alice.Discard()
+		alice.Say("#ops", "!deploy svc "+rev[:7])
+		expectBot(t, alice, nick, "svc: canary 1/1 ok", long)
+		deadline := time.Now().Add(scale.D(20 * time.Second))
+		for len(leftAlive(d, 1, 2)) < 2 {
+			if time.Now().After(deadline) {
+				t.Fatal("group a never started its slow restart")
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		b := bots[len(bots)-1]
+		b.cmd.Process.Kill()
+		b.cmd.Wait()
+		killed := time.Now()
+		alice.Expect(scale.D(15*time.Second), ircd.IsQuitOf(nick))
+		for _, i := range []int{1, 2} {
+			d.hostFile(i, "slow", "")
+		}
+		alice.Discard()
+		bots = append(bots, e.startBot(t, alice))
+		expectBot(t, alice, nick, "was interrupted", scale.D(30*time.Second))
+		return killed
+	}
+
+	v2 := d.commit("v2", 200)
+	t.Run("rollback", func(t *testing.T) {
+		killed := killMidRestart(v2)
+		alice.Say("#ops", "!rollback svc")
+		expectBot(t, alice, nick, "Rolled back svc to "+v1[:7], long)
+		if alive := leftAlive(d, 1, 2); len(alive) > 0 {
+			t.Fatalf("rolled back while the killed deploy's restart still ran on hosts %v", alive)
+		}
+		d.wantFleet("v1")
+		// Past the end of the killed restart: nothing restarted a host on
+		// its revision after the rollback.
+		time.Sleep(time.Until(killed.Add(32 * time.Second)))
+		for _, i := range []int{1, 2} {
+			r := restartsOf(d, i)
+			if len(r) == 0 || r[len(r)-1] != v1 {
+				t.Errorf("host %d restarted on %v", i, r)
+			}
+		}
+		d.wantFleet("v1")
+	})
+
+	t.Run("continue", func(t *testing.T) {
+		killMidRestart(v2)
+		alice.Say("#ops", "!continue svc")
+		fin := expectBot(t, alice, nick, "Finished deploy [svc@"+v2[:7]+"]: resuming ", long)
+		if alive := leftAlive(d, 1, 2); len(alive) > 0 {
+			t.Fatalf("finished while the killed deploy's restart still ran on hosts %v", alive)
+		}
+		t.Logf("finish line: %s", fin)
+		d.wantFleet("v2")
+	})
+
+	v3 := d.commit("v3", 200)
+	t.Run("recover from a shell", func(t *testing.T) {
+		killMidRestart(v3)
+		list, err := d.engine().Unfinished()
+		if err != nil || len(list) != 1 {
+			t.Fatalf("unfinished %v %v", list, err)
+		}
+		code, out, errOut := d.cli("", "recover", list[0].Meta.ID, "--rollback")
+		if code != 0 || !strings.Contains(out, "rolled_back") {
+			t.Fatalf("recover: exit %d\n%s\n%s", code, out, errOut)
+		}
+		if alive := leftAlive(d, 1, 2); len(alive) > 0 {
+			t.Fatalf("rolled back while the killed deploy's restart still ran on hosts %v", alive)
+		}
+		d.wantFleet("v2")
 	})
 }

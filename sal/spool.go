@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"time"
 )
 
 // Spool is a local durable queue for entries the store could not take:
@@ -30,7 +31,16 @@ import (
 type Spool struct {
 	path string
 	log  *slog.Logger
-	mu   sync.Mutex
+	mu   sync.Mutex // the file: Put, and Flush's reads and rewrites
+	// flushing is held by the one Flush at a time (a semaphore, so a
+	// Flush waiting for it gives up with its context); mu is never held
+	// while the store is called, so a store that hangs never delays a
+	// Put.
+	flushing chan struct{}
+
+	// AppendTimeout bounds each append Flush makes (a database that stops
+	// answering without refusing); 0 means DefaultAppendTimeout.
+	AppendTimeout time.Duration
 
 	// open opens the spool file for Put and syncDir makes a directory's
 	// entries durable; tests replace them to make writes fail and to see
@@ -67,7 +77,7 @@ func OpenSpool(path string, logger *slog.Logger) (*Spool, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Spool{path: path, log: logger, open: openSpoolFile, syncDir: syncDir}
+	s := &Spool{path: path, log: logger, open: openSpoolFile, syncDir: syncDir, flushing: make(chan struct{}, 1)}
 	if _, err := s.Pending(); err != nil {
 		return nil, err
 	}
@@ -324,31 +334,87 @@ func preview(l []byte) string {
 	return string(bytes.ToValidUTF8(l, []byte("\uFFFD")))
 }
 
-// Flush appends the spooled entries to store, oldest first, removing each
-// from the spool once stored. It stops at the first failure and returns
-// how many it moved.
+// DefaultAppendTimeout bounds each append of Flush when
+// Spool.AppendTimeout is 0.
+const DefaultAppendTimeout = 10 * time.Second
+
+// Flush appends the spooled entries to store, oldest first, each within
+// AppendTimeout, and removes those stored from the spool. It stops at the
+// first failure and returns how many it moved; while another Flush runs
+// it waits for it, or for ctx. The spool's file is not
+// locked while the store is called: Put goes on meanwhile, and what it
+// adds is kept for the next Flush. Entries carry their keys, so one
+// whose commit was not acknowledged in time is stored once however often
+// it is tried.
 func (s *Spool) Flush(ctx context.Context, store Store) (int, error) {
+	return s.flush(ctx, store, false)
+}
+
+// TryFlush is Flush, unless another Flush is under way: then it does
+// nothing and reports ErrFlushBusy.
+func (s *Spool) TryFlush(ctx context.Context, store Store) (int, error) {
+	return s.flush(ctx, store, true)
+}
+
+// ErrFlushBusy: TryFlush found another Flush under way.
+var ErrFlushBusy = errors.New("sal: spool: a flush is under way")
+
+func (s *Spool) flush(ctx context.Context, store Store, try bool) (int, error) {
+	if try {
+		select {
+		case s.flushing <- struct{}{}:
+		default:
+			return 0, ErrFlushBusy
+		}
+	} else {
+		select {
+		case s.flushing <- struct{}{}:
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		}
+	}
+	defer func() { <-s.flushing }()
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	pending, kept, err := s.load()
+	pending, _, err := s.load()
+	s.mu.Unlock()
 	if err != nil || len(pending) == 0 {
 		return 0, err
 	}
-	moved := 0
+	timeout := s.AppendTimeout
+	if timeout <= 0 {
+		timeout = DefaultAppendTimeout
+	}
+	stored := map[string]bool{}
 	var ferr error
 	for i := range pending {
-		if err := store.Append(ctx, &pending[i]); err != nil {
+		actx, cancel := context.WithTimeout(ctx, timeout)
+		err := store.Append(actx, &pending[i])
+		cancel()
+		if err != nil {
 			ferr = err
 			break
 		}
-		moved++
+		stored[pending[i].Key] = true
 	}
-	if moved > 0 {
-		if err := s.rewrite(pending[moved:], kept); err != nil {
-			return moved, err
+	if len(stored) == 0 {
+		return 0, ferr
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now, kept, err := s.load() // with what Put added meanwhile
+	if err != nil {
+		return len(stored), err
+	}
+	rest := now[:0]
+	for _, e := range now {
+		if !stored[e.Key] {
+			rest = append(rest, e)
 		}
 	}
-	return moved, ferr
+	if err := s.rewrite(rest, kept); err != nil {
+		return len(stored), err
+	}
+	return len(stored), ferr
 }
 
 // rewrite replaces the spool with rest and then the raw lines kept,

@@ -341,3 +341,40 @@ func (l *lockedBuffer) String() string {
 	defer l.mu.Unlock()
 	return l.b.String()
 }
+
+// Freeze stops the server and every backend with SIGSTOP: connections
+// hang instead of failing, as with a database that stopped answering.
+// Thaw (SIGCONT) undoes it.
+func (s *Server) Freeze() { s.signalAll(syscall.SIGSTOP) }
+
+// Thaw lets a frozen server go on.
+func (s *Server) Thaw() { s.signalAll(syscall.SIGCONT) }
+
+// signalAll sends sig to the postmaster and each of its children.
+func (s *Server) signalAll(sig syscall.Signal) {
+	pid := s.cmd.Process.Pid
+	pids := []int{pid}
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		child, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		stat, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid …: the comm may hold spaces.
+		rest := string(stat)
+		if i := strings.LastIndexByte(rest, ')'); i >= 0 {
+			rest = rest[i+1:]
+		}
+		f := strings.Fields(rest)
+		if len(f) > 1 && f[1] == strconv.Itoa(pid) {
+			pids = append(pids, child)
+		}
+	}
+	for _, p := range pids {
+		syscall.Kill(p, sig)
+	}
+}

@@ -7,8 +7,8 @@ import (
 	"regexp"
 	"sort"
 	"strings"
-	"time"
 	"sync"
+	"time"
 
 	"deploybot/config"
 	"deploybot/sal"

@@ -1,67 +1,22 @@
 package scap
 
 import (
-	"fmt"
-	"strings"
+	"deploybot/config"
 )
 
 // Error is one problem that keeps a deploy repository's Scap3 settings
-// from being read or mapped: where it is and what is wrong.
-type Error struct {
-	// File is the path of the file within the repository, such as
-	// "scap/scap.cfg"; empty for a problem with the settings as a whole.
-	File string
-	// Line is 1-based; 0 when the problem has no single line.
-	Line int
-	// Key is the setting concerned ("dsh_targets", "checks.endpoints"),
-	// or empty.
-	Key string
-	// Msg says what is wrong and what is expected.
-	Msg string
-}
-
-// Error formats the problem as "FILE:LINE: KEY: message".
-func (e *Error) Error() string {
-	var b strings.Builder
-	if e.File != "" {
-		b.WriteString(e.File)
-		if e.Line > 0 {
-			fmt.Fprintf(&b, ":%d", e.Line)
-		}
-		b.WriteString(": ")
-	}
-	if e.Key != "" {
-		b.WriteString(e.Key)
-		b.WriteString(": ")
-	}
-	b.WriteString(e.Msg)
-	return b.String()
-}
+// from being read or mapped: where it is (File is the path within the
+// repository, such as "scap/scap.cfg", empty for the settings as a whole)
+// and what is wrong. It is the configuration's own error type, so both
+// read the same.
+type Error = config.Error
 
 // Errors is every problem found, in the order found. Load and
 // Settings.Apply return it (never an empty one) on failure.
-type Errors []*Error
+type Errors = config.Errors
 
-// Error prints one problem per line.
-func (es Errors) Error() string {
-	lines := make([]string, len(es))
-	for i, e := range es {
-		lines[i] = e.Error()
-	}
-	return strings.Join(lines, "\n")
-}
-
-// Unwrap lets errors.As and errors.Is see each *Error.
-func (es Errors) Unwrap() []error {
-	out := make([]error, len(es))
-	for i, e := range es {
-		out[i] = e
-	}
-	return out
-}
-
-// err returns es as an error, or nil when it is empty.
-func (es Errors) err() error {
+// errOf returns es as an error, or nil when it is empty.
+func errOf(es Errors) error {
 	if len(es) == 0 {
 		return nil
 	}

@@ -154,7 +154,7 @@ func Load(fsys fs.FS, environment string) (*Settings, error) {
 	}
 	s.ConfigDeploy = cd
 	errs = append(errs, s.readConfigFiles(ini)...)
-	if err := errs.err(); err != nil {
+	if err := errOf(errs); err != nil {
 		return nil, err
 	}
 	return s, nil

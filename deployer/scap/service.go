@@ -175,7 +175,7 @@ func (s *Settings) Apply(svc *config.Service) ([]Unsupported, error) {
 		}
 		return a.Line < b.Line
 	})
-	if err := m.errs.err(); err != nil {
+	if err := errOf(m.errs); err != nil {
 		return m.out, err
 	}
 	*svc = m.svc

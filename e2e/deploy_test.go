@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -19,6 +20,7 @@ import (
 	"deploybot/deployer"
 	"deploybot/deployer/journal"
 	"deploybot/e2e/fleet"
+	"deploybot/e2e/scale"
 )
 
 // The deploy end-to-end tests: a real fleet of sshd hosts (each in its own
@@ -613,6 +615,9 @@ func TestDeploy(t *testing.T) {
 			t.Fatal(err)
 		}
 		d.hostFile(1, "pause", "")
+		// The session lost with sshd may still be finishing its restart:
+		// a new deploy is refused there until it is gone (it names it).
+		waitOpGone(t, filepath.Join(f.Hosts[1].Root, "svc", "deploy-cache", ".deploybot-op"))
 		if code, out, errOut := d.cli("", "deploy", svcName); code != 0 {
 			t.Errorf("repair: exit %d\n%s%s", code, out, errOut)
 		}
@@ -848,4 +853,29 @@ func outcomeOf(d *journal.Deploy) string {
 		return ""
 	}
 	return string(d.Outcome)
+}
+
+// waitOpGone waits until the deploybot operation recorded in the
+// operation file at path (if any) has no live process left.
+func waitOpGone(t *testing.T, path string) {
+	t.Helper()
+	deadline := time.Now().Add(scale.D(15 * time.Second))
+	for {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return
+		}
+		f := strings.Fields(string(b))
+		if len(f) < 2 {
+			return
+		}
+		pgid, err := strconv.Atoi(f[1])
+		if err != nil || syscall.Kill(-pgid, 0) != nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the operation in %s (%s) is still running", path, strings.TrimSpace(string(b)))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }

@@ -12,15 +12,38 @@ import (
 // hostmask glob. Per-service deployers add to the global ones. A nick
 // alone never authorizes.
 func (b *Bot) deployerOf(r *request, s *config.Service) bool {
+	global := b.cfg.Access.Deployers
+	return b.identified(r,
+		[][]string{global.Accounts, s.Deployers.Accounts},
+		[][]string{global.Hostmasks, s.Deployers.Hostmasks})
+}
+
+// relayOf reports whether the sender of r is a relay bot (irc.relays by
+// services account, irc.relay_hostmasks by hostmask), identified as a
+// deployer is. Its nick plays no part: anybody may take a free nick.
+func (b *Bot) relayOf(r *request) bool {
+	return b.identified(r, [][]string{b.cfg.IRC.Relays}, [][]string{b.cfg.IRC.RelayHostmasks})
+}
+
+// identified reports whether r's sender is logged in to one of accounts
+// (only when the server grants account-tag, so that r.account comes from
+// the server) or matches one of hostmasks.
+//
+// Accounts are compared case-insensitively with the server's case mapping:
+// services treat account names as the server treats nicks (Atheme and
+// Anope with its case mapping, Ergo with its own casefolding), and the
+// tag carries the account's canonical spelling, which a configuration
+// need not repeat. On an ascii server "ops[" and "ops{" are two accounts.
+func (b *Bot) identified(r *request, accounts, hostmasks [][]string) bool {
 	b.mu.Lock()
 	tags := b.accountTags
 	b.mu.Unlock()
-	global := b.cfg.Access.Deployers
 	if tags && r.account != "" && r.account != "*" {
-		acct := config.FoldName(r.account)
-		for _, list := range [][]string{global.Accounts, s.Deployers.Accounts} {
+		cm := b.caseMapping()
+		acct := cm.fold(r.account)
+		for _, list := range accounts {
 			for _, a := range list {
-				if config.FoldName(a) == acct {
+				if cm.fold(a) == acct {
 					return true
 				}
 			}
@@ -29,10 +52,10 @@ func (b *Bot) deployerOf(r *request, s *config.Service) bool {
 	if r.nick == "" || r.user == "" || r.host == "" {
 		return false
 	}
-	mask := r.nick + "!" + r.user + "@" + r.host
-	for _, list := range [][]string{global.Hostmasks, s.Deployers.Hostmasks} {
+	mask := strings.ToLower(r.nick + "!" + r.user + "@" + r.host)
+	for _, list := range hostmasks {
 		for _, m := range list {
-			if globMatch(strings.ToLower(m), strings.ToLower(mask)) {
+			if globMatch(strings.ToLower(m), mask) {
 				return true
 			}
 		}

@@ -23,6 +23,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ergochat/irc-go/ircevent"
@@ -51,6 +52,8 @@ type Bot struct {
 
 	mu          sync.Mutex
 	accountTags bool // the server granted account-tag
+
+	casemap atomic.Uint32 // caseMapping: the server's ISUPPORT CASEMAPPING
 
 	dep deploys
 }
@@ -175,6 +178,13 @@ func (b *Bot) onConnect(ircmsg.Message) {
 	if !hasAccountTag {
 		b.log.Warn("the server did not grant account-tag: only hostmask rules can authorize")
 	}
+	// ISUPPORT (005) comes before the end of the MOTD, when this runs.
+	token, ok := b.conn.ISupport()["CASEMAPPING"]
+	cm := parseCaseMapping(token, ok)
+	b.setCaseMapping(cm)
+	if ok && !strings.EqualFold(token, cm.String()) {
+		b.log.Info("the server's case mapping is compared as ascii", "casemapping", token)
+	}
 	b.log.Info("connected", "server", b.cfg.IRC.Server, "nick", b.conn.CurrentNick())
 	b.link.connected()
 	for _, ch := range b.cfg.IRC.Channels {
@@ -217,7 +227,7 @@ func (b *Bot) kickFlush() {
 // holdsNick reports whether the bot has its configured nick. It acts on
 // nothing otherwise, so a second copy of the bot never answers twice.
 func (b *Bot) holdsNick() bool {
-	return sameName(b.conn.CurrentNick(), b.cfg.IRC.Nick)
+	return b.sameName(b.conn.CurrentNick(), b.cfg.IRC.Nick)
 }
 
 func (b *Bot) onPrivmsg(m ircmsg.Message) {
@@ -270,7 +280,7 @@ func (b *Bot) requestFrom(m ircmsg.Message, self string) *request {
 		return nil
 	}
 	nuh, err := m.NUH()
-	if err != nil || sameName(nuh.Name, self) {
+	if err != nil || b.sameName(nuh.Name, self) {
 		return nil
 	}
 	target, text := m.Params[0], m.Params[1]
@@ -283,7 +293,7 @@ func (b *Bot) requestFrom(m ircmsg.Message, self string) *request {
 	} else {
 		r.replyTo = nuh.Name
 	}
-	r.account = b.accountOf(m, nuh.Name, r.channel)
+	r.account = b.accountOf(m)
 	if !parseCommand(b.cfg.IRC.Prefix, text, r) {
 		return nil
 	}
@@ -309,7 +319,7 @@ func parseCommand(prefix, text string, r *request) bool {
 
 func (b *Bot) listensOn(channel string) bool {
 	for _, ch := range b.cfg.IRC.Channels {
-		if sameName(ch, channel) {
+		if b.sameName(ch, channel) {
 			return true
 		}
 	}

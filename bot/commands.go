@@ -206,8 +206,8 @@ func cmdLog(ctx context.Context, b *Bot, r *request) {
 		Message: r.rest,
 		Source:  sal.SourceIRC,
 	}
-	if b.cfg.IsRelay(r.nick) {
-		attributeRelayed(e)
+	if b.relayOf(r) && attributeRelayed(e) {
+		e.Sender = r.sender()
 	}
 	res := b.appendSAL(ctx, e)
 	switch {
@@ -224,6 +224,16 @@ func cmdLog(ctx context.Context, b *Bot, r *request) {
 	default:
 		b.post(r, "", "Logged the message at "+b.permalink(e.ID))
 	}
+}
+
+// sender is r's sender as a SAL entry records a relay: "nick!user@host
+// (account)", without the account when there is none.
+func (r *request) sender() string {
+	s := r.nick + "!" + r.user + "@" + r.host
+	if r.account != "" && r.account != "*" {
+		s += " (" + r.account + ")"
+	}
+	return s
 }
 
 // attributeRelayed credits e to the user@host its message starts with, as

@@ -41,6 +41,7 @@ irc:
   nick: deploybot
   channels: ["#ops", "#chatter"]
   relays: [logmsgbot]
+  relay_hostmasks: ["*!*@relay.example.org"]
 sal:
   database: sal.db
   public_url: https://sal.example.org
@@ -147,28 +148,55 @@ func TestLogCommand(t *testing.T) {
 	}
 }
 
+// A relay is known by its services account or its hostmask, never by its
+// nick: somebody without an account who took the relay's nick logs as
+// themselves. A relayed entry records who really sent it.
 func TestLogRelayAttribution(t *testing.T) {
 	b, w, store := newTestBot(t)
+	b.accountTags = true
 	ctx := context.Background()
-	b.runLine(t, w, "LogMsgBot", "logmsgbot", "#ops", "!log ops1@deploy1001 restarted citoid")
-	b.runLine(t, w, "mallory", "mallory", "#ops", "!log ops1@deploy1001 restarted citoid")
-	b.runLine(t, w, "logmsgbot", "", "#ops", "!log no-attribution here")
-	es, _ := store.List(ctx, sal.Query{})
-	if len(es) != 3 {
-		t.Fatalf("entries: %+v", es)
-	}
-	checks := []struct {
-		e         sal.Entry
-		nick, msg string
-		source    sal.Source
+	const line = "!log ops1@deploy1001 restarted citoid"
+	cases := []struct {
+		name                      string
+		tags                      bool
+		nick, user, host, account string
+		text                      string
+		wantNick, wantMsg         string
+		wantSource                sal.Source
+		wantSender, wantAccount   string
 	}{
-		{es[2], "ops1@deploy1001", "restarted citoid", sal.SourceRelay},
-		{es[1], "mallory", "ops1@deploy1001 restarted citoid", sal.SourceIRC},
-		{es[0], "logmsgbot", "no-attribution here", sal.SourceIRC},
+		{"relay by account", true, "LogMsgBot", "lmb", "wikimedia/bot", "LOGMSGBOT", line,
+			"ops1@deploy1001", "restarted citoid", sal.SourceRelay, "LogMsgBot!lmb@wikimedia/bot (LOGMSGBOT)", ""},
+		{"somebody else", true, "mallory", "m", "h", "mallory", line,
+			"mallory", "ops1@deploy1001 restarted citoid", sal.SourceIRC, "", "mallory"},
+		{"the relay's nick without an account", true, "logmsgbot", "lmb", "evil.example.net", "", line,
+			"logmsgbot", "ops1@deploy1001 restarted citoid", sal.SourceIRC, "", ""},
+		{"the relay's nick, another account", true, "logmsgbot", "lmb", "evil.example.net", "mallory", line,
+			"logmsgbot", "ops1@deploy1001 restarted citoid", sal.SourceIRC, "", "mallory"},
+		{"the relay's account without account-tag", false, "logmsgbot", "lmb", "evil.example.net", "logmsgbot", line,
+			"logmsgbot", "ops1@deploy1001 restarted citoid", sal.SourceIRC, "", "logmsgbot"},
+		{"relay by hostmask", true, "tcpbot", "t", "relay.example.org", "", line,
+			"ops1@deploy1001", "restarted citoid", sal.SourceRelay, "tcpbot!t@relay.example.org", ""},
+		{"relay without user@host", true, "logmsgbot", "lmb", "wikimedia/bot", "logmsgbot", "!log no-attribution here",
+			"logmsgbot", "no-attribution here", sal.SourceIRC, "", "logmsgbot"},
 	}
-	for _, c := range checks {
-		if c.e.Nick != c.nick || c.e.Message != c.msg || c.e.Source != c.source {
-			t.Errorf("entry %+v, want nick %q msg %q source %q", c.e, c.nick, c.msg, c.source)
+	for _, c := range cases {
+		b.accountTags = c.tags
+		r := &request{nick: c.nick, user: c.user, host: c.host, account: c.account, channel: "#ops", replyTo: "#ops"}
+		if !parseCommand(b.cfg.IRC.Prefix, c.text, r) {
+			t.Fatalf("%s: %q is no command", c.name, c.text)
+		}
+		b.dispatch(ctx, r)
+		b.out.drainTo(w)
+		w.take()
+		es, err := store.List(ctx, sal.Query{Limit: 1})
+		if err != nil || len(es) != 1 {
+			t.Fatalf("%s: entries %+v, %v", c.name, es, err)
+		}
+		e := es[0]
+		if e.Nick != c.wantNick || e.Message != c.wantMsg || e.Source != c.wantSource || e.Sender != c.wantSender || e.Account != c.wantAccount {
+			t.Errorf("%s: entry %+v\nwant nick %q msg %q source %q sender %q account %q",
+				c.name, e, c.wantNick, c.wantMsg, c.wantSource, c.wantSender, c.wantAccount)
 		}
 	}
 }

@@ -95,18 +95,17 @@ type link struct {
 
 	members memberTable
 
-	mu            sync.Mutex
-	reconnect     backoff
-	waited        bool      // the current attempt's end has been waited for
-	registeredAt  time.Time // when the current connection registered; zero if not
-	nick          string    // the bot's nick on the current connection
-	held          bool      // the bot holds its primary nick now
-	heldBefore    bool      // it held it when its previous connection ended
-	yielded       bool      // NickServ recovered the nick from this connection
-	accountNotify bool      // the server granted account-notify
-	whois         *whoisReply
-	lastRecover   time.Time
-	rejoins       map[string]*rejoin // folded channel name → pending rejoin
+	mu           sync.Mutex
+	reconnect    backoff
+	waited       bool      // the current attempt's end has been waited for
+	registeredAt time.Time // when the current connection registered; zero if not
+	nick         string    // the bot's nick on the current connection
+	held         bool      // the bot holds its primary nick now
+	heldBefore   bool      // it held it when its previous connection ended
+	yielded      bool      // NickServ recovered the nick from this connection
+	whois        *whoisReply
+	lastRecover  time.Time
+	rejoins      map[string]*rejoin // folded channel name → pending rejoin
 }
 
 // whoisReply collects the answer to a WHOIS of the primary nick.
@@ -271,17 +270,15 @@ func (c *hookedConn) Close() error {
 func (l *link) connected() {
 	c := l.b.conn
 	nick := c.CurrentNick()
-	_, accountNotify := c.AcknowledgedCaps()["account-notify"]
 	l.mu.Lock()
 	l.registeredAt = time.Now()
 	l.nick = nick
-	l.held = sameName(nick, l.b.cfg.IRC.Nick)
+	l.held = l.b.sameName(nick, l.b.cfg.IRC.Nick)
 	l.yielded = false
-	l.accountNotify = accountNotify
 	l.whois = nil
 	heldBefore := l.heldBefore
 	l.mu.Unlock()
-	l.members.clear()
+	l.members.reset(l.b.caseMapping())
 	if l.held {
 		l.b.log.Info("holding the primary nick", "nick", nick)
 		return
@@ -338,7 +335,7 @@ func (l *link) checkNick() {
 // onWhois collects the reply to checkNick's WHOIS (311 user, 330 account,
 // 318 end) and acts on it at the end.
 func (l *link) onWhois(m ircmsg.Message) {
-	if len(m.Params) < 2 || !sameName(m.Params[1], l.b.cfg.IRC.Nick) {
+	if len(m.Params) < 2 || !l.b.sameName(m.Params[1], l.b.cfg.IRC.Nick) {
 		return
 	}
 	l.mu.Lock()
@@ -387,7 +384,7 @@ func (l *link) regain(w whoisReply, heldBefore bool) {
 		l.b.conn.Send("NICK", primary)
 	case sasl == nil:
 		l.b.log.Warn("the primary nick is in use and the bot has no services account to regain it; will retry", "nick", primary, "holder_account", holder)
-	case !sameName(w.account, sasl.Account):
+	case !l.b.sameName(w.account, sasl.Account):
 		l.b.log.Warn("an impostor holds the primary nick; asking NickServ to recover it", "nick", primary, "holder_account", holder)
 		l.recover()
 	case heldBefore:
@@ -430,14 +427,14 @@ func (l *link) onNick(m ircmsg.Message) {
 	}
 	from, to := m.Nick(), m.Params[0]
 	l.mu.Lock()
-	if !sameName(from, l.nick) {
+	if !l.b.sameName(from, l.nick) {
 		l.mu.Unlock()
 		l.freed(from)
 		return
 	}
 	l.nick = to
 	was := l.held
-	l.held = sameName(to, l.b.cfg.IRC.Nick)
+	l.held = l.b.sameName(to, l.b.cfg.IRC.Nick)
 	now := l.held
 	l.mu.Unlock()
 	l.b.log.Info("nick changed", "from", from, "to", to)
@@ -466,7 +463,7 @@ func (l *link) onQuit(m ircmsg.Message) { l.freed(m.Nick()) }
 // copy of the bot that stopped.
 func (l *link) freed(nick string) {
 	primary := l.b.cfg.IRC.Nick
-	if !sameName(nick, primary) || l.b.holdsNick() {
+	if !l.b.sameName(nick, primary) || l.b.holdsNick() {
 		return
 	}
 	l.b.log.Info("the primary nick was freed; taking it", "nick", primary)
@@ -487,7 +484,7 @@ func (l *link) ownNick() string {
 // recovered the nick from this connection for another one (so this
 // process does not claim the nick back as its own ghost afterwards).
 func (l *link) onNotice(m ircmsg.Message) {
-	if len(m.Params) < 2 || !sameName(m.Nick(), "NickServ") {
+	if len(m.Params) < 2 || !l.b.sameName(m.Nick(), "NickServ") {
 		return
 	}
 	text := m.Params[1]
@@ -501,7 +498,7 @@ func (l *link) onNotice(m ircmsg.Message) {
 
 // onKick schedules a rejoin when the bot is kicked from a channel it serves.
 func (l *link) onKick(m ircmsg.Message) {
-	if len(m.Params) < 2 || !sameName(m.Params[1], l.ownNick()) {
+	if len(m.Params) < 2 || !l.b.sameName(m.Params[1], l.ownNick()) {
 		return
 	}
 	channel, reason := m.Params[0], ""
@@ -561,7 +558,7 @@ func (l *link) scheduleRejoin(channel string, d time.Duration) {
 
 // onJoin ends the rejoin of a channel the bot has joined.
 func (l *link) onJoin(m ircmsg.Message) {
-	if len(m.Params) < 1 || !sameName(m.Nick(), l.ownNick()) {
+	if len(m.Params) < 1 || !l.b.sameName(m.Nick(), l.ownNick()) {
 		return
 	}
 	key := config.FoldName(m.Params[0])

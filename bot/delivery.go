@@ -44,5 +44,5 @@ func (b *Bot) trackDelivery() {
 // isMe reports whether m comes from the bot itself.
 func (b *Bot) isMe(m ircmsg.Message) bool {
 	nuh, err := m.NUH()
-	return err == nil && sameName(nuh.Name, b.conn.CurrentNick())
+	return err == nil && b.sameName(nuh.Name, b.conn.CurrentNick())
 }

@@ -5,8 +5,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-
-	"deploybot/config"
 )
 
 // Command scheduling (SPEC §8, load and floods). Commands run in lanes: a
@@ -240,10 +238,11 @@ func (r *request) anonymous() bool {
 }
 
 // who identifies the sender of r for the pending-command bound: the
-// services account when there is one, else nick!user@host.
+// services account when there is one (as the server spells it: the tag
+// always carries its canonical form), else nick!user@host.
 func (r *request) who() string {
 	if r.account != "" && r.account != "*" {
-		return "account:" + config.FoldName(r.account)
+		return "account:" + r.account
 	}
 	return "mask:" + strings.ToLower(r.nick+"!"+r.user+"@"+r.host)
 }

@@ -4,8 +4,6 @@ import (
 	"sync"
 
 	"github.com/ergochat/irc-go/ircmsg"
-
-	"deploybot/config"
 )
 
 // whoxToken marks the bot's own WHOX queries (WHO #chan %tcnuhfa,<token>)
@@ -27,8 +25,13 @@ type member struct {
 // extended-join JOINs, WHOX replies (354) to the query the bot sends when
 // it joins, and account-notify ACCOUNT messages, and follows NICK, PART,
 // KICK and QUIT. Names are keyed folded with the server's case mapping.
+//
+// The table says who is in a channel; it never decides rights: with
+// account-tag every message carries its sender's account, and a table
+// that lags behind a logout or a nick change must not stand in for it.
 type memberTable struct {
 	mu    sync.Mutex
+	cm    caseMapping                  // the server's, set by reset
 	chans map[string]map[string]member // channel → nick → member
 	whox  map[string]bool              // channels whose WHOX reply is coming
 }
@@ -50,6 +53,19 @@ func (t *memberTable) init() {
 // clear forgets everything: the connection ended.
 func (t *memberTable) clear() { t.init() }
 
+// reset forgets everything and keys names folded by cm from now on: a
+// new connection began, to a server with that case mapping.
+func (t *memberTable) reset(cm caseMapping) {
+	t.init()
+	t.mu.Lock()
+	t.cm = cm
+	t.mu.Unlock()
+}
+
+// fold folds a nick or channel name with the table's case mapping; t.mu
+// is held.
+func (t *memberTable) fold(s string) string { return t.cm.fold(s) }
+
 // handle updates the table from m; self is the bot's current nick.
 func (t *memberTable) handle(m ircmsg.Message, self string) memberEvent {
 	var ev memberEvent
@@ -65,8 +81,8 @@ func (t *memberTable) handle(m ircmsg.Message, self string) memberEvent {
 		if len(m.Params) < 1 {
 			break
 		}
-		ch := config.FoldName(m.Params[0])
-		if config.SameName(nick, self) {
+		ch := t.fold(m.Params[0])
+		if t.cm.same(nick, self) {
 			t.chans[ch] = make(map[string]member)
 			t.whox[ch] = true
 			ev.joined = m.Params[0]
@@ -78,30 +94,30 @@ func (t *memberTable) handle(m ircmsg.Message, self string) memberEvent {
 		}
 	case "PART":
 		if len(m.Params) >= 1 {
-			t.remove(config.FoldName(m.Params[0]), nick, self)
+			t.remove(t.fold(m.Params[0]), nick, self)
 		}
 	case "KICK":
 		if len(m.Params) >= 2 {
-			t.remove(config.FoldName(m.Params[0]), m.Params[1], self)
+			t.remove(t.fold(m.Params[0]), m.Params[1], self)
 		}
 	case "QUIT":
 		for _, members := range t.chans {
-			delete(members, config.FoldName(nick))
+			delete(members, t.fold(nick))
 		}
 	case "NICK":
 		if len(m.Params) < 1 {
 			break
 		}
-		from, to := config.FoldName(nick), m.Params[0]
+		from, to := t.fold(nick), m.Params[0]
 		for _, members := range t.chans {
 			// The server gave the nick away, so whoever had it is gone.
-			if key := config.FoldName(to); key != from {
+			if key := t.fold(to); key != from {
 				delete(members, key)
 			}
 			if mb, ok := members[from]; ok {
 				delete(members, from)
 				mb.nick = to
-				members[config.FoldName(to)] = mb
+				members[t.fold(to)] = mb
 			}
 		}
 	case "ACCOUNT":
@@ -120,12 +136,12 @@ func (t *memberTable) handle(m ircmsg.Message, self string) memberEvent {
 		if acct == "0" {
 			acct = ""
 		}
-		t.setKnown(config.FoldName(m.Params[2]), m.Params[5], acct)
+		t.setKnown(t.fold(m.Params[2]), m.Params[5], acct)
 	case "315":
 		if len(m.Params) < 2 {
 			break
 		}
-		ch := config.FoldName(m.Params[1])
+		ch := t.fold(m.Params[1])
 		if t.whox[ch] {
 			delete(t.whox, ch)
 			ev.listed = m.Params[1]
@@ -141,7 +157,7 @@ func (t *memberTable) set(ch, nick, account string, add bool) {
 	if members == nil {
 		return // not a channel the bot is in: nothing to know there
 	}
-	key := config.FoldName(nick)
+	key := t.fold(nick)
 	if _, ok := members[key]; !ok && !add {
 		return
 	}
@@ -164,12 +180,12 @@ func (t *memberTable) setKnown(ch, nick, account string) {
 // remove takes nick out of channel ch (folded), or forgets the channel
 // when nick is the bot itself.
 func (t *memberTable) remove(ch, nick, self string) {
-	if config.SameName(nick, self) {
+	if t.cm.same(nick, self) {
 		delete(t.chans, ch)
 		delete(t.whox, ch)
 		return
 	}
-	delete(t.chans[ch], config.FoldName(nick))
+	delete(t.chans[ch], t.fold(nick))
 }
 
 // account returns the account nick is logged in to as known from channel
@@ -177,9 +193,9 @@ func (t *memberTable) remove(ch, nick, self string) {
 func (t *memberTable) account(channel, nick string) string {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	key := config.FoldName(nick)
+	key := t.fold(nick)
 	if channel != "" {
-		return t.chans[config.FoldName(channel)][key].account
+		return t.chans[t.fold(channel)][key].account
 	}
 	for _, members := range t.chans {
 		if mb, ok := members[key]; ok && mb.account != "" {
@@ -194,7 +210,7 @@ func (t *memberTable) account(channel, nick string) string {
 func (t *memberTable) in(channel string) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	_, ok := t.chans[config.FoldName(channel)]
+	_, ok := t.chans[t.fold(channel)]
 	return ok
 }
 
@@ -203,7 +219,7 @@ func (t *memberTable) in(channel string) bool {
 func (t *memberTable) count(channel string) (members, accounts int) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	for _, mb := range t.chans[config.FoldName(channel)] {
+	for _, mb := range t.chans[t.fold(channel)] {
 		members++
 		if mb.account != "" {
 			accounts++
@@ -238,23 +254,13 @@ func (l *link) onMembers(m ircmsg.Message) {
 	}
 }
 
-// trustMembers reports whether the member table may stand in for a
-// missing account tag: only when the server tells the bot about every
-// login and logout (account-notify), else the table could be stale.
-func (l *link) trustMembers() bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.accountNotify
-}
-
-// accountOf returns the services account of nick, the sender of m in
-// channel ("" for a private message), or "" when they are not logged in
-// or it cannot be known. Without account-tag it is always "": only
-// hostmask rules authorize then. With it, m's account tag is
-// authoritative ("*" = not logged in); a message without the tag falls
-// back to the member table (extended-join, WHOX, account-notify), as long
-// as account-notify keeps that table current.
-func (b *Bot) accountOf(m ircmsg.Message, nick, channel string) string {
+// accountOf returns the services account of the sender of m, or "" when
+// they are not logged in or it cannot be known. Without account-tag it is
+// always "": only hostmask rules authorize then. With it, m's account tag
+// is the whole truth: "*" or no tag at all means not logged in. The
+// member table is never asked: it may still hold an account its owner
+// logged out of, or that belonged to whoever had the nick before.
+func (b *Bot) accountOf(m ircmsg.Message) string {
 	b.mu.Lock()
 	tags := b.accountTags
 	b.mu.Unlock()
@@ -264,8 +270,5 @@ func (b *Bot) accountOf(m ircmsg.Message, nick, channel string) string {
 	if ok, acct := m.GetTag("account"); ok {
 		return accountName(acct)
 	}
-	if b.link == nil || !b.link.trustMembers() {
-		return ""
-	}
-	return b.link.members.account(channel, nick)
+	return ""
 }

@@ -4,7 +4,8 @@ package bot
 // allowed hosts connect over TCP and write lines, and each line becomes one
 // message in the first configured channel. A line "!log user@host message"
 // is also written to the Server Admin Log, attributed to user@host with
-// source relay, before it is echoed.
+// source relay and the connection's peer address as its sender, before it
+// is echoed.
 
 import (
 	"bufio"
@@ -201,6 +202,7 @@ func (b *Bot) relayLine(ctx context.Context, remote, text string) {
 			Project: project,
 			Message: strings.TrimSpace(rest),
 			Source:  sal.SourceRelay,
+			Sender:  "relay listener " + remote,
 		}
 		attributeRelayed(e)
 		res := b.appendSAL(ctx, e)

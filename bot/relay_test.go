@@ -147,8 +147,9 @@ func TestRelayLogAndPlainLines(t *testing.T) {
 		{es[1], "ops1@deploy1001", "restarted citoid"},
 		{es[0], "relay", "no attribution here"},
 	} {
-		if c.e.Nick != c.nick || c.e.Message != c.msg || c.e.Source != sal.SourceRelay || c.e.Channel != "#ops" || c.e.Project != "production" || c.e.Account != "" {
-			t.Errorf("entry %+v, want nick %q message %q source relay in #ops/production", c.e, c.nick, c.msg)
+		if c.e.Nick != c.nick || c.e.Message != c.msg || c.e.Source != sal.SourceRelay || c.e.Channel != "#ops" || c.e.Project != "production" || c.e.Account != "" ||
+			!strings.HasPrefix(c.e.Sender, "relay listener 127.0.0.1:") {
+			t.Errorf("entry %+v, want nick %q message %q source relay in #ops/production, sent by the relay listener's peer", c.e, c.nick, c.msg)
 		}
 	}
 

@@ -64,5 +64,8 @@ func splitText(text string, budget int) []string {
 	return out
 }
 
-// sameName compares nicks or channels the way the server does.
+// sameName compares message targets with rfc1459 folding, the widest
+// mapping, for the send queues only: two targets it folds together share
+// a queue, which costs nothing. Everything that decides who somebody is
+// uses the server's own mapping (Bot.sameName).
 func sameName(a, b string) bool { return config.SameName(a, b) }

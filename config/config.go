@@ -67,9 +67,16 @@ type IRC struct {
 	Channels []string `yaml:"channels"`
 	// Prefix starts a command. Default "!".
 	Prefix string `yaml:"prefix"`
-	// Relays are nicks that may send "!log user@host message" on behalf of
-	// someone else (e.g. logmsgbot).
+	// Relays are the services accounts of relay bots (e.g. logmsgbot):
+	// a sender logged in to one of them (as the server's account-tag
+	// says) may send "!log user@host message" on behalf of someone else.
+	// A nick alone never makes a relay: somebody without an account may
+	// take any nick that is free.
 	Relays []string `yaml:"relays"`
+	// RelayHostmasks are nick!user@host globs that identify relay bots
+	// too, for servers or bots without services accounts. Like the
+	// deployers' hostmasks, each must name a host, cloak or address.
+	RelayHostmasks []string `yaml:"relay_hostmasks"`
 	// RelayListen is host:port of the tcpircbot-compatible listener.
 	// Optional; empty means off.
 	RelayListen string `yaml:"relay_listen"`

@@ -511,7 +511,7 @@ func TestHelpers(t *testing.T) {
     target_dir: /srv/deployment/apertium/deploy
     canary: [ap1]
 `
-	doc = strings.Replace(doc, "relays: [logmsgbot]", "relays: [logmsgbot, \"Relay[1]\"]", 1)
+	doc = strings.Replace(doc, "relays: [logmsgbot]", "relays: [logmsgbot, \"Relay[1]\"]\n  relay_hostmasks: [\"*!*@wikimedia/bot/*\"]", 1)
 	doc = strings.Replace(doc, "  listen: 127.0.0.1:8080\n", "  listen: 127.0.0.1:8080\n  projects: {\"#OPS\": production}\n", 1)
 	cfg, err := Parse("test.yaml", []byte(doc))
 	if err != nil {
@@ -549,10 +549,11 @@ func TestHelpers(t *testing.T) {
 	if p, ok := cfg.Project("#dev"); ok {
 		t.Errorf("Project(#dev) = %q: projects were set, #dev is not among them", p)
 	}
-	for nick, want := range map[string]bool{"logmsgbot": true, "LogMsgBot": true, "relay{1}": true, "RELAY[1]": true, "logmsgbot_": false, "alice": false} {
-		if got := cfg.IsRelay(nick); got != want {
-			t.Errorf("IsRelay(%q) = %v", nick, got)
-		}
+	if want := []string{"logmsgbot", "Relay[1]"}; !reflect.DeepEqual(cfg.IRC.Relays, want) {
+		t.Errorf("Relays = %q, want %q", cfg.IRC.Relays, want)
+	}
+	if want := []string{"*!*@wikimedia/bot/*"}; !reflect.DeepEqual(cfg.IRC.RelayHostmasks, want) {
+		t.Errorf("RelayHostmasks = %q, want %q", cfg.IRC.RelayHostmasks, want)
 	}
 }
 

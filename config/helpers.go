@@ -49,18 +49,6 @@ func (c *Config) Project(channel string) (string, bool) {
 	return "", false
 }
 
-// IsRelay reports whether nick is one of irc.relays, case-insensitively
-// (rfc1459 case mapping).
-func (c *Config) IsRelay(nick string) bool {
-	f := FoldName(nick)
-	for _, r := range c.IRC.Relays {
-		if FoldName(r) == f {
-			return true
-		}
-	}
-	return false
-}
-
 // SameName reports whether two nicks or channel names are the same to an
 // rfc1459 server.
 func SameName(a, b string) bool { return FoldName(a) == FoldName(b) }

@@ -199,16 +199,27 @@ func channelProblem(ch string) string {
 }
 
 func (c *checker) checkDeployers(key string, d Deployers) {
-	for i, a := range d.Accounts {
-		k := index(key+".accounts", i)
+	c.checkAccounts(key+".accounts", d.Accounts)
+	c.checkHostmasks(key+".hostmasks", d.Hostmasks)
+}
+
+// checkAccounts checks a list of services account names at key.
+func (c *checker) checkAccounts(key string, accounts []string) {
+	for i, a := range accounts {
+		k := index(key, i)
 		if a == "" {
 			c.errf(k, "empty account: want a services account name")
 		} else if hasSpaceOrControl(a) || len(a) > 64 {
 			c.errf(k, "invalid account %q: want a services account name without spaces or control characters, at most 64 bytes", a)
 		}
 	}
-	for i, m := range d.Hostmasks {
-		k := index(key+".hostmasks", i)
+}
+
+// checkHostmasks checks a list of nick!user@host globs at key: each must
+// constrain the host, since the nick and user are whatever a client says.
+func (c *checker) checkHostmasks(key string, masks []string) {
+	for i, m := range masks {
+		k := index(key, i)
 		nick, rest, ok1 := strings.Cut(m, "!")
 		user, host, ok2 := strings.Cut(rest, "@")
 		switch {
@@ -282,9 +293,8 @@ func (c *checker) checkIRC() {
 		c.errf("irc.prefix", "invalid prefix %q: want up to 16 characters without spaces, such as \"!\"", irc.Prefix)
 	}
 
-	for i, r := range irc.Relays {
-		c.checkNick(index("irc.relays", i), r)
-	}
+	c.checkAccounts("irc.relays", irc.Relays)
+	c.checkHostmasks("irc.relay_hostmasks", irc.RelayHostmasks)
 	if irc.RelayListen != "" {
 		c.checkListenAddr("irc.relay_listen", irc.RelayListen, "127.0.0.1:9200")
 	}

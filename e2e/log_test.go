@@ -115,7 +115,8 @@ func TestLogEndToEnd(t *testing.T) {
 	t.Run("relay attribution", func(t *testing.T) {
 		relay.Say("#ops", "!log ops1@deploy1001 restarted citoid")
 		e := get(expectLogged(t, alice, botNick))
-		if e.Nick != "ops1@deploy1001" || e.Source != sal.SourceRelay || e.Message != "restarted citoid" {
+		if e.Nick != "ops1@deploy1001" || e.Source != sal.SourceRelay || e.Message != "restarted citoid" ||
+			!strings.HasPrefix(e.Sender, "logmsgbot!") || !strings.HasSuffix(e.Sender, " (logmsgbot)") {
 			t.Fatalf("relayed entry = %+v", e)
 		}
 		mallory.Say("#ops", "!log ops1@deploy1001 restarted citoid")

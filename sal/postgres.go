@@ -33,6 +33,7 @@ import (
 //     server so that search does not depend on the database's locale),
 //     under the 'simple' configuration, with a GIN index.
 //   - sal_entries.key: Entry.Key, NULL when empty, unique.
+//   - sal_entries.sender: Entry.Sender, the empty string when none (migration 2).
 //   - sal_backdated: entries whose time is before that of an earlier entry
 //     (a trigger adds them); see window.
 //
@@ -103,6 +104,9 @@ var pgMigrations = []string{
 	$$;
 	CREATE TRIGGER sal_entries_no_update BEFORE UPDATE ON sal_entries
 		FOR EACH ROW EXECUTE FUNCTION sal_entries_refuse_update();`,
+
+	// 2: Entry.Sender, the real sender of a relayed entry.
+	`ALTER TABLE sal_entries ADD COLUMN sender text NOT NULL DEFAULT '';`,
 }
 
 // OpenPostgres connects to the PostgreSQL database at url (postgres://… or
@@ -175,13 +179,13 @@ func (p *Postgres) Append(ctx context.Context, e *Entry) error {
 	}
 	// One statement, so one transaction: the lock is taken before nextval
 	// and released after the commit is visible.
-	err := p.pool.QueryRow(ctx, `INSERT INTO sal_entries (time, nick, account, channel, project, message, source, search, key)
-		SELECT $1, $2, $3, $4, $5, $6, $7, to_tsvector('simple', $8), $10
+	err := p.pool.QueryRow(ctx, `INSERT INTO sal_entries (time, nick, account, channel, project, message, source, search, key, sender)
+		SELECT $1, $2, $3, $4, $5, $6, $7, to_tsvector('simple', $8), $10, $11
 		FROM (SELECT pg_advisory_xact_lock($9)) AS serialize
 		ON CONFLICT (key) DO NOTHING
 		RETURNING id`,
 		e.Time, e.Nick, e.Account, e.Channel, e.Project, e.Message, string(e.Source),
-		searchText(e.Message, e.Nick), pgAppendLock, nullKey(e.Key)).Scan(&e.ID)
+		searchText(e.Message, e.Nick), pgAppendLock, nullKey(e.Key), e.Sender).Scan(&e.ID)
 	if errors.Is(err, pgx.ErrNoRows) {
 		// Its key is stored: that entry is this one.
 		stored, err := scanPgEntry(p.pool.QueryRow(ctx, `SELECT `+pgEntryColumns+` FROM sal_entries WHERE key = $1`, e.Key))
@@ -197,7 +201,7 @@ func (p *Postgres) Append(ctx context.Context, e *Entry) error {
 	return nil
 }
 
-const pgEntryColumns = `id, time, nick, account, channel, project, message, source, coalesce(key, '')`
+const pgEntryColumns = `id, time, nick, account, sender, channel, project, message, source, coalesce(key, '')`
 
 // pgRecent is how many of the newest ids a search looks through first,
 // letting PostgreSQL's planner walk the primary key down (fast for common
@@ -437,7 +441,7 @@ func (p *Postgres) Pool() *pgxpool.Pool { return p.pool }
 func scanPgEntry(r pgx.Row) (Entry, error) {
 	var e Entry
 	var source string
-	if err := r.Scan(&e.ID, &e.Time, &e.Nick, &e.Account, &e.Channel, &e.Project, &e.Message, &source, &e.Key); err != nil {
+	if err := r.Scan(&e.ID, &e.Time, &e.Nick, &e.Account, &e.Sender, &e.Channel, &e.Project, &e.Message, &source, &e.Key); err != nil {
 		return Entry{}, err
 	}
 	e.Time = e.Time.UTC()

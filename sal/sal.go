@@ -48,6 +48,9 @@ func (s Source) Valid() bool {
 // MaxMessageBytes bounds a stored message; longer ones are refused.
 const MaxMessageBytes = 4096
 
+// MaxSenderBytes bounds Entry.Sender; longer ones are refused.
+const MaxSenderBytes = 512
+
 // Entry is one line of the Server Admin Log.
 type Entry struct {
 	// ID is assigned by the store on Append; it grows with every entry.
@@ -60,6 +63,10 @@ type Entry struct {
 	Nick string `json:"nick"`
 	// Account is the services account of the sender, when known.
 	Account string `json:"account,omitempty"`
+	// Sender is who really sent a relayed entry, when it differs from
+	// Nick: "nick!user@host (account)" for a relay bot on IRC, or the
+	// relay listener's peer address. Empty for entries logged directly.
+	Sender string `json:"sender,omitempty"`
 	// Channel is where the entry was logged, when it came from a channel.
 	Channel string `json:"channel,omitempty"`
 	// Project groups entries (one per channel, usually).
@@ -157,12 +164,13 @@ func prepare(e *Entry) error {
 	e.Message = Clean(e.Message)
 	e.Nick = Clean(e.Nick)
 	e.Account = Clean(e.Account)
+	e.Sender = Clean(e.Sender)
 	e.Channel = Clean(e.Channel)
 	e.Project = Clean(e.Project)
 	switch {
 	case e.Message == "":
 		return ErrEmptyMessage
-	case len(e.Message) > MaxMessageBytes:
+	case len(e.Message) > MaxMessageBytes, len(e.Sender) > MaxSenderBytes:
 		return ErrTooLong
 	case e.Nick == "":
 		return ErrNoNick

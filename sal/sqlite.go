@@ -32,6 +32,7 @@ import (
 //     search within a project or channel is an intersection inside the
 //     index. AFTER INSERT/DELETE triggers keep it in step with entries.
 //   - entries.key: Entry.Key, NULL when empty, unique.
+//   - entries.sender: Entry.Sender, the empty string when none (migration 3).
 //   - entries_backdated: the id and time of every entry whose time is
 //     before that of an earlier entry (a trigger adds them), so that the
 //     other entries' times grow with their ids; List uses this to turn a
@@ -105,6 +106,9 @@ var migrations = []string{
 			SELECT id, time, max(time) OVER (ORDER BY id ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS before
 			FROM entries
 		) WHERE time < before;`,
+
+	// 3: Entry.Sender, the real sender of a relayed entry.
+	`ALTER TABLE entries ADD COLUMN sender TEXT NOT NULL DEFAULT '';`,
 }
 
 // OpenSQLite opens (creating if needed) the SQLite database at path and
@@ -140,8 +144,8 @@ func OpenSQLite(path string) (*SQLite, error) {
 	}
 	// Prepared once: parsing the statement is a good part of an append's
 	// CPU time.
-	s.insert, err = db.Prepare(`INSERT INTO entries (time, nick, account, channel, project, message, source, key)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) WHERE key IS NOT NULL DO NOTHING`)
+	s.insert, err = db.Prepare(`INSERT INTO entries (time, nick, account, sender, channel, project, message, source, key)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) WHERE key IS NOT NULL DO NOTHING`)
 	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("sal: %s: %w", path, err)
@@ -181,7 +185,7 @@ func (s *SQLite) Append(ctx context.Context, e *Entry) error {
 	if err := prepare(e); err != nil {
 		return err
 	}
-	res, err := s.insert.ExecContext(ctx, e.Time.UnixNano(), e.Nick, e.Account, e.Channel, e.Project, e.Message, string(e.Source), nullKey(e.Key))
+	res, err := s.insert.ExecContext(ctx, e.Time.UnixNano(), e.Nick, e.Account, e.Sender, e.Channel, e.Project, e.Message, string(e.Source), nullKey(e.Key))
 	if err != nil {
 		return fmt.Errorf("sal: append: %w", err)
 	}
@@ -202,7 +206,7 @@ func (s *SQLite) Append(ctx context.Context, e *Entry) error {
 	return nil
 }
 
-const entryColumns = `entries.id, entries.time, entries.nick, entries.account, entries.channel, entries.project, entries.message, entries.source, coalesce(entries.key, '')`
+const entryColumns = `entries.id, entries.time, entries.nick, entries.account, entries.sender, entries.channel, entries.project, entries.message, entries.source, coalesce(entries.key, '')`
 
 // nullKey is how Entry.Key is stored: NULL when empty.
 func nullKey(key string) any {
@@ -389,7 +393,7 @@ func scanEntry(r scanner) (Entry, error) {
 	var e Entry
 	var nanos int64
 	var source string
-	if err := r.Scan(&e.ID, &nanos, &e.Nick, &e.Account, &e.Channel, &e.Project, &e.Message, &source, &e.Key); err != nil {
+	if err := r.Scan(&e.ID, &nanos, &e.Nick, &e.Account, &e.Sender, &e.Channel, &e.Project, &e.Message, &source, &e.Key); err != nil {
 		return Entry{}, err
 	}
 	e.Time = time.Unix(0, nanos).UTC()

@@ -51,6 +51,7 @@ func Run(t *testing.T, open func(t *testing.T) sal.Store, opts ...Option) {
 	}{
 		{"AppendSetsIDAndTime", su.appendSetsIDAndTime},
 		{"AppendCleans", su.appendCleans},
+		{"Sender", su.sender},
 		{"AppendRefusesBadEntries", su.appendRefuses},
 		{"AppendWithKeyIsIdempotent", su.appendKey},
 		{"ListNewestFirst", su.listNewestFirst},
@@ -220,6 +221,65 @@ func (su *suite) appendCleans(t *testing.T) {
 	}
 }
 
+// sender: Entry.Sender, the real sender of a relayed entry, is cleaned
+// and stored, and comes back from Get, List, search and an idempotent
+// re-append; entries without one come back without one.
+func (su *suite) sender(t *testing.T) {
+	s := su.open(t)
+	relayed := add(t, s, sal.Entry{
+		Nick:    "alice@deploy1001",
+		Sender:  "\x02logmsgbot!~lmb@wikimedia/bot/logmsgbot\r\n (logmsgbot)",
+		Channel: "#ops",
+		Project: "ops",
+		Message: "restarted web",
+		Source:  sal.SourceRelay,
+		Key:     "sender-key",
+	})
+	wantSender := "logmsgbot!~lmb@wikimedia/bot/logmsgbot (logmsgbot)"
+	if relayed.Sender != wantSender {
+		t.Errorf("after Append: Sender = %q, want %q", relayed.Sender, wantSender)
+	}
+	plain := add(t, s, sal.Entry{Nick: "bob", Channel: "#ops", Project: "ops", Message: "direct"})
+	if plain.Sender != "" {
+		t.Errorf("after Append without Sender: Sender = %q, want empty", plain.Sender)
+	}
+	got, err := s.Get(ctx, relayed.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != relayed {
+		t.Errorf("Get = %+v, want %+v", got, relayed)
+	}
+	if got, err := s.Get(ctx, plain.ID); err != nil || got.Sender != "" {
+		t.Errorf("Get(plain) = %+v, %v; want no Sender", got, err)
+	}
+	for _, q := range []sal.Query{{}, {Project: "ops"}, {Search: "restarted"}} {
+		list, err := s.List(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		found := false
+		for _, e := range list {
+			if e.ID == relayed.ID {
+				found = true
+				if e != relayed {
+					t.Errorf("List(%+v) has %+v, want %+v", q, e, relayed)
+				}
+			}
+		}
+		if !found {
+			t.Errorf("List(%+v) lacks entry %d", q, relayed.ID)
+		}
+	}
+	again := sal.Entry{Nick: "alice@deploy1001", Message: "restarted web", Source: sal.SourceRelay, Key: "sender-key"}
+	if err := s.Append(ctx, &again); err != nil {
+		t.Fatal(err)
+	}
+	if again != relayed {
+		t.Errorf("re-Append with the same key = %+v, want the stored %+v", again, relayed)
+	}
+}
+
 func (su *suite) appendRefuses(t *testing.T) {
 	s := su.open(t)
 	cases := []struct {
@@ -230,6 +290,7 @@ func (su *suite) appendRefuses(t *testing.T) {
 		{sal.Entry{Nick: "a", Message: " \x02\x02 \r\n", Source: sal.SourceIRC}, sal.ErrEmptyMessage},
 		{sal.Entry{Nick: "a", Message: strings.Repeat("x", sal.MaxMessageBytes+1), Source: sal.SourceIRC}, sal.ErrTooLong},
 		{sal.Entry{Nick: "a", Message: strings.Repeat("é", sal.MaxMessageBytes/2) + "x", Source: sal.SourceIRC}, sal.ErrTooLong},
+		{sal.Entry{Nick: "a", Message: "x", Sender: strings.Repeat("s", sal.MaxSenderBytes+1), Source: sal.SourceRelay}, sal.ErrTooLong},
 		{sal.Entry{Nick: "", Message: "x", Source: sal.SourceIRC}, sal.ErrNoNick},
 		{sal.Entry{Nick: "\x02\x02", Message: "x", Source: sal.SourceIRC}, sal.ErrNoNick},
 		{sal.Entry{Nick: "a", Message: "x", Source: ""}, sal.ErrBadSource},

@@ -52,6 +52,7 @@ type entryView struct {
 	Msg      template.HTML
 	Channel  string
 	Source   string
+	Sender   string // the real sender of a relayed entry
 	Abs      string // absolute permalink
 	InLog    string // the list, starting at this entry
 	ProjHref string
@@ -189,6 +190,7 @@ func (h *handler) entry(w http.ResponseWriter, r *http.Request) {
 	v.Full = t.Format("2006-01-02 15:04:05") + " UTC"
 	v.Channel = e.Channel
 	v.Source = string(e.Source)
+	v.Sender = e.Sender
 	v.Abs = sal.Permalink(h.absBase(r), e.ID)
 	project := ""
 	if validProject(e.Project) {
@@ -310,7 +312,9 @@ const entryHTML = `{{define "main" -}}
 <dd>{{.}}</dd>
 {{end}}<dt>Logged via</dt>
 <dd>{{.Source}}</dd>
-<dt>Permalink</dt>
+{{with .Sender}}<dt>Sent by</dt>
+<dd>{{.}}</dd>
+{{end}}<dt>Permalink</dt>
 <dd><a href="{{.Href}}">{{.Abs}}</a></dd>
 </dl>
 <p><a href="{{.InLog}}">See it in the log</a></p>

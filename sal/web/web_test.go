@@ -412,6 +412,36 @@ func TestEntryPage(t *testing.T) {
 	}
 }
 
+// A relayed entry's real sender is on its permalink page and in the JSON
+// API, escaped; an entry without one shows none.
+func TestRelayedSender(t *testing.T) {
+	store := (&fakeStore{}).add(
+		sal.Entry{Time: at("2016-04-22T05:02:00Z"), Nick: "alice@deploy1001", Project: "production", Message: "restarted web",
+			Source: sal.SourceRelay, Sender: `logmsgbot!~lmb@wikimedia/bot/logmsgbot (logmsgbot) <b>x</b>`},
+		sal.Entry{Time: at("2016-04-22T05:03:00Z"), Nick: "bob", Project: "production", Message: "direct"},
+	)
+	h := newTest(store)
+	d := parse(t, get(t, h, "/log/1", 200))
+	got := strings.Join(strings.Fields(text(d.all("article", "entry")[0])), " ")
+	if want := "Sent by logmsgbot!~lmb@wikimedia/bot/logmsgbot (logmsgbot) <b>x</b>"; !strings.Contains(got, want) {
+		t.Errorf("entry page lacks %q: %s", want, got)
+	}
+	if len(d.all("b", "")) != 0 {
+		t.Errorf("sender became markup:\n%s", d.raw)
+	}
+	d = parse(t, get(t, h, "/log/2", 200))
+	if got := text(d.all("article", "entry")[0]); strings.Contains(got, "Sent by") {
+		t.Errorf("entry without a sender shows one: %s", got)
+	}
+	var resp apiResponse
+	if err := json.Unmarshal(get(t, h, "/api/log", 200).Body.Bytes(), &resp); err != nil {
+		t.Fatal(err)
+	}
+	if len(resp.Entries) != 2 || resp.Entries[1].Sender != store.entries[0].Sender || resp.Entries[0].Sender != "" {
+		t.Errorf("API entries %+v", resp.Entries)
+	}
+}
+
 func TestPublicURLPrefix(t *testing.T) {
 	h := newTest(sample(), func(o *Options) { o.PublicURL = "https://example.org/sal/" })
 	for _, prefix := range []string{"", "/sal"} {

@@ -209,6 +209,14 @@ type Service struct {
 	// Submodules initializes and updates submodules recursively. Default
 	// false.
 	Submodules bool `yaml:"submodules"`
+	// SubmoduleURLs are the absolute submodule URLs the deployment host
+	// may fetch, as patterns: one with '*' or '?' is a glob over the whole
+	// URL ('*' matches '/' too), one without is a prefix. Relative URLs in
+	// .gitmodules ("../lib") are always allowed, resolved against the
+	// upstream; any other URL must match. A local path or file:// URL
+	// matches only a pattern that is itself an absolute path or file://
+	// URL. Default: none (relative URLs only).
+	SubmoduleURLs []string `yaml:"submodule_urls"`
 	// TargetDir is the absolute, clean path of the service on each
 	// target. Required.
 	TargetDir string `yaml:"target_dir"`

@@ -518,6 +518,15 @@ func (c *checker) checkService(name string, s *Service) {
 		c.errf(p+".upstream", "invalid upstream %q: %s", s.Upstream, why)
 	}
 
+	for i, pat := range s.SubmoduleURLs {
+		if why := submoduleURLProblem(pat); why != "" {
+			c.errf(index(p+".submodule_urls", i), "invalid pattern %q: %s", pat, why)
+		}
+	}
+	if len(s.SubmoduleURLs) > 0 && !s.Submodules {
+		c.errf(p+".submodule_urls", "is set but submodules is false: set submodules: true, or remove submodule_urls")
+	}
+
 	if s.Branch != "" && refProblem(s.Branch) {
 		c.errf(p+".branch", "invalid branch %q: want a git branch name such as main", s.Branch)
 	}
@@ -669,6 +678,48 @@ func upstreamProblem(u string) string {
 		}
 	}
 	return ""
+}
+
+// submoduleURLProblem says what is wrong with a submodule_urls pattern, ""
+// when nothing is.
+func submoduleURLProblem(pat string) string {
+	const want = "want a URL prefix or glob such as \"https://gerrit.example.org/r/*\", or an absolute path such as /srv/git/"
+	switch {
+	case pat == "":
+		return "empty; " + want
+	case hasSpaceOrControl(pat):
+		return "contains spaces or control characters; " + want
+	case strings.HasPrefix(pat, "-"):
+		return "must not start with '-'"
+	case strings.HasPrefix(pat, "./") || strings.HasPrefix(pat, "../"):
+		return "relative URLs are always allowed and need no pattern; " + want
+	case strings.HasPrefix(pat, "~"):
+		return "~ is not expanded; " + want
+	case strings.Contains(pat, "::"):
+		return "remote helpers (<transport>::<address>) are not supported; " + want
+	}
+	for _, seg := range strings.Split(pat, "/") {
+		if seg == "." || seg == ".." {
+			return "must not contain '.' or '..' segments; " + want
+		}
+	}
+	if strings.HasPrefix(pat, "/") || strings.HasPrefix(pat, "file://") {
+		return ""
+	}
+	if i := strings.Index(pat, "://"); i > 0 {
+		switch pat[:i] {
+		case "http", "https", "ssh", "git":
+			return ""
+		}
+		if !strings.ContainsAny(pat[:i], "*?") {
+			return "the scheme must be https, http, ssh, git or file; " + want
+		}
+		return ""
+	}
+	if strings.Contains(pat, ":") || strings.ContainsAny(pat, "*?") {
+		return "" // scp-like user@host:path, or a glob
+	}
+	return "neither a URL, user@host:path nor an absolute path; " + want
 }
 
 // isLocalUpstream reports whether an upstream is a path on this machine

@@ -463,6 +463,7 @@ func (c *checker) checkDeploy() {
 	if d.ServeURL != "" {
 		c.checkURL("deploy.serve_url", d.ServeURL, "http://deploy1001.eqiad.wmnet:8081")
 	}
+	c.checkDeployLogs()
 	ssh := &d.SSH
 	if ssh.User != "" && (hasSpaceOrControl(ssh.User) || strings.ContainsAny(ssh.User, "@:") || strings.HasPrefix(ssh.User, "-")) {
 		c.errf("deploy.ssh.user", "invalid user %q: want a login name without spaces, '@' or ':'", ssh.User)
@@ -481,6 +482,39 @@ func (c *checker) checkDeploy() {
 		}
 		if ssh.KeyFile == "" && !ssh.Agent {
 			c.required("deploy.ssh.key_file", "a private key file, or agent: true to use $SSH_AUTH_SOCK (services are configured)")
+		}
+	}
+}
+
+// checkDeployLogs checks where the deploy log pages are served.
+func (c *checker) checkDeployLogs() {
+	d := &c.cfg.Deploy
+	off := c.has("deploy.serve_logs") && !d.ServeLogs
+	if d.LogsListen != "" {
+		c.checkListenAddr("deploy.logs_listen", d.LogsListen, "127.0.0.1:8082")
+		for _, other := range []struct{ key, addr string }{
+			{"sal.listen", c.cfg.SAL.Listen},
+			{"deploy.serve", d.Serve},
+			{"irc.relay_listen", c.cfg.IRC.RelayListen},
+		} {
+			if other.addr == d.LogsListen {
+				c.errf("deploy.logs_listen", "%s is already %s's address: want an address of its own (leave logs_listen out to serve the logs with the SAL web pages)", d.LogsListen, other.key)
+				break
+			}
+		}
+		if off {
+			c.errf("deploy.logs_listen", "is set but deploy.serve_logs is false: remove logs_listen, or serve_logs")
+		}
+	} else if c.has("deploy.logs_listen") {
+		c.errf("deploy.logs_listen", "empty: want a listen address such as 127.0.0.1:8082, or leave the key out to serve the logs on sal.listen")
+	}
+	if d.LogsPublicURL != "" {
+		c.checkURL("deploy.logs_public_url", d.LogsPublicURL, "https://deploy-logs.example.org")
+		switch {
+		case off:
+			c.errf("deploy.logs_public_url", "is set but deploy.serve_logs is false: remove logs_public_url, or serve_logs")
+		case d.LogsListen == "":
+			c.errf("deploy.logs_public_url", "is set but deploy.logs_listen is not: the logs are then served on sal.listen, under sal.public_url; set logs_listen, or remove logs_public_url")
 		}
 	}
 }

@@ -74,13 +74,14 @@ func (b *Bot) newAnnouncer(s *config.Service, channel, nick string) *Announcer {
 	}
 }
 
-// deployLogURL is where the full log of deploy id is served.
+// deployLogURL is where the full log of deploy id is served ("" when no
+// server serves the deploy logs).
 func (b *Bot) deployLogURL(id string) string {
-	return DeployLogURL(b.cfg.SAL.PublicURL, id)
+	return DeployLogURL(b.cfg.Deploy.LogsPublicURL, id)
 }
 
-// DeployLogURL is the address of deploy id's log under the SAL web's
-// public URL ("" without one).
+// DeployLogURL is the address of deploy id's log under publicURL, the
+// base of the deploy log pages (deploy.logs_public_url; "" for none).
 func DeployLogURL(publicURL, id string) string {
 	if publicURL == "" {
 		return ""

@@ -157,6 +157,22 @@ type Deploy struct {
 	// JournalDir holds the per-deploy journals and locks. Default
 	// /var/lib/deploybot/deploys. After Load it is absolute.
 	JournalDir string `yaml:"journal_dir"`
+	// ServeLogs serves the full log of each deploy over HTTP, at
+	// <LogsPublicURL>/deploys/<id>, and makes the bot link to it. Default
+	// true; false turns the log pages and the links off.
+	ServeLogs bool `yaml:"serve_logs"`
+	// LogsListen is host:port of a web server of the deploy logs' own.
+	// Optional: when empty, the SAL web server (sal.listen) serves them
+	// under /deploys/; when set, only this one does.
+	LogsListen string `yaml:"logs_listen"`
+	// LogsPublicURL is the base of the deploy log links the bot posts,
+	// without a trailing slash (a log is at <base>/deploys/<id>). It may be
+	// set only with LogsListen; default http://<logs_listen> (localhost
+	// when it has no host or is 0.0.0.0/::). After Load it is the base in
+	// every case: sal.public_url when the SAL web server serves the logs,
+	// and empty when no server does (ServeLogs false, or neither
+	// LogsListen nor sal.listen set).
+	LogsPublicURL string `yaml:"logs_public_url"`
 	// SSH is how the engine reaches targets.
 	SSH SSH `yaml:"ssh"`
 }
@@ -216,6 +232,14 @@ type Service struct {
 	// Submodules initializes and updates submodules recursively. Default
 	// false.
 	Submodules bool `yaml:"submodules"`
+	// SubmoduleURLs are the absolute submodule URLs the deployment host
+	// may fetch, as patterns: one with '*' or '?' is a glob over the whole
+	// URL ('*' matches '/' too), one without is a prefix. Relative URLs in
+	// .gitmodules ("../lib") are always allowed, resolved against the
+	// upstream; any other URL must match. A local path or file:// URL
+	// matches only a pattern that is itself an absolute path or file://
+	// URL. Default: none (relative URLs only).
+	SubmoduleURLs []string `yaml:"submodule_urls"`
 	// TargetDir is the absolute, clean path of the service on each
 	// target. Required.
 	TargetDir string `yaml:"target_dir"`

@@ -595,3 +595,39 @@ func firstLines(err error, n int) string {
 	lines := strings.SplitN(err.Error(), "\n", n+1)
 	return strings.Join(lines[:min(n, len(lines))], "\n")
 }
+
+// Where the deploy log links point: with the SAL web pages, at
+// logs_listen, or nowhere.
+func TestDeployLogsDefaults(t *testing.T) {
+	head := `irc:
+  server: irc.example.org:6697
+  nick: deploybot
+  channels: ["#ops"]
+sal:
+  database: sal.db
+`
+	for _, c := range []struct {
+		name, doc string
+		serve     bool
+		listen    string
+		publicURL string
+	}{
+		{"with the SAL web", "  listen: 127.0.0.1:8080\n  public_url: https://sal.example.org/\n", true, "", "https://sal.example.org"},
+		{"no web at all", "", true, "", ""},
+		{"own listener", "  listen: 127.0.0.1:8080\ndeploy:\n  logs_listen: \":8082\"\n", true, ":8082", "http://localhost:8082"},
+		{"own listener and URL", "deploy:\n  logs_listen: 10.0.0.5:8082\n  logs_public_url: https://logs.example.org/\n", true, "10.0.0.5:8082", "https://logs.example.org"},
+		{"off", "  listen: 127.0.0.1:8080\ndeploy:\n  serve_logs: false\n", false, "", ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			cfg, err := Parse(filepath.Join(t.TempDir(), "bot.yaml"), []byte(head+c.doc))
+			if err != nil {
+				t.Fatal(err)
+			}
+			d := cfg.Deploy
+			if d.ServeLogs != c.serve || d.LogsListen != c.listen || d.LogsPublicURL != c.publicURL {
+				t.Errorf("serve_logs %v, logs_listen %q, logs_public_url %q; want %v, %q, %q",
+					d.ServeLogs, d.LogsListen, d.LogsPublicURL, c.serve, c.listen, c.publicURL)
+			}
+		})
+	}
+}

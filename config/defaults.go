@@ -118,6 +118,20 @@ func (c *checker) applyDefaults() {
 		d.JournalDir = defaultJournalDir
 	}
 	d.JournalDir = c.resolve(d.JournalDir)
+	if !c.has("deploy.serve_logs") {
+		d.ServeLogs = true
+	}
+	switch {
+	case !d.ServeLogs:
+		d.LogsPublicURL = ""
+	case d.LogsListen != "":
+		if d.LogsPublicURL == "" {
+			d.LogsPublicURL = "http://" + urlHost(d.LogsListen)
+		}
+	default:
+		d.LogsPublicURL = cfg.SAL.PublicURL
+	}
+	d.LogsPublicURL = strings.TrimRight(d.LogsPublicURL, "/")
 	ssh := &d.SSH
 	ssh.KeyFile = c.resolve(ssh.KeyFile)
 	ssh.KnownHosts = c.resolve(ssh.KnownHosts)

@@ -473,6 +473,7 @@ func (c *checker) checkDeploy() {
 	if d.ServeURL != "" {
 		c.checkURL("deploy.serve_url", d.ServeURL, "http://deploy1001.eqiad.wmnet:8081")
 	}
+	c.checkDeployLogs()
 	ssh := &d.SSH
 	if ssh.User != "" && (hasSpaceOrControl(ssh.User) || strings.ContainsAny(ssh.User, "@:") || strings.HasPrefix(ssh.User, "-")) {
 		c.errf("deploy.ssh.user", "invalid user %q: want a login name without spaces, '@' or ':'", ssh.User)
@@ -491,6 +492,39 @@ func (c *checker) checkDeploy() {
 		}
 		if ssh.KeyFile == "" && !ssh.Agent {
 			c.required("deploy.ssh.key_file", "a private key file, or agent: true to use $SSH_AUTH_SOCK (services are configured)")
+		}
+	}
+}
+
+// checkDeployLogs checks where the deploy log pages are served.
+func (c *checker) checkDeployLogs() {
+	d := &c.cfg.Deploy
+	off := c.has("deploy.serve_logs") && !d.ServeLogs
+	if d.LogsListen != "" {
+		c.checkListenAddr("deploy.logs_listen", d.LogsListen, "127.0.0.1:8082")
+		for _, other := range []struct{ key, addr string }{
+			{"sal.listen", c.cfg.SAL.Listen},
+			{"deploy.serve", d.Serve},
+			{"irc.relay_listen", c.cfg.IRC.RelayListen},
+		} {
+			if other.addr == d.LogsListen {
+				c.errf("deploy.logs_listen", "%s is already %s's address: want an address of its own (leave logs_listen out to serve the logs with the SAL web pages)", d.LogsListen, other.key)
+				break
+			}
+		}
+		if off {
+			c.errf("deploy.logs_listen", "is set but deploy.serve_logs is false: remove logs_listen, or serve_logs")
+		}
+	} else if c.has("deploy.logs_listen") {
+		c.errf("deploy.logs_listen", "empty: want a listen address such as 127.0.0.1:8082, or leave the key out to serve the logs on sal.listen")
+	}
+	if d.LogsPublicURL != "" {
+		c.checkURL("deploy.logs_public_url", d.LogsPublicURL, "https://deploy-logs.example.org")
+		switch {
+		case off:
+			c.errf("deploy.logs_public_url", "is set but deploy.serve_logs is false: remove logs_public_url, or serve_logs")
+		case d.LogsListen == "":
+			c.errf("deploy.logs_public_url", "is set but deploy.logs_listen is not: the logs are then served on sal.listen, under sal.public_url; set logs_listen, or remove logs_public_url")
 		}
 	}
 }
@@ -526,6 +560,15 @@ func (c *checker) checkService(name string, s *Service) {
 		c.required(p+".upstream", "the URL or path the deploy repository pulls from")
 	} else if why := upstreamProblem(s.Upstream); why != "" {
 		c.errf(p+".upstream", "invalid upstream %q: %s", s.Upstream, why)
+	}
+
+	for i, pat := range s.SubmoduleURLs {
+		if why := submoduleURLProblem(pat); why != "" {
+			c.errf(index(p+".submodule_urls", i), "invalid pattern %q: %s", pat, why)
+		}
+	}
+	if len(s.SubmoduleURLs) > 0 && !s.Submodules {
+		c.errf(p+".submodule_urls", "is set but submodules is false: set submodules: true, or remove submodule_urls")
 	}
 
 	if s.Branch != "" && refProblem(s.Branch) {
@@ -679,6 +722,48 @@ func upstreamProblem(u string) string {
 		}
 	}
 	return ""
+}
+
+// submoduleURLProblem says what is wrong with a submodule_urls pattern, ""
+// when nothing is.
+func submoduleURLProblem(pat string) string {
+	const want = "want a URL prefix or glob such as \"https://gerrit.example.org/r/*\", or an absolute path such as /srv/git/"
+	switch {
+	case pat == "":
+		return "empty; " + want
+	case hasSpaceOrControl(pat):
+		return "contains spaces or control characters; " + want
+	case strings.HasPrefix(pat, "-"):
+		return "must not start with '-'"
+	case strings.HasPrefix(pat, "./") || strings.HasPrefix(pat, "../"):
+		return "relative URLs are always allowed and need no pattern; " + want
+	case strings.HasPrefix(pat, "~"):
+		return "~ is not expanded; " + want
+	case strings.Contains(pat, "::"):
+		return "remote helpers (<transport>::<address>) are not supported; " + want
+	}
+	for _, seg := range strings.Split(pat, "/") {
+		if seg == "." || seg == ".." {
+			return "must not contain '.' or '..' segments; " + want
+		}
+	}
+	if strings.HasPrefix(pat, "/") || strings.HasPrefix(pat, "file://") {
+		return ""
+	}
+	if i := strings.Index(pat, "://"); i > 0 {
+		switch pat[:i] {
+		case "http", "https", "ssh", "git":
+			return ""
+		}
+		if !strings.ContainsAny(pat[:i], "*?") {
+			return "the scheme must be https, http, ssh, git or file; " + want
+		}
+		return ""
+	}
+	if strings.Contains(pat, ":") || strings.ContainsAny(pat, "*?") {
+		return "" // scp-like user@host:path, or a glob
+	}
+	return "neither a URL, user@host:path nor an absolute path; " + want
 }
 
 // isLocalUpstream reports whether an upstream is a path on this machine

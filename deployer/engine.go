@@ -75,8 +75,18 @@ func (e *Engine) Close() error {
 	return e.dialer.Close()
 }
 
-// ServeHandler is the read-only git server of deploy.deploy_dir.
-func (e *Engine) ServeHandler() http.Handler { return gitrepo.Handler(e.cfg.Deploy.DeployDir) }
+// ServeHandler is the read-only git server of deploy.deploy_dir: the
+// configured services' deploy repositories only.
+func (e *Engine) ServeHandler() http.Handler {
+	repos := make([]string, 0, len(e.cfg.Services))
+	for _, s := range e.cfg.Services {
+		repos = append(repos, s.Repo)
+	}
+	if len(repos) == 0 {
+		repos = append(repos, "") // none configured: serve nothing
+	}
+	return gitrepo.Handler(e.cfg.Deploy.DeployDir, repos...)
+}
 
 // Serve serves the deploy repositories read-only on deploy.serve until ctx
 // is done (for the bot, which serves all the time).
@@ -166,10 +176,11 @@ func (e *Engine) openRepo(ctx context.Context, s *config.Service) (*gitrepo.Repo
 	m.Lock()
 	defer m.Unlock()
 	r, err := gitrepo.Open(ctx, gitrepo.Options{
-		Dir:        filepath.Join(e.cfg.Deploy.DeployDir, filepath.FromSlash(s.Repo)),
-		Upstream:   s.Upstream,
-		Branch:     s.Branch,
-		Submodules: s.Submodules,
+		Dir:           filepath.Join(e.cfg.Deploy.DeployDir, filepath.FromSlash(s.Repo)),
+		Upstream:      s.Upstream,
+		Branch:        s.Branch,
+		Submodules:    s.Submodules,
+		SubmoduleURLs: s.SubmoduleURLs,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("deploy repository: %w", err)

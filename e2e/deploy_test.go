@@ -203,6 +203,7 @@ services:
     repo: svc/deploy
     upstream: %[6]s
     submodules: true
+    submodule_urls: ["%[1]s/lib"]
     target_dir: %[7]s
     restart: SVC_BIN=%[8]s sh ./restart.sh
     port: %[9]d

@@ -50,7 +50,7 @@ func newChannelAnnouncer(cfg *config.Config, s *config.Service, who string, stde
 		Nick:     who,
 		Channel:  channel,
 		Project:  project,
-		LogURL:   func(id string) string { return bot.DeployLogURL(cfg.SAL.PublicURL, id) },
+		LogURL:   func(id string) string { return bot.DeployLogURL(cfg.Deploy.LogsPublicURL, id) },
 		AnswerAt: "(answer at the terminal of deploybot deploy)",
 		Say: func(text, _ string) {
 			if ca.relay != nil {

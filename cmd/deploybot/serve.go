@@ -79,24 +79,30 @@ func runServe(ctx context.Context, e *env, args []string) int {
 			}()
 		}
 	}
-	var web *http.Server
-	webDone := make(chan error, 1)
+	// The deploy logs: with the SAL web pages, on a server of their own
+	// (deploy.logs_listen), or nowhere (deploy.serve_logs: false).
+	logs := eng != nil && cfg.Deploy.ServeLogs
+	logsApart := logs && cfg.Deploy.LogsListen != ""
+	var servers []*webServer
 	if cfg.SAL.Listen != "" {
-		ln, err := net.Listen("tcp", cfg.SAL.Listen)
+		srv := newWebServer(cfg, store, logs && !logsApart, logger)
+		ws, err := startWeb(srv, cfg.SAL.Listen, "SAL web", logger, cancel)
 		if err != nil {
 			logger.Error("cannot serve the SAL web pages", "err", err)
 			return exitFailed
 		}
-		web = newWebServer(cfg, store, eng != nil, logger)
-		logger.Info("SAL web pages", "listen", ln.Addr().String(), "url", cfg.SAL.PublicURL)
-		go func() {
-			err := web.Serve(salweb.Listener(ln))
-			if !errors.Is(err, http.ErrServerClosed) {
-				logger.Error("SAL web server stopped", "err", err)
-				cancel()
-			}
-			webDone <- err
-		}()
+		logger.Info("SAL web pages", "listen", ws.addr, "url", cfg.SAL.PublicURL)
+		servers = append(servers, ws)
+	}
+	if logsApart {
+		ws, err := startWeb(newLogsServer(cfg, logger), cfg.Deploy.LogsListen, "deploy logs web", logger, cancel)
+		if err != nil {
+			logger.Error("cannot serve the deploy logs", "err", err)
+			shutdownWeb(servers)
+			return exitFailed
+		}
+		logger.Info("deploy logs", "listen", ws.addr, "url", cfg.Deploy.LogsPublicURL)
+		servers = append(servers, ws)
 	}
 
 	code := exitOK
@@ -104,20 +110,57 @@ func runServe(ctx context.Context, e *env, args []string) int {
 		logger.Error("bot stopped", "err", err)
 		code = exitFailed
 	}
-	if web != nil {
-		shutdown, done := context.WithTimeout(context.Background(), 5*time.Second)
-		web.Shutdown(shutdown)
-		done()
-		if err := <-webDone; !errors.Is(err, http.ErrServerClosed) {
-			code = exitFailed
-		}
+	if !shutdownWeb(servers) {
+		code = exitFailed
 	}
 	logger.Info("stopped")
 	return code
 }
 
+// webServer is an HTTP server started by startWeb.
+type webServer struct {
+	srv  *http.Server
+	addr string     // the address it listens on
+	done chan error // Serve's result
+}
+
+// startWeb serves srv on addr, on salweb.Listener, until shutdownWeb. If
+// it stops by itself, it calls cancel.
+func startWeb(srv *http.Server, addr, what string, logger *slog.Logger, cancel func()) (*webServer, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	ws := &webServer{srv: srv, addr: ln.Addr().String(), done: make(chan error, 1)}
+	go func() {
+		err := srv.Serve(salweb.Listener(ln))
+		if !errors.Is(err, http.ErrServerClosed) {
+			logger.Error(what+" server stopped", "err", err)
+			cancel()
+		}
+		ws.done <- err
+	}()
+	return ws, nil
+}
+
+// shutdownWeb shuts the servers down, each within 5 s; it reports whether
+// each had run until then.
+func shutdownWeb(servers []*webServer) bool {
+	ok := true
+	for _, ws := range servers {
+		shutdown, done := context.WithTimeout(context.Background(), 5*time.Second)
+		ws.srv.Shutdown(shutdown)
+		done()
+		if err := <-ws.done; !errors.Is(err, http.ErrServerClosed) {
+			ok = false
+		}
+	}
+	return ok
+}
+
 // newWebServer is the server of sal.listen: the SAL web pages, and the
-// deploy logs under /deploys/ when there is a deployment engine. Its
+// deploy logs under /deploys/ when deploys is set (there is a deployment
+// engine, deploy.serve_logs is on and deploy.logs_listen is not set). Its
 // timeouts and header limit are sal/web's (see salweb.NewServer); serve it
 // on salweb.Listener.
 func newWebServer(cfg *config.Config, store sal.Store, deploys bool, logger *slog.Logger) *http.Server {
@@ -132,6 +175,17 @@ func newWebServer(cfg *config.Config, store sal.Store, deploys bool, logger *slo
 		// The full log of each deploy, linked from the channel.
 		mux.Handle("/deploys/", journal.Handler(cfg.Deploy.JournalDir, "/deploys/"))
 	}
+	srv := salweb.NewServer(mux)
+	srv.ErrorLog = slog.NewLogLogger(logger.Handler(), slog.LevelWarn)
+	return srv
+}
+
+// newLogsServer is the server of deploy.logs_listen: the deploy logs under
+// /deploys/ and nothing else, with the same timeouts and header limit as
+// the SAL web server (salweb.NewServer); serve it on salweb.Listener.
+func newLogsServer(cfg *config.Config, logger *slog.Logger) *http.Server {
+	mux := http.NewServeMux()
+	mux.Handle("/deploys/", journal.Handler(cfg.Deploy.JournalDir, "/deploys/"))
 	srv := salweb.NewServer(mux)
 	srv.ErrorLog = slog.NewLogLogger(logger.Handler(), slog.LevelWarn)
 	return srv

@@ -152,8 +152,9 @@ func readFile(t *testing.T, p string) string {
 
 // world is the standard fixture: an upstream "up" with a submodule "lib"
 // (repository "sub", added with the relative URL ../sub), which has a
-// submodule "deps/inner" (repository "inner", absolute path), and a deploy
-// repository cloned from it at deploy/svc.
+// submodule "deps/inner" (repository "inner", absolute path, allowed by
+// Options.SubmoduleURLs), and a deploy repository cloned from it at
+// deploy/svc.
 type world struct {
 	*fixture
 	up, sub, inner string
@@ -184,7 +185,8 @@ func newWorld(t *testing.T) *world {
 	w.c3 = w.commit(w.up, "Third: README v2\n\nWith a body.", map[string]string{"README": "v2\n"})
 
 	w.deployDir = w.path("deploy")
-	w.opts = Options{Dir: filepath.Join(w.deployDir, "svc"), Upstream: w.up, Submodules: true}
+	w.opts = Options{Dir: filepath.Join(w.deployDir, "svc"), Upstream: w.up, Submodules: true,
+		SubmoduleURLs: []string{w.inner}}
 	var r *Repo
 	var err error
 	withoutGit(t, func() { r, err = Open(context.Background(), w.opts) })

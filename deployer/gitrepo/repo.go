@@ -32,6 +32,14 @@ type Options struct {
 	// submodules, recursively. When false, submodules are left alone and
 	// Repo.Submodules reports none: targets must not fetch them either.
 	Submodules bool
+	// SubmoduleURLs are the patterns of the absolute submodule URLs that
+	// may be fetched (see MatchURL). Relative URLs ("./x", "../x") are
+	// always allowed: they are resolved against Upstream (against a local
+	// Upstream they must stay in the directory holding it). Any other URL
+	// in a .gitmodules must match a pattern, and a local path or file://
+	// URL only a pattern that is itself one. A refused URL fails Open and
+	// Update with a *URLRefusedError.
+	SubmoduleURLs []string
 }
 
 func (o Options) validate() error {
@@ -147,12 +155,14 @@ func (r *Repo) clone(ctx context.Context) error {
 	}
 	r.repo = repo
 	if r.opts.Submodules {
-		if err := updateSubmodules(ctx, repo, r.opts.Upstream, maxSubmoduleDepth); err != nil {
+		if err := updateSubmodules(ctx, repo, r.opts.Upstream, r.policy(), maxSubmoduleDepth); err != nil {
 			return fmt.Errorf("gitrepo: %s: %w", r.opts.Dir, err)
 		}
 	}
 	return r.updateServerInfo()
 }
+
+func (r *Repo) policy() urlPolicy { return newURLPolicy(r.opts.Upstream, r.opts.SubmoduleURLs) }
 
 // syncRemote makes the upstream remote point at opts.Upstream.
 func (r *Repo) syncRemote() error {
@@ -248,7 +258,7 @@ func (r *Repo) Update(ctx context.Context) error {
 		return fmt.Errorf("gitrepo: %s: reset to %s: %w", r.opts.Dir, head, err)
 	}
 	if r.opts.Submodules {
-		if err := updateSubmodules(ctx, r.repo, r.opts.Upstream, maxSubmoduleDepth); err != nil {
+		if err := updateSubmodules(ctx, r.repo, r.opts.Upstream, r.policy(), maxSubmoduleDepth); err != nil {
 			return fmt.Errorf("gitrepo: %s: %w", r.opts.Dir, err)
 		}
 	}

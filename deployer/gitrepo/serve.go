@@ -11,11 +11,15 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+	"sync"
 
 	"github.com/go-git/go-billy/v5/memfs"
 	"github.com/go-git/go-billy/v5/osfs"
+	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/cache"
+	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/go-git/go-git/v5/plumbing/serverinfo"
+	"github.com/go-git/go-git/v5/plumbing/storer"
 	"github.com/go-git/go-git/v5/storage/filesystem"
 )
 
@@ -142,18 +146,23 @@ func replaceFile(p string, data []byte) error {
 	return err
 }
 
-// Handler serves the git repositories under root (deploy_dir) read-only
-// over plain HTTP, for git's dumb protocol: <url>/<repo>/.git is the deploy
-// repository <root>/<repo>, <url>/<repo>/.git/modules/<name> a submodule's
-// git dir (nested ones at .../modules/<name>/modules/<name2>), and a bare
-// repository under root is served at its path too.
+// Handler serves the deploy repositories under root (deploy_dir) read-only
+// over plain HTTP, for git's dumb protocol: <url>/<repo>/.git is the git dir
+// of the deploy repository <root>/<repo>, and
+// <url>/<repo>/.git/modules/<name> the git dir of its submodule <name>
+// (nested ones at .../modules/<name>/modules/<name2>). When repos are given,
+// only those deploy repositories (paths under root, such as "citoid/deploy")
+// are served; otherwise any working copy's .git under root is. Nothing else
+// under root is served: no bare repository, no git dir that is not a
+// working copy's .git, and under modules/ only the git dirs of the
+// submodules declared in the .gitmodules of the HEAD of the git dir above
+// (with a gitlink in its tree) — a git dir left there by an older revision
+// or copied in by hand is 404.
 //
-// It only serves regular files that git's dumb protocol reads, inside a git
-// dir (a directory named .git, or a git dir under one's modules/, or a bare
-// repository that is not inside a working copy): HEAD, packed-refs,
-// info/refs, objects/info/packs, refs/…, loose objects
-// (objects/xx/<38 hex>) and packs (objects/pack/pack-<40 hex>.pack and
-// .idx). Everything else is 404: working-copy files, config (it may hold
+// It only serves regular files that git's dumb protocol reads inside those
+// git dirs: HEAD, packed-refs, info/refs, objects/info/packs, refs/…, loose
+// objects (objects/xx/<38 hex>) and packs (objects/pack/pack-<40 hex>.pack
+// and .idx). Everything else is 404: working-copy files, config (it may hold
 // credentials in the upstream URL), index, hooks, logs, alternates,
 // directories (no listings). Only GET and HEAD are allowed (405 otherwise).
 // A path with a "." or ".." segment, a backslash or a NUL is 400. Symbolic
@@ -164,18 +173,27 @@ func replaceFile(p string, data []byte) error {
 // back to the dumb protocol.
 //
 // Mount it at the root of the listener (or under http.StripPrefix).
-func Handler(root string) http.Handler {
+func Handler(root string, repos ...string) http.Handler {
 	if abs, err := filepath.Abs(root); err == nil {
 		root = abs
 	}
 	if resolved, err := filepath.EvalSymlinks(root); err == nil {
 		root = resolved // root itself may be a symlink; nothing under it may
 	}
-	return &handler{root: root}
+	h := &handler{root: root, mods: &modulesCache{m: map[string]modulesEntry{}}}
+	if len(repos) > 0 {
+		h.repos = map[string]bool{}
+		for _, r := range repos {
+			h.repos[strings.Trim(path.Clean("/"+r), "/")] = true
+		}
+	}
+	return h
 }
 
 type handler struct {
-	root string
+	root  string
+	repos map[string]bool // nil: any working copy under root
+	mods  *modulesCache
 }
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
@@ -199,7 +217,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	defer root.Close()
-	g := gitFS{root}
+	g := gitFS{root: root, h: h}
 	kind, ok := g.servable(segs)
 	if !ok {
 		http.NotFound(w, req)
@@ -268,6 +286,7 @@ const (
 // symlinks.
 type gitFS struct {
 	root *os.Root
+	h    *handler
 }
 
 func (g gitFS) lstat(segs []string) (fs.FileInfo, bool) {
@@ -284,20 +303,10 @@ func (g gitFS) isDir(segs []string) bool {
 	return ok && fi.IsDir()
 }
 
-func (g gitFS) exists(segs []string) bool {
-	_, ok := g.lstat(segs)
-	return ok
-}
-
 // isGitDir: a directory with a HEAD file and an objects directory.
 func (g gitFS) isGitDir(segs []string) bool {
 	head, ok := g.lstat(join(segs, "HEAD"))
 	return ok && head.Mode().IsRegular() && g.isDir(join(segs, "objects"))
-}
-
-// isBareRepo: a git dir that also has a refs directory.
-func (g gitFS) isBareRepo(segs []string) bool {
-	return g.isGitDir(segs) && g.isDir(join(segs, "refs"))
 }
 
 func join(segs []string, more ...string) []string {
@@ -314,45 +323,49 @@ func (g gitFS) servable(segs []string) (fileKind, bool) {
 		}
 	}
 
-	var dir, rest []string
-	if i := indexOf(segs, ".git"); i >= 0 {
-		dir, rest = segs[:i+1], segs[i+1:]
-		if !g.isGitDir(dir) {
-			return 0, false
-		}
-	} else {
-		// A bare repository, not inside a working copy.
-		found := false
-		for k := 0; k < len(segs); k++ {
-			d := segs[:k]
-			if g.exists(join(d, ".git")) {
-				return 0, false
-			}
-			if g.isBareRepo(d) {
-				dir, rest, found = d, segs[k:], true
-				break
-			}
-		}
-		if !found {
-			return 0, false
-		}
+	// A deploy repository's .git: <repo>/.git, <repo> a working copy.
+	i := indexOf(segs, ".git")
+	if i < 1 {
+		return 0, false
+	}
+	if g.h.repos != nil && !g.h.repos[strings.Join(segs[:i], "/")] {
+		return 0, false
+	}
+	dir, rest := segs[:i+1], segs[i+1:]
+	if !g.isGitDir(dir) {
+		return 0, false
 	}
 
-	// Submodule git dirs: modules/<name>, where <name> may have slashes,
-	// nested at any depth.
+	// Submodule git dirs: modules/<name>, <name> (which may have slashes)
+	// declared in the .gitmodules of the HEAD of the git dir above, nested
+	// at any depth.
 	for len(rest) > 0 && rest[0] == "modules" {
-		found := false
-		for k := 2; k < len(rest); k++ {
-			if d := join(dir, rest[:k]...); g.isGitDir(d) {
-				dir, rest, found = d, rest[k:], true
-				break
+		best := 0
+		for _, name := range g.h.mods.declared(filepath.Join(g.h.root, filepath.Join(dir...))) {
+			n := strings.Split(name, "/")
+			if len(n) > best && len(rest) > len(n)+1 && equal(rest[1:1+len(n)], n) &&
+				g.isGitDir(join(dir, rest[:1+len(n)]...)) {
+				best = len(n)
 			}
 		}
-		if !found {
+		if best == 0 {
 			return 0, false
 		}
+		dir, rest = join(dir, rest[:1+best]...), rest[1+best:]
 	}
 	return dumbFile(rest)
+}
+
+func equal(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
 }
 
 func indexOf(segs []string, s string) int {
@@ -397,4 +410,51 @@ func isLowerHex(s string) bool {
 		}
 	}
 	return true
+}
+
+// modulesCache remembers, per git dir, the submodule names declared at its
+// HEAD, so that the objects are read once per HEAD rather than per request.
+type modulesCache struct {
+	mu sync.Mutex
+	m  map[string]modulesEntry // git dir → names at head
+}
+
+type modulesEntry struct {
+	head  plumbing.Hash
+	names []string
+}
+
+// declared returns the names of the submodules declared in the .gitmodules
+// of the HEAD of gitDir (with a gitlink in its tree); none when anything
+// cannot be read.
+func (c *modulesCache) declared(gitDir string) []string {
+	st := filesystem.NewStorage(osfs.New(gitDir), cache.NewObjectLRU(cache.MiByte))
+	defer st.Close()
+	ref, err := storer.ResolveReference(st, plumbing.HEAD)
+	if err != nil {
+		return nil
+	}
+	head := ref.Hash()
+	c.mu.Lock()
+	e, ok := c.m[gitDir]
+	c.mu.Unlock()
+	if ok && e.head == head {
+		return e.names
+	}
+	var names []string
+	if commit, err := object.GetCommit(st, head); err == nil {
+		if tree, err := commit.Tree(); err == nil {
+			mods, _ := modulesInTree(tree)
+			for _, m := range mods {
+				names = append(names, m.Name)
+			}
+		}
+	}
+	c.mu.Lock()
+	if len(c.m) >= 4096 {
+		clear(c.m) // bounded: git dirs are few; never grows without limit
+	}
+	c.m[gitDir] = modulesEntry{head: head, names: names}
+	c.mu.Unlock()
+	return names
 }

@@ -179,8 +179,7 @@ func TestHandlerServesOnlyGitFiles(t *testing.T) {
 	root := w.deployDir
 	h := Handler(root)
 
-	// A bare repository next to the working copies is served; one inside a
-	// working copy is not.
+	// Bare repositories are not deploy repositories: never served.
 	runGit(t, root, gitEnv(), "init", "-q", "--bare", "bare.git")
 	runGit(t, filepath.Join(root, "svc"), gitEnv(), "init", "-q", "--bare", "fixture.git")
 
@@ -214,7 +213,6 @@ func TestHandlerServesOnlyGitFiles(t *testing.T) {
 		"/svc/.git/modules/lib/modules/deps/inner/HEAD",
 		"/svc/.git/modules/lib/modules/deps/inner/info/refs",
 		"/svc//.git/HEAD",
-		"/bare.git/HEAD",
 	}
 	for _, p := range ok {
 		rec := get(t, h, http.MethodGet, p)
@@ -258,6 +256,8 @@ func TestHandlerServesOnlyGitFiles(t *testing.T) {
 		"/svc/.git/objects/info/alternates",
 		"/svc/fixture.git/HEAD",
 		"/bare.git/config",
+		"/bare.git/HEAD",
+		"/bare.git/info/refs",
 		"/passwd",
 		"/etc/passwd",
 		"/alias.git/HEAD",
@@ -329,5 +329,60 @@ func mustSymlink(t *testing.T, oldname, newname string) {
 	t.Helper()
 	if err := os.Symlink(oldname, newname); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// Only the deploy repositories' .git and the git dirs of the submodules
+// their HEAD declares are served; any other git dir under deploy_dir is 404.
+func TestHandlerServesOnlyDeployGitDirs(t *testing.T) {
+	w := newWorld(t)
+	root := w.deployDir
+	gitDir := filepath.Join(root, "svc", ".git")
+
+	// Another working copy under deploy_dir, not a configured repository.
+	other := filepath.Join(root, "other")
+	runGit(t, root, gitEnv(), "init", "-q", "other")
+	w.commit(other, "other", map[string]string{"x": "x\n"})
+	// A git dir under modules/ that HEAD does not declare (a copy of lib's,
+	// as a .gitmodules naming another repository would have left).
+	runGit(t, root, gitEnv(), "clone", "-q", "--bare", filepath.Join(gitDir, "modules", "lib"), filepath.Join(gitDir, "modules", "stray"))
+	// A git dir nested in a submodule's working copy.
+	runGit(t, filepath.Join(root, "svc", "lib"), gitEnv(), "init", "-q", "--bare", "nested.git")
+
+	for _, c := range []struct {
+		h    http.Handler
+		path string
+		want int
+	}{
+		{Handler(root, "svc"), "/svc/.git/HEAD", 200},
+		{Handler(root, "svc"), "/svc/.git/modules/lib/HEAD", 200},
+		{Handler(root, "svc"), "/svc/.git/modules/lib/modules/deps/inner/HEAD", 200},
+		{Handler(root, "svc"), "/other/.git/HEAD", 404},
+		{Handler(root), "/other/.git/HEAD", 200},
+		{Handler(root, "svc"), "/svc/.git/modules/stray/HEAD", 404},
+		{Handler(root, "svc"), "/svc/.git/modules/stray/info/refs", 404},
+		{Handler(root), "/svc/.git/modules/stray/HEAD", 404},
+		{Handler(root), "/svc/.git/modules/lib/modules/stray/HEAD", 404},
+		{Handler(root), "/svc/lib/nested.git/HEAD", 404},
+		{Handler(root), "/svc/.git/modules/deps/inner/HEAD", 404},
+		{Handler(root, "sv"), "/svc/.git/HEAD", 404},
+	} {
+		if rec := get(t, c.h, http.MethodGet, c.path); rec.Code != c.want {
+			t.Errorf("GET %s = %d, want %d", c.path, rec.Code, c.want)
+		}
+	}
+
+	// Once HEAD no longer declares lib, its git dir is no longer served.
+	h := Handler(root, "svc")
+	if rec := get(t, h, http.MethodGet, "/svc/.git/modules/lib/HEAD"); rec.Code != 200 {
+		t.Fatalf("lib before: %d", rec.Code)
+	}
+	w.git(w.up, "rm", "-q", "lib")
+	w.commit(w.up, "Drop lib", nil)
+	if err := w.repo.Update(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if rec := get(t, h, http.MethodGet, "/svc/.git/modules/lib/HEAD"); rec.Code != 404 {
+		t.Errorf("lib after it was dropped: %d, want 404", rec.Code)
 	}
 }

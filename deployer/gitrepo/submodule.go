@@ -149,8 +149,10 @@ func modulesInTree(tree *object.Tree) ([]module, error) {
 
 // updateSubmodules brings the submodules of repo's HEAD to their recorded
 // commits, recursing depth levels. superURL is the URL repo was fetched
-// from, against which relative submodule URLs are resolved.
-func updateSubmodules(ctx context.Context, repo *git.Repository, superURL string, depth int) error {
+// from, against which relative submodule URLs are resolved. Every URL of
+// the level is checked against pol before anything is configured or
+// fetched: one refused URL fails the level.
+func updateSubmodules(ctx context.Context, repo *git.Repository, superURL string, pol urlPolicy, depth int) error {
 	if depth <= 0 {
 		return nil
 	}
@@ -184,7 +186,13 @@ func updateSubmodules(ctx context.Context, repo *git.Repository, superURL string
 		if err != nil {
 			return fmt.Errorf("submodule %s: %w", m.Path, err)
 		}
+		if why := pol.check(m.URL, u); why != "" {
+			return &URLRefusedError{Name: m.Name, Path: m.Path, URL: m.URL, Reason: why}
+		}
 		urls[m.Name] = u
+	}
+	for _, m := range mods {
+		u := urls[m.Name]
 		want := &config.Submodule{Name: m.Name, Path: m.Path, URL: u, Branch: m.Branch}
 		if have := cfg.Submodules[m.Name]; have == nil || *have != *want {
 			cfg.Submodules[m.Name] = want
@@ -214,14 +222,14 @@ func updateSubmodules(ctx context.Context, repo *git.Repository, superURL string
 		if s == nil {
 			return fmt.Errorf("submodule %s: not in the working copy's .gitmodules", m.Path)
 		}
-		if err := updateSubmodule(ctx, s, m, urls[m.Name], depth); err != nil {
+		if err := updateSubmodule(ctx, s, m, urls[m.Name], pol, depth); err != nil {
 			return fmt.Errorf("submodule %s: %w", m.Path, err)
 		}
 	}
 	return nil
 }
 
-func updateSubmodule(ctx context.Context, s *git.Submodule, m module, u string, depth int) error {
+func updateSubmodule(ctx context.Context, s *git.Submodule, m module, u string, pol urlPolicy, depth int) error {
 	sr, err := s.Repository()
 	if err != nil {
 		return err
@@ -256,7 +264,20 @@ func updateSubmodule(ctx context.Context, s *git.Submodule, m module, u string, 
 	if err := sw.Reset(&git.ResetOptions{Mode: git.HardReset, Commit: m.commit}); err != nil {
 		return fmt.Errorf("check out %s: %w", m.commit, err)
 	}
-	return updateSubmodules(ctx, sr, u, depth-1)
+	return updateSubmodules(ctx, sr, u, pol, depth-1)
+}
+
+// URLRefusedError is returned by Open and Repo.Update when a .gitmodules
+// names a submodule URL that Options.SubmoduleURLs does not allow. Nothing
+// of that level of submodules was fetched or configured.
+type URLRefusedError struct {
+	Name, Path string // the submodule's name and path in its superproject
+	URL        string // as written in .gitmodules
+	Reason     string
+}
+
+func (e *URLRefusedError) Error() string {
+	return fmt.Sprintf("submodule %s (name %q): URL %q refused: %s", e.Path, e.Name, e.URL, e.Reason)
 }
 
 // setOrigin points the origin remote of repo at u.

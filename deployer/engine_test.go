@@ -47,14 +47,21 @@ func gitT(t *testing.T, dir string, args ...string) string {
 	return strings.TrimSpace(string(out))
 }
 
-// closedAddr returns a loopback port nobody listens on.
-func closedAddr(t *testing.T) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+// closedAddrs returns n distinct loopback ports nobody listens on: all n
+// listeners are held open until every port is known, so the kernel cannot
+// hand out one port twice.
+func closedAddrs(t *testing.T, n int) []string {
+	t.Helper()
+	addrs := make([]string, n)
+	for i := range addrs {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		addrs[i] = ln.Addr().String()
 	}
-	defer ln.Close()
-	return ln.Addr().String()
+	return addrs
 }
 
 func newFixture(t *testing.T) *fixture {
@@ -82,7 +89,7 @@ func newFixture(t *testing.T) *fixture {
 	}
 	os.WriteFile(filepath.Join(f.dir, "id"), pem.EncodeToMemory(blk), 0o600)
 	os.WriteFile(filepath.Join(f.dir, "known_hosts"), nil, 0o644)
-	serve := closedAddr(t)
+	addrs := closedAddrs(t, 4)
 	conf := fmt.Sprintf(`irc: {server: "127.0.0.1:1", nick: bot, channels: ["#ops"]}
 sal: {database: "%[1]s/sal.db"}
 deploy:
@@ -99,7 +106,7 @@ services:
     canary: [%[4]q]
     groups:
       - {name: a, hosts: [%[5]q, %[6]q], failure_limit: "50%%"}
-`, f.dir, serve, f.upstream, closedAddr(t), closedAddr(t), closedAddr(t))
+`, f.dir, addrs[0], f.upstream, addrs[1], addrs[2], addrs[3])
 	p := filepath.Join(f.dir, "deploybot.yaml")
 	os.WriteFile(p, []byte(conf), 0o644)
 	f.cfg, err = config.Load(p)

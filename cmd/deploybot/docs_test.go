@@ -31,7 +31,7 @@ func TestOperatorsDocCoversEverySubcommand(t *testing.T) {
 	for _, args := range cmds {
 		name := strings.Join(args, " ")
 		heading := "### `deploybot " + args[0]
-		if !regexp.MustCompile(`(?m)^### .*` + regexp.QuoteMeta("`deploybot "+args[0]) + `[ `+"`"+`]`).MatchString(doc) {
+		if !regexp.MustCompile(`(?m)^### .*` + regexp.QuoteMeta("`deploybot "+args[0]) + `[ ` + "`" + `]`).MatchString(doc) {
 			t.Errorf("docs/operators.md has no section %q… for 'deploybot %s': add one (usage, output, failures)", heading, name)
 		}
 		_, _, help := runCLI(t, append(args, "-h")...)

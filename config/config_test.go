@@ -338,29 +338,10 @@ func TestProductionExampleCoversEveryKey(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var walk func(t reflect.Type, seen map[reflect.Type]bool) []string
-	walk = func(t reflect.Type, seen map[reflect.Type]bool) []string {
-		for t.Kind() == reflect.Pointer || t.Kind() == reflect.Slice || t.Kind() == reflect.Map {
-			t = t.Elem()
-		}
-		if t.Kind() != reflect.Struct || seen[t] {
-			return nil
-		}
-		seen[t] = true
-		var keys []string
-		for i := 0; i < t.NumField(); i++ {
-			tag, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ",")
-			if tag == "" || tag == "-" {
-				continue
-			}
-			keys = append(keys, tag)
-			keys = append(keys, walk(t.Field(i).Type, seen)...)
-		}
-		return keys
-	}
-	for _, k := range walk(reflect.TypeFor[Config](), map[reflect.Type]bool{}) {
-		if !bytes.Contains(data, []byte(k+":")) {
-			t.Errorf("production.yaml does not mention %s", k)
+	for _, k := range schemaKeys(reflect.TypeFor[Config](), "") {
+		name := k.path[strings.LastIndexAny(k.path, ".]")+1:]
+		if !bytes.Contains(data, []byte(name+":")) {
+			t.Errorf("production.yaml does not mention %s (%s)", name, k.path)
 		}
 	}
 }

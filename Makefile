@@ -67,8 +67,11 @@ fuzz:
 # A local sandbox: InspIRCd + Anope on 127.0.0.1:16667, a fleet of sshd
 # hosts with a demo service to deploy, and the bot with examples/sandbox.yaml
 # (see cmd/deploybot-sandbox). Needs root for the servers and the fleet.
+# Run as a binary of its own (not `go run`), so that Ctrl-C, SIGTERM and a
+# closed terminal's SIGHUP reach it directly and it tears everything down.
 demo: deps build
-	CGO_ENABLED=0 $(GO) run ./cmd/deploybot-sandbox -c examples/sandbox.yaml -bin $(BIN)
+	CGO_ENABLED=0 $(GO) build -o bin/deploybot-sandbox ./cmd/deploybot-sandbox
+	bin/deploybot-sandbox -c examples/sandbox.yaml -bin $(BIN)
 
 deps:
 	scripts/install-deps.sh

@@ -156,7 +156,8 @@ func startSandbox(t *testing.T, cfg string) *sandboxRun {
 		}
 	})
 	deadline := time.Now().Add(scale.D(3 * time.Minute))
-	for !strings.Contains(sb.out.String(), "The sandbox is up.") {
+	// The last of the instructions it prints once everything runs.
+	for !strings.Contains(sb.out.String(), "the next start does.") {
 		select {
 		case err := <-sb.done:
 			sb.done <- err

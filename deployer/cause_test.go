@@ -11,7 +11,8 @@ import (
 
 // Each host failure names its cause in one word from a small set, and
 // every stage of every host's deploy session is reported with its
-// duration (what metrics count and time).
+// duration (what metrics count and time); the engine's observer sees
+// them all.
 func TestHostFailureCausesAndStages(t *testing.T) {
 	f := newFleetFixture(t, `
 groups:
@@ -22,7 +23,12 @@ groups:
 	f.fleet.Set("h2", fakefleet.Behavior{FailChecks: []string{"health"}})
 	f.fleet.Set("h3", fakefleet.Behavior{DialErr: &remote.HostError{Host: "h3", Kind: remote.KindAuthFailed, Err: errors.New("no")}})
 	a := &answerer{e: f.eng, who: "bob"}
+	w := &rec{}
+	f.eng.SetObserver(w)
 	f.deploy(t, a, Request{})
+	if len(w.events) == 0 || len(w.events) != len(a.events) {
+		t.Errorf("the engine's observer saw %d events, the deploy's %d", len(w.events), len(a.events))
+	}
 
 	causes := map[string]string{}
 	stages := map[string][]string{}

@@ -19,14 +19,26 @@ all: lint build test
 build:
 	CGO_ENABLED=0 $(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/deploybot
 
-# Everything, including the end-to-end tests against real InspIRCd + Anope
-# and sshd hosts (needs root and the packages of scripts/install-deps.sh).
-test:
-	CGO_ENABLED=0 $(GO) test -count=1 -timeout $(TIMEOUT) ./...
+# Runs `go test -json` and prints each package's result, failing tests'
+# output, and at the end how many tests ran and were skipped, and why.
+SUMMARY  = bin/testsummary
 
-# Unit tests only: no servers, no root.
-test-short:
-	CGO_ENABLED=0 $(GO) test -short -count=1 ./...
+# Everything, including the end-to-end tests against real InspIRCd + Anope,
+# sshd hosts, PostgreSQL and Prometheus. It needs root and the packages of
+# scripts/install-deps.sh: as root on Debian it installs what is missing,
+# otherwise it fails naming what is missing. CI=true makes every test that
+# needs a missing server fail instead of skipping, so a green `make test`
+# means every end-to-end test ran.
+test: $(SUMMARY)
+	scripts/install-deps.sh --for-tests
+	CI=true CGO_ENABLED=0 $(SUMMARY) $(GO) test -json -count=1 -timeout $(TIMEOUT) ./...
+
+# Unit tests only: no servers, no root (the end-to-end tests skip).
+test-short: $(SUMMARY)
+	CGO_ENABLED=0 $(SUMMARY) $(GO) test -json -short -count=1 ./...
+
+$(SUMMARY): scripts/testsummary/*.go
+	CGO_ENABLED=0 $(GO) build -o $@ ./scripts/testsummary
 
 # gofmt, go vet, and shellcheck on the shell code run on targets (the
 # fragments deployer/remote embeds).
@@ -55,8 +67,11 @@ fuzz:
 # A local sandbox: InspIRCd + Anope on 127.0.0.1:16667, a fleet of sshd
 # hosts with a demo service to deploy, and the bot with examples/sandbox.yaml
 # (see cmd/deploybot-sandbox). Needs root for the servers and the fleet.
+# Run as a binary of its own (not `go run`), so that Ctrl-C, SIGTERM and a
+# closed terminal's SIGHUP reach it directly and it tears everything down.
 demo: deps build
-	CGO_ENABLED=0 $(GO) run ./cmd/deploybot-sandbox -c examples/sandbox.yaml -bin $(BIN)
+	CGO_ENABLED=0 $(GO) build -o bin/deploybot-sandbox ./cmd/deploybot-sandbox
+	bin/deploybot-sandbox -c examples/sandbox.yaml -bin $(BIN)
 
 deps:
 	scripts/install-deps.sh

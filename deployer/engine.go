@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -35,6 +36,22 @@ type Engine struct {
 	// dialSlots bounds SSH dials in flight (deploy.ssh.max_connections);
 	// nil = no bound.
 	dialSlots chan struct{}
+
+	// watcher sees every event of every deploy (SetObserver).
+	watcher atomic.Pointer[Observer]
+}
+
+// SetObserver makes o see every event of every deploy this engine runs
+// (after the deploy's own observer), e.g. to count them: a front end's
+// observer reports one deploy, o reports them all. Call it before the
+// first deploy; o must return quickly.
+func (e *Engine) SetObserver(o Observer) { e.watcher.Store(&o) }
+
+func (e *Engine) observer() Observer {
+	if p := e.watcher.Load(); p != nil {
+		return *p
+	}
+	return nil
 }
 
 // New returns an engine for cfg that reaches its targets over SSH. It

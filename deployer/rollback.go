@@ -73,7 +73,7 @@ func (r *run) rollbackGroups(ctx context.Context, order []string, byGroup map[st
 // re-checks it; it reports whether the host is restored and healthy.
 func (r *run) rollbackHost(ctx context.Context, group, host string) bool {
 	fail := func(reason string) bool {
-		return r.failHost(group, host, journal.StageRollback, "rollback: "+oneLine(reason), nil)
+		return r.failHost(group, host, journal.StageRollback, "", "rollback: "+oneLine(reason), nil)
 	}
 	c, err := r.conn(ctx, host)
 	if err != nil {

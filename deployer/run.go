@@ -106,6 +106,9 @@ func (r *run) emit(ev Event) {
 	if r.obs != nil {
 		r.obs.Observe(ev)
 	}
+	if w := r.e.observer(); w != nil {
+		w.Observe(ev)
+	}
 }
 
 func (r *run) journal(ev journal.Event) {

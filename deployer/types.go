@@ -50,6 +50,17 @@ const (
 	EventRollback      EventType = "rollback"       // Group, Total, OK, Failed: one group rolled back
 	EventFinished      EventType = "finished"       // Outcome, Reason, Total, OK, Failed, Duration
 	EventStopped       EventType = "stopped"        // Group, Host, Message: what a dead deploy left running there was stopped
+	EventStage         EventType = "stage"          // Group, Host, Stage, Duration: one stage of a host's deploy session ran
+)
+
+// Causes of a host failure (Event.Cause of EventHostFailed) besides the
+// remote.Stage* names (the stage that failed: fetch, checkout, promote,
+// restart, finalize, rollback) and the remote.Kind* ones (the connection
+// failed: unreachable, auth failed, …). A small fixed set, for counting.
+const (
+	CauseCheck = "check" // a check failed after the restart
+	CauseStale = "stale" // what a dead deploy left running could not be stopped
+	CauseOther = "other"
 )
 
 // Outcome is how a deploy or a group ended: one vocabulary for the
@@ -84,6 +95,11 @@ type Event struct {
 	// Reason is why a host failed, or why the deploy did not succeed:
 	// one line.
 	Reason string
+	// Cause is why a host failed (EventHostFailed) in one word from a
+	// small fixed set: see CauseCheck.
+	Cause string
+	// Stage is the remote.Stage* name of an EventStage.
+	Stage string
 	// Checks are the check results that matter: the failed ones of a
 	// failed host, the one of a check event.
 	Checks []remote.CheckResult

@@ -41,7 +41,7 @@ func TestWebServer(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer store.Close()
-	srv := newWebServer(cfg, store, true, slog.New(slog.DiscardHandler))
+	srv := newWebServer(cfg, store, true, nil, slog.New(slog.DiscardHandler))
 	if srv.ReadHeaderTimeout != salweb.ReadHeaderTimeout || srv.ReadTimeout != salweb.ReadTimeout ||
 		srv.WriteTimeout != salweb.WriteTimeout || srv.IdleTimeout != salweb.IdleTimeout ||
 		srv.MaxHeaderBytes != salweb.MaxHeaderBytes || srv.ErrorLog == nil {
@@ -104,7 +104,7 @@ func TestLogsServer(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer store.Close()
-	web := newWebServer(cfg, store, false, slog.New(slog.DiscardHandler))
+	web := newWebServer(cfg, store, false, nil, slog.New(slog.DiscardHandler))
 	if _, pattern := web.Handler.(*http.ServeMux).Handler(httptest.NewRequest(http.MethodGet, "/deploys/x", nil)); pattern == "/deploys/" {
 		t.Errorf("the SAL web server still serves /deploys/")
 	}

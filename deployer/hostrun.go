@@ -28,6 +28,7 @@ func (r *run) failHost(group, host, stage, reason string, checks []remote.CheckR
 
 // deployHost deploys and checks one host; it reports whether it passed.
 func (r *run) deployHost(ctx context.Context, group, host string) bool {
+	r.emit(Event{Type: EventHostStarted, Group: group, Host: host})
 	c, err := r.conn(ctx, host)
 	if err != nil {
 		return r.failHost(group, host, "", hostReason(err), nil)

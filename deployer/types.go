@@ -41,6 +41,7 @@ type EventType string
 const (
 	EventStarted       EventType = "started"        // Who, From, To, Commits, Backwards, Message, Total
 	EventGroupStarted  EventType = "group_started"  // Group, Total
+	EventHostStarted   EventType = "host_started"   // Group, Host: the host's deploy begins (it is in flight)
 	EventHostDone      EventType = "host_done"      // Group, Host: every stage and check passed
 	EventHostFailed    EventType = "host_failed"    // Group, Host, Reason, Checks (the failed ones)
 	EventCheckResult   EventType = "check"          // Group, Host, Checks (one)
@@ -93,6 +94,9 @@ type Event struct {
 	// Backwards is set on EventStarted when To is an ancestor of From (a
 	// revert): Commits are then the commits taken away.
 	Backwards bool
+	// More is set on EventStarted of a first deploy (From "") when the
+	// revision's history holds older commits than Commits lists.
+	More bool
 	// Recovery is set on the events of an interrupted deploy being rolled
 	// back (Engine.Recover): From is the revision it was deploying, To the
 	// one it restores.

@@ -434,8 +434,26 @@ func TestDeploy(t *testing.T) {
 		}
 	})
 
-	t.Run("deploy-log latest shows every command on every host", func(t *testing.T) {
+	t.Run("deploy-log latest: the summary first, in 40 lines", func(t *testing.T) {
 		code, out, errOut := d.cli("", "deploy-log", svcName, "--latest")
+		if code != 0 {
+			t.Fatalf("exit %d: %s", code, errOut)
+		}
+		lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+		summary, _, _ := strings.Cut(out, "\n\n")
+		if len(lines) > 40 || strings.Count(summary, ": done, switched to "+d.revs["v3"][:7]) != len(f.Hosts) ||
+			!strings.HasPrefix(summary, svcName+" ") || !strings.Contains(lines[0], ", success") {
+			t.Errorf("%d lines, want at most 40 starting with the per-host summary:\n%s", len(lines), out)
+		}
+		for _, l := range lines {
+			if len(l) > 300 {
+				t.Errorf("a line of %d bytes (a script?): %.200s…", len(l), l)
+			}
+		}
+	})
+
+	t.Run("deploy-log latest --level debug shows every command on every host", func(t *testing.T) {
+		code, out, errOut := d.cli("", "deploy-log", svcName, "--latest", "--level", "debug")
 		if code != 0 {
 			t.Fatalf("exit %d: %s", code, errOut)
 		}
@@ -457,10 +475,13 @@ func TestDeploy(t *testing.T) {
 			b, _ := os.ReadFile(filepath.Join(f.Hosts[0].Root, "restarts"))
 			return strings.Count(string(b), "\n")
 		}
-		n := restarts()
+		n, journals := restarts(), d.journals()
 		code, out, errOut := d.cli("", "deploy", svcName)
-		if code != 0 || !strings.Contains(out, "noop") || restarts() != n {
+		if code != 0 || !strings.HasPrefix(out, "nothing to deploy: svc is already on "+d.revs["v3"][:7]) || restarts() != n {
 			t.Errorf("redeploy: exit %d, restarts %d → %d\n%s%s", code, n, restarts(), out, errOut)
+		}
+		if d.journals() != journals {
+			t.Errorf("a no-op left a journal: %d → %d", journals, d.journals())
 		}
 		code, out, errOut = d.cli("", "deploy", svcName, "--force")
 		if code != 0 || !strings.Contains(out, "success") || restarts() != n+1 {

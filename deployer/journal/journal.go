@@ -212,6 +212,13 @@ func DefaultLevel(ev Event) string {
 	switch ev.Type {
 	case TypeStageStarted:
 		return LevelDebug
+	case TypeStage, TypeCheck:
+		// A command or check that passed is detail: the summary and the
+		// host's done line say it; a failed one is an error.
+		if !ev.Failed() {
+			return LevelDebug
+		}
+		return LevelError
 	case TypeHostFailed:
 		return LevelError
 	case TypePrompt, TypeRolledBackHost, TypeResumed:

@@ -116,3 +116,25 @@ func FormatState(w io.Writer, d *Deploy) error {
 	_, err := io.WriteString(w, b.String())
 	return err
 }
+
+// WriteLog writes a deploy's log as people read it: first the per-host
+// summary (FormatState), then a blank line, then every event that passes
+// the filters of opts (Format). The web page of a deploy and
+// 'deploybot deploy-log' both print it.
+func WriteLog(w io.Writer, d *Deploy, opts FormatOptions) error {
+	if err := opts.Validate(); err != nil {
+		return err
+	}
+	if err := FormatState(w, d); err != nil {
+		return err
+	}
+	if _, err := io.WriteString(w, "\n"); err != nil {
+		return err
+	}
+	for _, ev := range d.Events {
+		if err := Format(w, ev, opts); err != nil {
+			return err
+		}
+	}
+	return nil
+}

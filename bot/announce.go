@@ -130,8 +130,13 @@ func (a *Announcer) log(key, text string) {
 	if a.Log == nil {
 		return
 	}
+	nick, account := a.started.Nick, a.started.Who
+	if nick == "" { // from the shell: a Unix user, no account
+		nick, account = a.started.Who, ""
+	}
 	a.Log(&sal.Entry{
-		Nick:    a.started.Who,
+		Nick:    nick,
+		Account: account,
 		Channel: a.Channel,
 		Project: a.Project,
 		Message: text,

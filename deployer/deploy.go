@@ -56,7 +56,7 @@ func (e *Engine) Deploy(ctx context.Context, req Request, obs Observer, p Prompt
 	if err != nil {
 		return nil, err
 	}
-	lock, err := journal.AcquireDeploy(dir, s.Name, journal.Holder{Who: req.Who, Why: lockReason(req), DeployID: id})
+	lock, err := journal.AcquireDeploy(dir, s.Name, journal.Holder{Who: req.Who, Nick: req.Nick, Why: lockReason(req), DeployID: id})
 	if err != nil {
 		return nil, err
 	}
@@ -102,7 +102,7 @@ func (e *Engine) Deploy(ctx context.Context, req Request, obs Observer, p Prompt
 	}
 	res := r.finishJournal(outcome, reason)
 	if req.Revert {
-		res.Locked, res.LockErr = e.lockAfterRevert(s.Name, req.Who)
+		res.Locked, res.LockErr = e.lockAfterRevert(s.Name, req.Who, req.Nick)
 	}
 	release()
 	e.unregister(r)
@@ -167,8 +167,8 @@ func lockReason(req Request) string {
 // RevertLockReason is the manual lock a revert leaves: "reverted by who".
 func RevertLockReason(who string) string { return "reverted by " + who }
 
-func (e *Engine) lockAfterRevert(service, who string) (*Holder, error) {
-	h := journal.Holder{Who: who, Why: RevertLockReason(who)}
+func (e *Engine) lockAfterRevert(service, who, nick string) (*Holder, error) {
+	h := journal.Holder{Who: who, Nick: nick, Why: RevertLockReason(journal.Person(nick, who))}
 	if err := journal.Lock(e.cfg.Deploy.JournalDir, service, h); err != nil {
 		e.log.Error("lock after revert failed", "service", service, "err", err)
 		return nil, err
@@ -208,7 +208,7 @@ func (e *Engine) prepare(ctx context.Context, s *config.Service, id string, req 
 		subNames = append(subNames, sm.Name)
 	}
 	r := e.newRun(s, id, req.Who, req.Source, p, obs)
-	r.sha, r.from, r.force = plan.To, plan.From, req.Force
+	r.sha, r.from, r.force, r.nick = plan.To, plan.From, req.Force, req.Nick
 	r.stale = req.stale
 	r.target = remote.NewTarget(s.Name, s, e.cfg.Deploy.ServeURL, subNames)
 	r.target.OpID = id
@@ -221,7 +221,7 @@ func (e *Engine) prepare(ctx context.Context, s *config.Service, id string, req 
 // begin creates the journal of a deploy that will run and announces it
 // (EventStarted).
 func (r *run) begin(req Request, plan *Plan) error {
-	meta := journal.Meta{ID: r.id, Who: req.Who, Rev: plan.To, FromRev: plan.From, Message: req.Message,
+	meta := journal.Meta{ID: r.id, Who: req.Who, Nick: req.Nick, Rev: plan.To, FromRev: plan.From, Message: req.Message,
 		Hosts: map[string][]string{}, Force: req.Force, Source: req.Source}
 	for _, g := range plan.Groups {
 		meta.Hosts[g.Name] = g.Hosts
@@ -233,7 +233,7 @@ func (r *run) begin(req Request, plan *Plan) error {
 	}
 	r.jw = jw
 	r.note(fmt.Sprintf("deploy repository at %s; %d commit(s) %s..%s", short(plan.To), len(plan.Range.Commits), short(plan.From), short(plan.To)))
-	r.emit(Event{Type: EventStarted, Who: req.Who, Source: req.Source, From: plan.From, To: plan.To,
+	r.emit(Event{Type: EventStarted, Who: req.Who, Nick: req.Nick, Source: req.Source, From: plan.From, To: plan.To,
 		Commits: plan.Range.Commits, Backwards: plan.Range.Backwards, More: plan.Range.More, Message: req.Message, Total: len(r.svc.AllHosts())})
 	r.e.log.Info("deploy started", "deploy", r.id, "service", r.svc.Name, "who", req.Who, "rev", plan.To)
 	return nil

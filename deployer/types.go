@@ -19,6 +19,9 @@ type Request struct {
 	Message string
 	// Who is the operator: an IRC account or a Unix user. Required.
 	Who string
+	// Nick is the IRC nick the operator used ("" from the shell). It is recorded beside Who (journal, locks,
+	// events) so that one person is shown as one name (journal.Person).
+	Nick string
 	// Source is where the deploy was asked for: "cli", "irc".
 	Source string
 	// Force redeploys a revision that is already live.
@@ -77,9 +80,11 @@ type Event struct {
 	Service  string
 	DeployID string
 	Who      string
-	Source   string
-	Group    string
-	Host     string
+	// Nick is the operator's IRC nick beside Who (EventStarted).
+	Nick   string
+	Source string
+	Group  string
+	Host   string
 	// Counts of hosts: of the group (group events) or the deploy.
 	Total, OK, Failed int
 	// Reason is why a host failed, or why the deploy did not succeed:

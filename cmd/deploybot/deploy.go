@@ -80,6 +80,9 @@ func newEngine(e *env, path string) (*deployer.Engine, *config.Config, bool) {
 }
 
 const deployHelp = `
+Without <service>, the service is the one whose deploy repository
+(<deploy_dir>/<repo>) holds the current directory, as with Scap3.
+
 A deploy updates the service's deploy repository, then deploys the canary
 and each group in turn, printing one line per group (and one per failed
 host). A failed canary or group, or Ctrl-C (abort after the hosts in
@@ -104,16 +107,24 @@ func runDeploy(ctx context.Context, e *env, args []string) int {
 	if code >= 0 {
 		return code
 	}
-	if len(pos) != 1 {
+	if len(pos) > 1 {
 		fs.Usage()
 		return exitUsage
+	}
+	if len(pos) == 0 { // inside a deploy repository, as with Scap3
+		svc, code := needServiceHere(e, "deploy", *conf)
+		if code >= 0 {
+			return code
+		}
+		pos = append(pos, svc)
 	}
 	req := deployer.Request{Service: pos[0], Rev: *rev, Message: *msg, Force: *force}
 	return deployFromShell(ctx, e, "deploy", *conf, req, *dry)
 }
 
 const revertHelp = `
-A revert deploys an earlier revision: <sha1>, or without it the last
+Without <service>, the service is the one whose deploy repository holds
+the current directory. A revert deploys an earlier revision: <sha1>, or without it the last
 revision that finished a successful deploy before the live one. It runs
 and asks as deploy does, is announced in the channel as !revert is, and
 afterwards the service is locked "reverted by <you>" until
@@ -132,15 +143,34 @@ func runRevert(ctx context.Context, e *env, args []string) int {
 	if code >= 0 {
 		return code
 	}
-	if len(pos) < 1 || len(pos) > 2 {
+	if len(pos) > 2 {
 		fs.Usage()
 		return exitUsage
+	}
+	if len(pos) < 2 { // inside a deploy repository: [<sha1>]
+		if cfg, ok := loadConfig(e, *conf); !ok {
+			return exitFailed
+		} else if _, named := cfg.Service(first(pos)); !named {
+			here, code := needServiceHere(e, "revert", *conf)
+			if code >= 0 {
+				return code
+			}
+			pos = append([]string{here}, pos...)
+		}
 	}
 	req := deployer.Request{Service: pos[0], Message: *msg, Revert: true}
 	if len(pos) == 2 {
 		req.Rev = pos[1]
 	}
 	return deployFromShell(ctx, e, "revert", *conf, req, false)
+}
+
+// first is the first of args, or "".
+func first(args []string) string {
+	if len(args) == 0 {
+		return ""
+	}
+	return args[0]
 }
 
 // deployFromShell runs req (a deploy or a revert) for the operator at the

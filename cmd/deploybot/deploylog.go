@@ -11,8 +11,9 @@ import (
 )
 
 const deployLogHelp = `
-Without --latest, -f or --id: lists the newest deploys (of <service>, or of
-every service), one line each. --latest (or --id) prints the newest deploy's
+Without <service>, the service is the one whose deploy repository holds
+the current directory, if any. Without --latest, -f or --id: lists the
+newest deploys (of <service>, or of every service), one line each. --latest (or --id) prints the newest deploy's
 log: first where every host ended (the summary the web page shows), then its
 events — groups, failures with their output, prompts, answers and outcome.
 Commands and checks that passed, and the remote scripts, are printed with
@@ -56,6 +57,9 @@ func runDeployLog(ctx context.Context, e *env, args []string) int {
 	cfg, ok := loadConfig(e, *conf)
 	if !ok {
 		return exitFailed
+	}
+	if service == "" && *id == "" {
+		service = serviceHere(cfg) // inside a deploy repository, as with Scap3
 	}
 	dir := cfg.Deploy.JournalDir
 	if !*latest && !*follow && *id == "" {

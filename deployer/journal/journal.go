@@ -98,6 +98,8 @@ type Meta struct {
 	Service string `json:"service"`
 	// Who started the deploy (IRC account or Unix user).
 	Who string `json:"who"`
+	// Nick is the IRC nick Who used ("" from the shell); see Person.
+	Nick string `json:"nick,omitempty"`
 	// Rev is the revision being deployed; FromRev the one deployed before.
 	Rev     string `json:"rev"`
 	FromRev string `json:"from_rev,omitempty"`

@@ -6,6 +6,20 @@ import (
 	"strings"
 )
 
+// Person is how one operator is shown everywhere: the nick, with the
+// account after it when the two differ — "alice", "alice_ (alice)". Who
+// is the identity (the IRC account, or the Unix user of the shell); nick
+// is "" when there is none besides it.
+func Person(nick, who string) string {
+	switch {
+	case nick == "":
+		return who
+	case who == "" || strings.EqualFold(nick, who):
+		return nick
+	}
+	return nick + " (" + who + ")"
+}
+
 // String describes the host's state in a few words: "5d6e7f8, done",
 // "FAILED at fetch: …", "interrupted during promote", "not reached".
 func (h HostState) String() string {

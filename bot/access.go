@@ -86,8 +86,8 @@ func (b *Bot) checkDeployer(c *command, r *request) (*config.Service, bool) {
 	if b.deployerOf(r, s) {
 		return s, true
 	}
-	b.reply(r, fmt.Sprintf("you are not a deployer of %s (log in to a services account listed in access.deployers or services.%s.deployers)", s.Name, s.Name))
 	b.log.Warn("refused: not a deployer", "nick", r.nick, "account", r.account, "host", r.user+"@"+r.host, "command", c.name, "service", s.Name)
+	b.reply(r, fmt.Sprintf("you are not a deployer of %s (log in to a services account listed in access.deployers or services.%s.deployers)", s.Name, s.Name))
 	return nil, false
 }
 

@@ -25,7 +25,7 @@ type Deployer interface {
 	Abort(service string) error
 	Status(service string) (*deployer.Status, error)
 	History(service string, n int) ([]deployer.Summary, error)
-	Lock(service, who, why string) error
+	Lock(service string, h deployer.Holder) error
 	Unlock(service, who string) (deployer.Holder, error)
 	Unfinished() ([]*deployer.Deploy, error)
 	Interrupted(service string) (*deployer.Deploy, error)
@@ -148,7 +148,7 @@ func cmdRevert(_ context.Context, b *Bot, r *request) {
 // startDeploy runs req for r's sender; the engine refuses it (locked,
 // running, bad revision) or announces it.
 func (b *Bot) startDeploy(r *request, req deployer.Request) {
-	req.Who, req.Source = operator(r), deployer.SourceIRC
+	req.Who, req.Nick, req.Source = operator(r), r.nick, deployer.SourceIRC
 	s := r.svc
 	b.log.Info("deploy requested", "service", s.Name, "rev", req.Rev, "revert", req.Revert, "nick", r.nick, "account", r.account)
 	b.goAnnounced(r, s, func(ctx context.Context, ann *Announcer) {

@@ -18,7 +18,9 @@
 //     targets (Engine.Serve, or the server already running on deploy.serve
 //     in another process), the journal is created, and one SSH connection
 //     is dialed per host and reused for every step. A revision already live
-//     and done on every host is a no-op unless Request.Force is set.
+//     and done on every host is a no-op unless Request.Force is set: that
+//     is found out before the journal is created or the deploy announced,
+//     so a no-op leaves no journal and emits only its finished event.
 //   - Groups: the canary first, then each configured group in order, at
 //     most Group.Parallel hosts at a time. On each host: one deploy session
 //     (fetch, checkout, promote, restart), then the port check and every

@@ -32,6 +32,7 @@ func (r *run) failHost(group, host, stage, cause, reason string, checks []remote
 
 // deployHost deploys and checks one host; it reports whether it passed.
 func (r *run) deployHost(ctx context.Context, group, host string) bool {
+	r.emit(Event{Type: EventHostStarted, Group: group, Host: host})
 	c, err := r.conn(ctx, host)
 	if err != nil {
 		return r.failHost(group, host, "", failureCause(err), hostReason(err), nil)

@@ -19,6 +19,7 @@ type run struct {
 	svc    *config.Service
 	id     string
 	who    string
+	nick   string // beside who, when known
 	source string
 	sha    string // the revision being deployed
 	from   string // the revision deployed before

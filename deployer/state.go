@@ -38,18 +38,21 @@ var (
 var (
 	ShortRev = journal.ShortRev
 	OneLine  = journal.OneLine
-	Clip     = journal.Clip
+	// Person is how an operator is shown: "alice_ (alice)".
+	Person = journal.Person
+	Clip   = journal.Clip
 )
 
-// Lock takes the manual lock of service: deploys from every front end
-// are refused until Unlock. It is refused with a *LockedError when the
-// service is locked already.
-func (e *Engine) Lock(service, who, why string) error {
+// Lock takes the manual lock of service for h (Who and Why required,
+// Nick when known): deploys from every front end are refused until
+// Unlock. It is refused with a *LockedError when the service is locked
+// already.
+func (e *Engine) Lock(service string, h Holder) error {
 	s, err := e.service(service)
 	if err != nil {
 		return err
 	}
-	return journal.Lock(e.cfg.Deploy.JournalDir, s.Name, journal.Holder{Who: who, Why: why})
+	return journal.Lock(e.cfg.Deploy.JournalDir, s.Name, Holder{Who: h.Who, Nick: h.Nick, Why: h.Why})
 }
 
 // Unlock releases the manual lock of service and returns what it was
@@ -220,7 +223,7 @@ func (e *Engine) liveElsewhere(service string, h *Holder, newest *Deploy) (*Live
 			return nil, fmt.Errorf("journal unreadable: %w", err)
 		}
 	}
-	l := &Live{ID: d.Meta.ID, Service: service, Who: d.Meta.Who, Source: d.Meta.Source, From: d.Meta.FromRev,
+	l := &Live{ID: d.Meta.ID, Service: service, Who: d.Meta.Who, Nick: d.Meta.Nick, Source: d.Meta.Source, From: d.Meta.FromRev,
 		To: d.Meta.Rev, Started: d.Meta.Started, Stage: StagePreparing}
 	for _, hosts := range d.Meta.Hosts {
 		l.Total += len(hosts)

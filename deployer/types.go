@@ -19,6 +19,9 @@ type Request struct {
 	Message string
 	// Who is the operator: an IRC account or a Unix user. Required.
 	Who string
+	// Nick is the IRC nick the operator used ("" from the shell). It is recorded beside Who (journal, locks,
+	// events) so that one person is shown as one name (journal.Person).
+	Nick string
 	// Source is where the deploy was asked for: "cli", "irc".
 	Source string
 	// Force redeploys a revision that is already live.
@@ -41,6 +44,7 @@ type EventType string
 const (
 	EventStarted       EventType = "started"        // Who, From, To, Commits, Backwards, Message, Total
 	EventGroupStarted  EventType = "group_started"  // Group, Total
+	EventHostStarted   EventType = "host_started"   // Group, Host: the host's deploy begins (it is in flight)
 	EventHostDone      EventType = "host_done"      // Group, Host: every stage and check passed
 	EventHostFailed    EventType = "host_failed"    // Group, Host, Reason, Checks (the failed ones)
 	EventCheckResult   EventType = "check"          // Group, Host, Checks (one)
@@ -87,9 +91,11 @@ type Event struct {
 	Service  string
 	DeployID string
 	Who      string
-	Source   string
-	Group    string
-	Host     string
+	// Nick is the operator's IRC nick beside Who (EventStarted).
+	Nick   string
+	Source string
+	Group  string
+	Host   string
 	// Counts of hosts: of the group (group events) or the deploy.
 	Total, OK, Failed int
 	// Reason is why a host failed, or why the deploy did not succeed:
@@ -109,6 +115,9 @@ type Event struct {
 	// Backwards is set on EventStarted when To is an ancestor of From (a
 	// revert): Commits are then the commits taken away.
 	Backwards bool
+	// More is set on EventStarted of a first deploy (From "") when the
+	// revision's history holds older commits than Commits lists.
+	More bool
 	// Recovery is set on the events of an interrupted deploy being rolled
 	// back (Engine.Recover): From is the revision it was deploying, To the
 	// one it restores.

@@ -11,10 +11,14 @@ import (
 )
 
 const deployLogHelp = `
-Without --latest, -f or --id: lists the newest deploys (of <service>, or of
-every service), one line each. --latest prints the newest deploy's journal
-(every stage, command, check, prompt and outcome, on every host); -f prints
-it and follows it until it finishes. --host and --level filter the lines.
+Without <service>, the service is the one whose deploy repository holds
+the current directory, if any. Without --latest, -f or --id: lists the
+newest deploys (of <service>, or of every service), one line each. --latest (or --id) prints the newest deploy's
+log: first where every host ended (the summary the web page shows), then its
+events — groups, failures with their output, prompts, answers and outcome.
+Commands and checks that passed, and the remote scripts, are printed with
+--level debug. -f prints the events and follows them until the deploy
+finishes. --host and --level filter the events.
 `
 
 func runDeployLog(ctx context.Context, e *env, args []string) int {
@@ -53,6 +57,9 @@ func runDeployLog(ctx context.Context, e *env, args []string) int {
 	cfg, ok := loadConfig(e, *conf)
 	if !ok {
 		return exitFailed
+	}
+	if service == "" && *id == "" {
+		service = serviceHere(cfg) // inside a deploy repository, as with Scap3
 	}
 	dir := cfg.Deploy.JournalDir
 	if !*latest && !*follow && *id == "" {
@@ -119,14 +126,8 @@ func runDeployLog(ctx context.Context, e *env, args []string) int {
 		fmt.Fprintf(e.stderr, "deploybot deploy-log: %v\n", err)
 		return exitFailed
 	}
-	for _, ev := range d.Events {
-		if err := print(ev); err != nil {
-			return exitFailed
-		}
-	}
-	if !d.Finished {
-		fmt.Fprintln(e.stdout)
-		journal.FormatState(e.stdout, d)
+	if err := journal.WriteLog(e.stdout, d, opts); err != nil {
+		return exitFailed
 	}
 	return exitOK
 }

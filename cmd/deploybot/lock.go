@@ -29,6 +29,13 @@ func runLock(ctx context.Context, e *env, args []string) int {
 		return exitFailed
 	}
 	dir := cfg.Deploy.JournalDir
+	if len(pos) == 0 && *why != "" { // inside a deploy repository
+		svc, code := needServiceHere(e, "lock", *conf)
+		if code >= 0 {
+			return code
+		}
+		pos = append(pos, svc)
+	}
 	if len(pos) == 0 { // list
 		locks, err := journal.Locks(dir)
 		if err != nil {
@@ -68,13 +75,20 @@ func runUnlock(ctx context.Context, e *env, args []string) int {
 	if code >= 0 {
 		return code
 	}
-	if len(pos) != 1 {
+	if len(pos) > 1 {
 		fs.Usage()
 		return exitUsage
 	}
 	cfg, ok := loadConfig(e, *conf)
 	if !ok {
 		return exitFailed
+	}
+	if len(pos) == 0 { // inside a deploy repository
+		svc, code := needServiceHere(e, "unlock", *conf)
+		if code >= 0 {
+			return code
+		}
+		pos = append(pos, svc)
 	}
 	service := pos[0]
 	if err := journal.ValidService(service); err != nil {

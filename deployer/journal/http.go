@@ -58,14 +58,6 @@ func Handler(dir, prefix string) http.Handler {
 		}
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Header().Set("X-Content-Type-Options", "nosniff")
-		if err := FormatState(w, d); err != nil {
-			return
-		}
-		fmt.Fprintln(w)
-		for _, ev := range d.Events {
-			if err := Format(w, ev, opts); err != nil {
-				return
-			}
-		}
+		_ = WriteLog(w, d, opts)
 	})
 }

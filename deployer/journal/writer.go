@@ -87,7 +87,7 @@ func Create(dir, service string, meta Meta) (*Writer, error) {
 	// and rebuild it.
 	err = updateIndex(dir, service, func(ix *Index) {
 		ix.refresh()
-		ix.addSummary(Summary{ID: meta.ID, Service: service, Path: path, Who: meta.Who, Rev: meta.Rev,
+		ix.addSummary(Summary{ID: meta.ID, Service: service, Path: path, Who: meta.Who, Nick: meta.Nick, Rev: meta.Rev,
 			FromRev: meta.FromRev, Message: meta.Message, Started: meta.Started})
 	})
 	if err != nil {

@@ -12,7 +12,7 @@ FUZZTIME ?= 60s
 FUZZMINIMIZETIME ?= 5s
 FUZZ     = CGO_ENABLED=0 $(GO) test -run '^$$' -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZETIME)
 
-.PHONY: all build test test-short lint bench fuzz demo deps clean
+.PHONY: all build test test-short faults lint bench fuzz demo deps clean
 
 all: lint build test
 
@@ -23,6 +23,15 @@ build:
 # and sshd hosts (needs root and the packages of scripts/install-deps.sh).
 test:
 	CGO_ENABLED=0 $(GO) test -count=1 -timeout $(TIMEOUT) ./...
+
+# The fault suite (e2e/faults, real servers, root), then one line per case
+# with its outcome: the summary exits non-zero when a case failed or none
+# ran, and so does this target when `go test` did.
+FAULTS_JSON ?= bin/faults.json
+faults:
+	@mkdir -p $(dir $(FAULTS_JSON))
+	@CGO_ENABLED=0 $(GO) test -count=1 -json -timeout $(TIMEOUT) ./e2e/faults/ >$(FAULTS_JSON); st=$$?; \
+	$(GO) run ./e2e/faults/cmd/summary <$(FAULTS_JSON) && exit $$st
 
 # Unit tests only: no servers, no root.
 test-short:

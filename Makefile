@@ -12,7 +12,7 @@ FUZZTIME ?= 60s
 FUZZMINIMIZETIME ?= 5s
 FUZZ     = CGO_ENABLED=0 $(GO) test -run '^$$' -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZETIME)
 
-.PHONY: all build test test-short lint bench fuzz demo deps clean
+.PHONY: all build test test-short faults lint bench fuzz demo deps clean
 
 all: lint build test
 
@@ -39,6 +39,12 @@ test-short: $(SUMMARY)
 
 $(SUMMARY): scripts/testsummary/*.go
 	CGO_ENABLED=0 $(GO) build -o $@ ./scripts/testsummary
+
+# The fault suite alone (e2e/faults, real servers, root; `make test` runs
+# it too), then every case with its outcome and duration. It fails when a
+# case failed, none ran, or go test did.
+faults: $(SUMMARY)
+	CI=true CGO_ENABLED=0 $(SUMMARY) -cases $(GO) test -json -count=1 -timeout $(TIMEOUT) ./e2e/faults/
 
 # gofmt, go vet, and shellcheck on the shell code run on targets (the
 # fragments deployer/remote embeds).

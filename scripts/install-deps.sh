@@ -3,8 +3,9 @@
 # InspIRCd + Anope (IRC with SASL and account-tag), OpenSSH (fleet hosts),
 # git, make, iproute2 (per-host network namespaces), util-linux (unshare),
 # PostgreSQL (the shared SAL store), Chromium (the SAL page test),
-# Prometheus (the metrics test), shellcheck (make lint) and stress-ng
-# (tests under load).
+# Prometheus (the metrics test), shellcheck (make lint), stress-ng (tests
+# under load) and faketime (a fleet host with a skewed clock, in the fault
+# suite).
 #
 # Idempotent: it runs `apt-get update` and `apt-get install` only when a
 # package is missing. Needs root (or sudo) and Debian/Ubuntu.
@@ -15,7 +16,7 @@
 # every one of these packages.
 set -euo pipefail
 
-packages=(make inspircd anope openssh-server git iproute2 util-linux ca-certificates postgresql chromium pssh shellcheck stress-ng prometheus)
+packages=(make inspircd anope openssh-server git iproute2 util-linux ca-certificates postgresql chromium pssh shellcheck stress-ng prometheus faketime)
 
 for_tests=""
 case "${1:-}" in

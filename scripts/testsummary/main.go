@@ -8,6 +8,9 @@
 //	testsummary go test -json -count=1 ./...
 //	go test -json ./... | testsummary
 //
+// With -cases first, it also lists every test and subtest at the end with
+// its outcome and duration (`make faults` uses it).
+//
 // Its exit status is 1 when any test or package failed, when the command
 // failed (whatever the events said), or when no test ran at all; 0
 // otherwise. It is a build tool: nothing in deploybot imports it.
@@ -28,6 +31,15 @@ func main() {
 // run summarizes the events of the command args (or of stdin when args is
 // empty) on out and returns the exit status.
 func run(args []string, stdin io.Reader, out, errOut io.Writer) int {
+	cases := len(args) > 0 && args[0] == "-cases"
+	if cases {
+		args = args[1:]
+	}
+	newSummary := func(out io.Writer) *summary {
+		s := newSummary(out)
+		s.listCases = cases
+		return s
+	}
 	if len(args) == 0 {
 		s := newSummary(out)
 		err := s.read(stdin)

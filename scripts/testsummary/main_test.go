@@ -87,3 +87,30 @@ func TestNothingRan(t *testing.T) {
 		t.Errorf("exit status %d, want 1 and \"no test ran\":\n%s", code, out)
 	}
 }
+
+// With -cases, every test and subtest is listed with its outcome.
+func TestCases(t *testing.T) {
+	code, out := summarize(t, []string{"-cases"}, "testdata/mixed.jsonl")
+	if code != 1 {
+		t.Errorf("exit status %d, want 1", code)
+	}
+	_, rest, ok := strings.Cut(out, "== every case\n")
+	if !ok {
+		t.Fatalf("no case list:\n%s", out)
+	}
+	var got []string
+	for _, l := range strings.Split(rest, "\n") {
+		if f := strings.Fields(l); len(f) == 4 && f[2] == "x" {
+			got = append(got, f[0]+" "+f[3])
+		}
+	}
+	for _, want := range []string{"PASS TestPass", "SKIP TestSkip", "SKIP TestSub/a", "PASS TestSub/b", "FAIL TestFail"} {
+		if !strings.Contains(strings.Join(got, "\n"), want) {
+			t.Errorf("case list %q lacks %q", got, want)
+		}
+	}
+	_, plain := summarize(t, nil, "testdata/mixed.jsonl")
+	if strings.Contains(plain, "== every case") {
+		t.Error("the case list is printed without -cases")
+	}
+}

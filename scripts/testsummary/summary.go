@@ -36,6 +36,17 @@ type summary struct {
 	pkgOK, pkgNoTests int
 	pkgFailed         []string
 	stray             int // lines that were not JSON events
+
+	// cases, when listCases is set, is every test's outcome in the order
+	// they ended, printed at the end (make faults).
+	listCases bool
+	cases     []outcome
+}
+
+// outcome is how one test (or subtest) ended.
+type outcome struct {
+	action, pkg, test string
+	elapsed           float64
 }
 
 func newSummary(out io.Writer) *summary {
@@ -90,6 +101,9 @@ func (s *summary) add(e event) {
 
 func (s *summary) testDone(e event) {
 	k := key(e.Package, e.Test)
+	if s.listCases {
+		s.cases = append(s.cases, outcome{e.Action, e.Package, e.Test, e.Elapsed})
+	}
 	switch e.Action {
 	case "pass":
 		s.passed++
@@ -135,6 +149,12 @@ func reason(lines []string) string {
 
 // finish prints the totals and the skips and returns the exit status.
 func (s *summary) finish(readErr error) int {
+	if len(s.cases) > 0 {
+		fmt.Fprintf(s.out, "\n== every case\n")
+		for _, c := range s.cases {
+			fmt.Fprintf(s.out, "%-4s %7.1fs  %s %s\n", strings.ToUpper(c.action), c.elapsed, c.pkg, c.test)
+		}
+	}
 	ran := s.passed + len(s.failed) + len(s.skipped)
 	fmt.Fprintf(s.out, "\n== %d tests ran (subtests included): %d passed, %d failed, %d skipped; packages: %d ok, %d failed, %d without tests\n",
 		ran, s.passed, len(s.failed), len(s.skipped), s.pkgOK, len(s.pkgFailed), s.pkgNoTests)

@@ -10,6 +10,7 @@
 // binary and real servers: sshd hosts (e2e/fleet), InspIRCd + Anope
 // (e2e/ircd, one server for the package), PostgreSQL (e2e/pgsql). Like
 // every e2e test they skip when a server is missing, and fail instead in
-// CI (CI set). cmd/summary prints a per-case outcome table from
-// `go test -json`. Nothing here is used by the product.
+// CI (CI set). `make faults` runs them alone and lists every case with
+// its outcome (scripts/testsummary -cases). Nothing here is used by the
+// product.
 package faults

@@ -168,8 +168,8 @@ func StartedEvent(service string, meta Meta) (Event, error) {
 		}
 		meta.ID = id
 	}
-	if s, _, err := ParseID(meta.ID); err != nil || s != service {
-		return Event{}, fmt.Errorf("create journal: %s is not an id of a deploy of %s", quoteShort(meta.ID), service)
+	if err := checkID(service, meta.ID); err != nil {
+		return Event{}, err
 	}
 	meta.Version = Version
 	if meta.PID == 0 {

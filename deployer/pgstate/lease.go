@@ -184,7 +184,12 @@ func (l *lease) Release() error {
 	defer cancel()
 	var err error
 	if !l.conn.IsClosed() {
+		// Unlocked here, not by the end of the session, which the server
+		// sees some time after Close: the next deploy is not refused.
 		_, err = l.conn.Exec(ctx, `DELETE FROM deploy_locks WHERE service = $1 AND backend_pid = pg_backend_pid()`, l.service)
+		if err == nil {
+			_, err = l.conn.Exec(ctx, `SELECT pg_advisory_unlock($1)`, advisoryKey(l.service))
+		}
 	}
 	l.conn.Close(ctx)
 	l.mu.Unlock()

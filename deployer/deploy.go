@@ -41,8 +41,7 @@ func (e *Engine) Deploy(ctx context.Context, req Request, obs Observer, p Prompt
 	if err != nil {
 		return nil, err
 	}
-	dir := e.cfg.Deploy.JournalDir
-	if h, err := journal.Held(dir, s.Name); err != nil {
+	if h, err := e.store.Held(s.Name); err != nil {
 		return nil, err
 	} else if h != nil {
 		return nil, &journal.LockedError{Service: s.Name, Holder: *h, Manual: true}
@@ -51,17 +50,20 @@ func (e *Engine) Deploy(ctx context.Context, req Request, obs Observer, p Prompt
 	if err != nil {
 		return nil, err
 	}
-	lock, err := journal.AcquireDeploy(dir, s.Name, journal.Holder{Who: req.Who, Why: lockReason(req), DeployID: id})
+	lock, err := e.store.AcquireDeploy(s.Name, journal.Holder{Who: req.Who, Why: lockReason(req), DeployID: id})
 	if err != nil {
 		return nil, err
 	}
 	release := sync.OnceFunc(func() { lock.Release() })
 	defer release()
+	ctx, stop := fence(ctx, lock)
+	defer stop(nil)
 
-	r, err := e.prepare(ctx, s, id, req, obs, p)
+	r, err := e.prepare(ctx, s, lock, req, obs, p)
 	if err != nil {
 		return nil, err
 	}
+	r.fenced(lock, stop)
 	defer r.jw.Close()
 	e.register(r)
 	defer e.unregister(r)
@@ -69,6 +71,7 @@ func (e *Engine) Deploy(ctx context.Context, req Request, obs Observer, p Prompt
 
 	outcome, reason, err := r.deploy(ctx)
 	if err != nil {
+		err = cause(ctx)
 		r.note("interrupted: " + err.Error())
 		return r.result(OutcomeInterrupted, err.Error()), err
 	}
@@ -141,11 +144,11 @@ func RevertLockReason(who string) string { return "reverted by " + who }
 
 func (e *Engine) lockAfterRevert(service, who string) (*Holder, error) {
 	h := journal.Holder{Who: who, Why: RevertLockReason(who)}
-	if err := journal.Lock(e.cfg.Deploy.JournalDir, service, h); err != nil {
+	if err := e.store.Lock(service, h); err != nil {
 		e.log.Error("lock after revert failed", "service", service, "err", err)
 		return nil, err
 	}
-	held, err := journal.Held(e.cfg.Deploy.JournalDir, service)
+	held, err := e.store.Held(service)
 	if err != nil || held == nil {
 		return &h, nil
 	}
@@ -155,7 +158,8 @@ func (e *Engine) lockAfterRevert(service, who string) (*Holder, error) {
 // prepare updates the deploy repository, resolves the revision, serves
 // the repository to the targets and creates the journal: everything
 // before the first target is touched.
-func (e *Engine) prepare(ctx context.Context, s *config.Service, id string, req Request, obs Observer, p Prompter) (*run, error) {
+func (e *Engine) prepare(ctx context.Context, s *config.Service, lock journal.Lease, req Request, obs Observer, p Prompter) (*run, error) {
+	id := lock.Holder().DeployID
 	repo, err := e.openRepo(ctx, s)
 	if err != nil {
 		return nil, err
@@ -192,7 +196,7 @@ func (e *Engine) prepare(ctx context.Context, s *config.Service, id string, req 
 		meta.Hosts[g.Name] = g.Hosts
 		meta.GroupOrder = append(meta.GroupOrder, g.Name)
 	}
-	jw, err := journal.Create(e.cfg.Deploy.JournalDir, s.Name, meta)
+	jw, err := e.store.Create(lock, meta)
 	if err != nil {
 		return nil, err
 	}

@@ -12,7 +12,6 @@ import (
 	"deploybot/bot"
 	"deploybot/config"
 	"deploybot/deployer"
-	"deploybot/deployer/journal"
 	"deploybot/sal"
 	salweb "deploybot/sal/web"
 )
@@ -85,7 +84,11 @@ func runServe(ctx context.Context, e *env, args []string) int {
 	logsApart := logs && cfg.Deploy.LogsListen != ""
 	var servers []*webServer
 	if cfg.SAL.Listen != "" {
-		srv := newWebServer(cfg, store, logs && !logsApart, logger)
+		var deploys http.Handler
+		if logs && !logsApart {
+			deploys = eng.LogHandler("/deploys/")
+		}
+		srv := newWebServer(cfg, store, deploys, logger)
 		ws, err := startWeb(srv, cfg.SAL.Listen, "SAL web", logger, cancel)
 		if err != nil {
 			logger.Error("cannot serve the SAL web pages", "err", err)
@@ -95,7 +98,7 @@ func runServe(ctx context.Context, e *env, args []string) int {
 		servers = append(servers, ws)
 	}
 	if logsApart {
-		ws, err := startWeb(newLogsServer(cfg, logger), cfg.Deploy.LogsListen, "deploy logs web", logger, cancel)
+		ws, err := startWeb(newLogsServer(eng.LogHandler("/deploys/"), logger), cfg.Deploy.LogsListen, "deploy logs web", logger, cancel)
 		if err != nil {
 			logger.Error("cannot serve the deploy logs", "err", err)
 			shutdownWeb(servers)
@@ -163,7 +166,7 @@ func shutdownWeb(servers []*webServer) bool {
 // engine, deploy.serve_logs is on and deploy.logs_listen is not set). Its
 // timeouts and header limit are sal/web's (see salweb.NewServer); serve it
 // on salweb.Listener.
-func newWebServer(cfg *config.Config, store sal.Store, deploys bool, logger *slog.Logger) *http.Server {
+func newWebServer(cfg *config.Config, store sal.Store, deploys http.Handler, logger *slog.Logger) *http.Server {
 	mux := http.NewServeMux()
 	mux.Handle("/", salweb.New(salweb.Options{
 		Store:     store,
@@ -171,9 +174,9 @@ func newWebServer(cfg *config.Config, store sal.Store, deploys bool, logger *slo
 		TaskURL:   cfg.SAL.TaskURL,
 		Log:       logger,
 	}))
-	if deploys {
+	if deploys != nil {
 		// The full log of each deploy, linked from the channel.
-		mux.Handle("/deploys/", journal.Handler(cfg.Deploy.JournalDir, "/deploys/"))
+		mux.Handle("/deploys/", deploys)
 	}
 	srv := salweb.NewServer(mux)
 	srv.ErrorLog = slog.NewLogLogger(logger.Handler(), slog.LevelWarn)
@@ -183,9 +186,9 @@ func newWebServer(cfg *config.Config, store sal.Store, deploys bool, logger *slo
 // newLogsServer is the server of deploy.logs_listen: the deploy logs under
 // /deploys/ and nothing else, with the same timeouts and header limit as
 // the SAL web server (salweb.NewServer); serve it on salweb.Listener.
-func newLogsServer(cfg *config.Config, logger *slog.Logger) *http.Server {
+func newLogsServer(deploys http.Handler, logger *slog.Logger) *http.Server {
 	mux := http.NewServeMux()
-	mux.Handle("/deploys/", journal.Handler(cfg.Deploy.JournalDir, "/deploys/"))
+	mux.Handle("/deploys/", deploys)
 	srv := salweb.NewServer(mux)
 	srv.ErrorLog = slog.NewLogLogger(logger.Handler(), slog.LevelWarn)
 	return srv

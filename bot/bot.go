@@ -141,7 +141,10 @@ func (b *Bot) Run(ctx context.Context) error {
 	defer b.dep.wg.Wait()
 	b.sched.start(ctx)
 	defer b.sched.wait()
-	b.postUnfinished()
+	seen := b.postUnfinished()
+	if b.dep.eng != nil && b.cfg.Deploy.State != "" {
+		wg.Go(func() { b.watchUnfinished(ctx, seen) })
+	}
 	if b.spool != nil {
 		wg.Go(func() { b.flusher(ctx) })
 	}

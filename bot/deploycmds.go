@@ -252,18 +252,21 @@ func cmdAbort(_ context.Context, b *Bot, r *request) {
 
 // postUnfinished announces the deploys the journal holds unfinished (the
 // process running them died) with the state of their hosts, and offers
-// !rollback and !continue. It runs once, when the bot starts.
-func (b *Bot) postUnfinished() {
+// !rollback and !continue. It runs once, when the bot starts, and
+// returns the ids of the deploys it found.
+func (b *Bot) postUnfinished() map[string]bool {
+	seen := map[string]bool{}
 	if b.dep.eng == nil {
-		return
+		return seen
 	}
 	list, err := b.dep.eng.Unfinished()
 	if err != nil {
 		b.log.Error("reading unfinished deploys", "err", err)
 		b.say(b.announceChannel(), PriorityUrgent, "could not read the deploy journals at start: "+err.Error())
-		return
+		return seen
 	}
 	for _, d := range list {
+		seen[d.Meta.ID] = true
 		svc := d.Meta.Service
 		if _, ok := b.cfg.Service(svc); !ok {
 			continue
@@ -275,6 +278,7 @@ func (b *Bot) postUnfinished() {
 		}
 		b.say(b.announceChannel(), PriorityUrgent, interruptedText(d, time.Now()))
 	}
+	return seen
 }
 
 // awaitPrompt takes up the question the interrupted deploy d was asking:

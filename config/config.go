@@ -170,6 +170,12 @@ type Deploy struct {
 	// JournalDir holds the per-deploy journals and locks. Default
 	// /var/lib/deploybot/deploys. After Load it is absolute.
 	JournalDir string `yaml:"journal_dir"`
+	// State is where the deploy locks, manual locks and journals live:
+	// empty (the default) for files under JournalDir, shared by the
+	// processes of one deploy host; a postgres:// URL to share them
+	// between deploy hosts (it may be the SAL's database). JournalDir is
+	// then unused for them.
+	State string `yaml:"state"`
 	// ServeLogs serves the full log of each deploy over HTTP, at
 	// <LogsPublicURL>/deploys/<id>, and makes the bot link to it. Default
 	// true; false turns the log pages and the links off.

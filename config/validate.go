@@ -466,6 +466,12 @@ func (c *checker) checkDeploy() {
 	d := &c.cfg.Deploy
 	c.checkPath("deploy.deploy_dir", d.DeployDir)
 	c.checkPath("deploy.journal_dir", d.JournalDir)
+	if d.State != "" {
+		if _, err := url.Parse(d.State); !isPostgres(d.State) || err != nil {
+			// url's error would quote the URL, password and all.
+			c.errf("deploy.state", "want a PostgreSQL URL such as postgres://deploybot@db1001/deploybot, or leave the key out to keep the state in deploy.journal_dir")
+		}
+	}
 	if d.Serve != "" {
 		c.checkListenAddr("deploy.serve", d.Serve, "\":8081\"")
 	} else if c.has("deploy.serve") {

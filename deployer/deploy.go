@@ -46,8 +46,7 @@ func (e *Engine) Deploy(ctx context.Context, req Request, obs Observer, p Prompt
 	if err != nil {
 		return nil, err
 	}
-	dir := e.cfg.Deploy.JournalDir
-	if h, err := journal.Held(dir, s.Name); err != nil {
+	if h, err := e.store.Held(s.Name); err != nil {
 		return nil, err
 	} else if h != nil {
 		return nil, &journal.LockedError{Service: s.Name, Holder: *h, Manual: true}
@@ -56,17 +55,20 @@ func (e *Engine) Deploy(ctx context.Context, req Request, obs Observer, p Prompt
 	if err != nil {
 		return nil, err
 	}
-	lock, err := journal.AcquireDeploy(dir, s.Name, journal.Holder{Who: req.Who, Nick: req.Nick, Why: lockReason(req), DeployID: id})
+	lock, err := e.store.AcquireDeploy(s.Name, journal.Holder{Who: req.Who, Nick: req.Nick, Why: lockReason(req), DeployID: id})
 	if err != nil {
 		return nil, err
 	}
 	release := sync.OnceFunc(func() { lock.Release() })
 	defer release()
+	ctx, stop := fence(ctx, lock)
+	defer stop(nil)
 
 	r, plan, err := e.prepare(ctx, s, id, req, obs, p)
 	if err != nil {
 		return nil, err
 	}
+	r.fenced(lock, stop)
 	e.register(r)
 	defer e.unregister(r)
 	defer r.closeConns()
@@ -90,13 +92,14 @@ func (e *Engine) Deploy(ctx context.Context, req Request, obs Observer, p Prompt
 		e.log.Info("deploy is a no-op", "service", s.Name, "who", req.Who, "rev", plan.To)
 		return res, nil
 	}
-	if err := r.begin(req, plan); err != nil {
+	if err := r.begin(lock, req, plan); err != nil {
 		return nil, err
 	}
 	defer r.jw.Close()
 
 	outcome, reason, err := r.deploy(ctx)
 	if err != nil {
+		err = cause(ctx)
 		r.note("interrupted: " + err.Error())
 		return r.result(OutcomeInterrupted, err.Error()), err
 	}
@@ -169,11 +172,11 @@ func RevertLockReason(who string) string { return "reverted by " + who }
 
 func (e *Engine) lockAfterRevert(service, who, nick string) (*Holder, error) {
 	h := journal.Holder{Who: who, Nick: nick, Why: RevertLockReason(journal.Person(nick, who))}
-	if err := journal.Lock(e.cfg.Deploy.JournalDir, service, h); err != nil {
+	if err := e.store.Lock(service, h); err != nil {
 		e.log.Error("lock after revert failed", "service", service, "err", err)
 		return nil, err
 	}
-	held, err := journal.Held(e.cfg.Deploy.JournalDir, service)
+	held, err := e.store.Held(service)
 	if err != nil || held == nil {
 		return &h, nil
 	}
@@ -220,14 +223,14 @@ func (e *Engine) prepare(ctx context.Context, s *config.Service, id string, req 
 
 // begin creates the journal of a deploy that will run and announces it
 // (EventStarted).
-func (r *run) begin(req Request, plan *Plan) error {
+func (r *run) begin(lock journal.Lease, req Request, plan *Plan) error {
 	meta := journal.Meta{ID: r.id, Who: req.Who, Nick: req.Nick, Rev: plan.To, FromRev: plan.From, Message: req.Message,
 		Hosts: map[string][]string{}, Force: req.Force, Source: req.Source}
 	for _, g := range plan.Groups {
 		meta.Hosts[g.Name] = g.Hosts
 		meta.GroupOrder = append(meta.GroupOrder, g.Name)
 	}
-	jw, err := journal.Create(r.e.cfg.Deploy.JournalDir, r.svc.Name, meta)
+	jw, err := r.e.store.Create(lock, meta)
 	if err != nil {
 		return err
 	}

@@ -27,10 +27,13 @@ type run struct {
 	// recovery: the run rolls back a deploy whose process died.
 	recovery bool
 	target   remote.Target
-	jw       *journal.Writer
+	jw       journal.EventWriter
 	obs      Observer
 	p        Prompter
 	start    time.Time
+
+	// stop ends the run's context when its lock is fenced (see fenced).
+	stop context.CancelCauseFunc
 
 	mu     sync.Mutex
 	hosts  map[string]*hostRun // every host of the service
@@ -118,6 +121,9 @@ func (r *run) journal(ev journal.Event) {
 	}
 	if err := r.jw.Append(ev); err != nil {
 		r.e.log.Error("journal append failed", "deploy", r.id, "err", err)
+		if r.stop != nil {
+			r.stop(fmt.Errorf("journal: %w", err))
+		}
 	}
 }
 

@@ -4,9 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"time"
 
+	"deploybot/deployer"
 	"deploybot/deployer/journal"
 )
 
@@ -61,9 +61,14 @@ func runDeployLog(ctx context.Context, e *env, args []string) int {
 	if service == "" && *id == "" {
 		service = serviceHere(cfg) // inside a deploy repository, as with Scap3
 	}
-	dir := cfg.Deploy.JournalDir
+	eng, err := deployer.Open(cfg, nil)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "deploybot deploy-log: %v\n", err)
+		return exitFailed
+	}
+	defer eng.Close()
 	if !*latest && !*follow && *id == "" {
-		list, err := journal.ListN(dir, service, *n)
+		list, err := eng.Deploys(service, *n)
 		if err != nil {
 			fmt.Fprintf(e.stderr, "deploybot deploy-log: %v\n", err)
 			return exitFailed
@@ -76,17 +81,14 @@ func runDeployLog(ctx context.Context, e *env, args []string) int {
 		}
 		return exitOK
 	}
-	var path string
-	var err error
-	if *id != "" {
-		svc, _, perr := journal.ParseID(*id)
-		if perr != nil {
+	which := *id
+	if which != "" {
+		if _, _, perr := journal.ParseID(which); perr != nil {
 			fmt.Fprintf(e.stderr, "deploybot deploy-log: %v\n", perr)
 			return exitUsage
 		}
-		path, err = journal.JournalPath(dir, svc, *id)
 	} else {
-		path, err = journal.Latest(dir, service)
+		which, err = eng.LatestDeploy(service)
 	}
 	if err != nil {
 		fmt.Fprintf(e.stderr, "deploybot deploy-log: %v\n", err)
@@ -97,10 +99,10 @@ func runDeployLog(ctx context.Context, e *env, args []string) int {
 		// A deploy that holds its lock but is still updating its
 		// repository has no journal yet: wait for it.
 		for *id != "" {
-			if _, err := os.Stat(path); err == nil {
+			if _, err := eng.ReadDeploy(which); err == nil {
 				break
 			}
-			h, _ := journal.Running(dir, svcOf(*id))
+			h, _ := eng.Running(svcOf(*id))
 			if h == nil || h.DeployID != *id {
 				break
 			}
@@ -110,7 +112,7 @@ func runDeployLog(ctx context.Context, e *env, args []string) int {
 			case <-time.After(100 * time.Millisecond):
 			}
 		}
-		err := journal.Follow(ctx, path, 0, print)
+		err := eng.Follow(ctx, which, print)
 		switch {
 		case err == nil:
 			return exitOK
@@ -121,7 +123,7 @@ func runDeployLog(ctx context.Context, e *env, args []string) int {
 		}
 		return exitFailed
 	}
-	d, err := journal.Read(path)
+	d, err := eng.ReadDeploy(which)
 	if err != nil {
 		fmt.Fprintf(e.stderr, "deploybot deploy-log: %v\n", err)
 		return exitFailed

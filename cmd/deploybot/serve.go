@@ -13,7 +13,6 @@ import (
 	"deploybot/bot/metrics"
 	"deploybot/config"
 	"deploybot/deployer"
-	"deploybot/deployer/journal"
 	"deploybot/sal"
 	salweb "deploybot/sal/web"
 )
@@ -100,7 +99,11 @@ func runServe(ctx context.Context, e *env, args []string) int {
 	}
 	var servers []*webServer
 	if cfg.SAL.Listen != "" {
-		srv := newWebServer(cfg, store, logs && !logsApart, salMetrics, logger)
+		var deploys http.Handler
+		if logs && !logsApart {
+			deploys = eng.LogHandler("/deploys/")
+		}
+		srv := newWebServer(cfg, store, deploys, salMetrics, logger)
 		ws, err := startWeb(srv, cfg.SAL.Listen, "SAL web", logger, cancel)
 		if err != nil {
 			logger.Error("cannot serve the SAL web pages", "err", err)
@@ -110,7 +113,7 @@ func runServe(ctx context.Context, e *env, args []string) int {
 		servers = append(servers, ws)
 	}
 	if logsApart {
-		ws, err := startWeb(newLogsServer(cfg, logger), cfg.Deploy.LogsListen, "deploy logs web", logger, cancel)
+		ws, err := startWeb(newLogsServer(eng.LogHandler("/deploys/"), logger), cfg.Deploy.LogsListen, "deploy logs web", logger, cancel)
 		if err != nil {
 			logger.Error("cannot serve the deploy logs", "err", err)
 			shutdownWeb(servers)
@@ -188,7 +191,7 @@ func shutdownWeb(servers []*webServer) bool {
 // engine, deploy.serve_logs is on and deploy.logs_listen is not set), and
 // metricsHandler at /metrics when it is not nil. Its timeouts and header limit
 // are sal/web's (see salweb.NewServer); serve it on salweb.Listener.
-func newWebServer(cfg *config.Config, store sal.Store, deploys bool, metricsHandler http.Handler, logger *slog.Logger) *http.Server {
+func newWebServer(cfg *config.Config, store sal.Store, deploys, metricsHandler http.Handler, logger *slog.Logger) *http.Server {
 	mux := http.NewServeMux()
 	mux.Handle("/", salweb.New(salweb.Options{
 		Store:     store,
@@ -196,9 +199,9 @@ func newWebServer(cfg *config.Config, store sal.Store, deploys bool, metricsHand
 		TaskURL:   cfg.SAL.TaskURL,
 		Log:       logger,
 	}))
-	if deploys {
+	if deploys != nil {
 		// The full log of each deploy, linked from the channel.
-		mux.Handle("/deploys/", journal.Handler(cfg.Deploy.JournalDir, "/deploys/"))
+		mux.Handle("/deploys/", deploys)
 	}
 	if metricsHandler != nil {
 		mux.Handle("/metrics", metricsHandler)
@@ -211,8 +214,8 @@ func newWebServer(cfg *config.Config, store sal.Store, deploys bool, metricsHand
 // newLogsServer is the server of deploy.logs_listen: the deploy logs under
 // /deploys/ and nothing else, with the same timeouts and header limit as
 // the SAL web server (salweb.NewServer); serve it on salweb.Listener.
-func newLogsServer(cfg *config.Config, logger *slog.Logger) *http.Server {
-	return newServerOf("/deploys/", journal.Handler(cfg.Deploy.JournalDir, "/deploys/"), logger)
+func newLogsServer(deploys http.Handler, logger *slog.Logger) *http.Server {
+	return newServerOf("/deploys/", deploys, logger)
 }
 
 // newServerOf is a server of h at pattern and nothing else, with the same

@@ -210,22 +210,41 @@ func ValidateRev(rev string) error { return gitrepo.ValidateRev(rev) }
 
 // deploy runs the groups and finalizes. The error is the context's, when
 // it ended the deploy (the journal then stays unfinished).
+//
+// The first group (the canary) is dialed alone and starts at once; the
+// other hosts are dialed meanwhile, so the time to the canary's first
+// stage does not grow with the fleet. When finalizesEarly, every host is
+// finalized as soon as it passes (a session right after its checks), and
+// a rollback undoes it; otherwise every host is finalized once all groups
+// passed.
 func (r *run) deploy(ctx context.Context) (Outcome, string, error) {
-	r.dialAll(ctx)
+	groups := r.svc.Rollout()
+	if !r.force && (r.from == r.sha || r.from == "") {
+		// Only when the journal says this revision (or nothing) was
+		// deployed last can every host already run it: then ask them (one
+		// session each), which needs every connection first.
+		r.dialHosts(ctx, r.svc.AllHosts())
+		if ctx.Err() != nil {
+			return OutcomeInterrupted, "", ctx.Err()
+		}
+		if r.alreadyLive(ctx) {
+			r.mu.Lock()
+			for _, h := range r.hosts {
+				h.ok = true
+			}
+			r.mu.Unlock()
+			return OutcomeNoop, "", nil
+		}
+	}
+	if len(groups) > 0 {
+		r.dialHosts(ctx, groups[0].Hosts)
+		stop := r.dialAhead(ctx, groups[1:])
+		defer stop()
+	}
 	if ctx.Err() != nil {
 		return OutcomeInterrupted, "", ctx.Err()
 	}
-	// Only when the journal says this revision (or nothing) was deployed
-	// last can every host already run it: then ask them (one session each).
-	if !r.force && (r.from == r.sha || r.from == "") && r.alreadyLive(ctx) {
-		r.mu.Lock()
-		for _, h := range r.hosts {
-			h.ok = true
-		}
-		r.mu.Unlock()
-		return OutcomeNoop, "", nil
-	}
-	for gi, g := range r.svc.Rollout() {
+	for gi, g := range groups {
 		if gi > 0 && g.Pause {
 			ans := r.ask(ctx, PromptPause, g.Name, fmt.Sprintf("paused before group %s (%d hosts): continue or rollback?", g.Name, len(g.Hosts)))
 			if ctx.Err() != nil {
@@ -254,9 +273,39 @@ func (r *run) deploy(ctx context.Context) (Outcome, string, error) {
 	return OutcomeSuccess, reason, nil
 }
 
-// dialAll dials every host of the service at once.
-func (r *run) dialAll(ctx context.Context) {
-	eachBounded(ctx, r.svc.AllHosts(), 0, nil, func(h config.Host) { _, _ = r.conn(ctx, h.String()) })
+// finalizesEarly reports whether the run finalizes each host as soon as
+// it passes: not for a forced deploy or one of the revision deployed last
+// (a host's done revision may then already be r.sha, which a rollback
+// could not tell from one this run marked), nor when only one done
+// revision is kept (the one before would be pruned).
+func (r *run) finalizesEarly() bool {
+	keep := r.svc.KeepRevs
+	if keep <= 0 {
+		keep = config.DefaultKeepRevs
+	}
+	return !r.force && r.from != r.sha && keep >= 2
+}
+
+// dialHosts dials hosts at once and waits for them (errors are met again
+// when the host is used).
+func (r *run) dialHosts(ctx context.Context, hosts []config.Host) {
+	eachBounded(ctx, hosts, 0, nil, func(h config.Host) { _, _ = r.conn(ctx, h.String()) })
+}
+
+// dialAhead dials the hosts of groups in the background, in rollout
+// order; stop cancels what has not connected yet and waits for the rest.
+func (r *run) dialAhead(ctx context.Context, groups []config.Group) (stop func()) {
+	var hosts []config.Host
+	for _, g := range groups {
+		hosts = append(hosts, g.Hosts...)
+	}
+	dctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		r.dialHosts(dctx, hosts)
+	}()
+	return func() { cancel(); <-done }
 }
 
 // alreadyLive reports whether every host runs r.sha, done.

@@ -93,8 +93,7 @@ func parseScript(cmd string) script {
 // opState marks the script of Conn.Op (its prelude is status's).
 const opState = "op state"
 
-
-// unquote undoes remote.ShellQuote: a bare word, or '...' with '\'' for
+// unquote undoes remote.ShellQuote: a bare word, or '...' with '\” for
 // each quote.
 func unquote(w string) string {
 	if len(w) < 2 || w[0] != '\'' {

@@ -93,8 +93,8 @@ func parseScript(cmd string) script {
 // opState marks the script of Conn.Op (its prelude is status's).
 const opState = "op state"
 
-// unquote undoes remote.ShellQuote: a bare word, or '...' with '\” for
-// each quote.
+// unquote undoes remote.ShellQuote: a bare word, or a single-quoted one
+// where each quote is closed, escaped with a backslash and reopened.
 func unquote(w string) string {
 	if len(w) < 2 || w[0] != '\'' {
 		return w

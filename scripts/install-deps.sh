@@ -9,7 +9,7 @@
 # package is missing. Needs root (or sudo) and Debian/Ubuntu.
 set -euo pipefail
 
-packages=(make inspircd anope openssh-server git iproute2 util-linux ca-certificates postgresql chromium pssh shellcheck stress-ng)
+packages=(make inspircd anope openssh-server git iproute2 util-linux ca-certificates postgresql chromium pssh ansible shellcheck stress-ng)
 
 missing=()
 for p in "${packages[@]}"; do

@@ -26,7 +26,7 @@ type measure struct {
 // realRound is one round of the comparison: each deployer once, in an
 // order that rotates from round to round.
 type realRound struct {
-	Order                          []string
+	Order                           []string
 	Engine, Engine10, Pssh, Ansible measure
 }
 

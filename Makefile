@@ -46,6 +46,7 @@ bench:
 # Every other benchmark, once.
 bench-micro:
 	CGO_ENABLED=0 $(GO) test -run '^$$' -bench . -benchtime 1x -count 1 $$($(GO) list ./... | grep -v '/e2e$$')
+	CGO_ENABLED=0 $(GO) test -run '^$$' -bench '^Benchmark(Deploy20VsPssh|PostgresSearch|StatusLatency)$$' -benchtime 1x -count 1 ./e2e/
 
 # Native Go fuzzing, one target at a time (-fuzz takes one per run). A
 # finding is written to the package's testdata/fuzz/<Target>/, where it

@@ -12,7 +12,7 @@ FUZZTIME ?= 60s
 FUZZMINIMIZETIME ?= 5s
 FUZZ     = CGO_ENABLED=0 $(GO) test -run '^$$' -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZETIME)
 
-.PHONY: all build test test-short faults lint bench fuzz demo deps clean
+.PHONY: all build test test-short faults lint bench bench-micro fuzz demo deps clean
 
 all: lint build test
 
@@ -55,8 +55,16 @@ lint:
 	@command -v shellcheck >/dev/null || { echo "lint: shellcheck is not installed (see scripts/install-deps.sh)"; exit 1; }
 	shellcheck deployer/remote/scripts/*.sh
 
+# Regenerates docs/PERFORMANCE.md and docs/performance.svg: simulated
+# fleets of 10 to 1,000 hosts (e2e/simfleet) and 50 real sshd hosts beside
+# parallel-ssh and Ansible (needs root and scripts/install-deps.sh).
 bench:
-	CGO_ENABLED=0 $(GO) test -run '^$$' -bench . -benchtime 1x -count 1 ./...
+	DEPLOYBOT_BENCH_REPORT=$(CURDIR)/docs/PERFORMANCE.md CGO_ENABLED=0 $(GO) test -count=1 -run '^$$' -bench BenchmarkPerformanceReport -benchtime 1x -timeout 20m ./e2e/
+
+# Every other benchmark, once.
+bench-micro:
+	CGO_ENABLED=0 $(GO) test -run '^$$' -bench . -benchtime 1x -count 1 $$($(GO) list ./... | grep -v '/e2e$$')
+	CGO_ENABLED=0 $(GO) test -run '^$$' -bench '^Benchmark(Deploy20VsPssh|PostgresSearch|StatusLatency)$$' -benchtime 1x -count 1 ./e2e/
 
 # Native Go fuzzing, one target at a time (-fuzz takes one per run). A
 # finding is written to the package's testdata/fuzz/<Target>/, where it

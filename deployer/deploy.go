@@ -75,10 +75,6 @@ func (e *Engine) Deploy(ctx context.Context, req Request, obs Observer, p Prompt
 
 	// A revision already live everywhere is decided before anything is
 	// announced or recorded: no start event, no journal.
-	r.dialAll(ctx)
-	if ctx.Err() != nil {
-		return nil, fmt.Errorf("interrupted before any target was changed: %w", ctx.Err())
-	}
 	noop := r.noop(ctx)
 	if ctx.Err() != nil {
 		return nil, fmt.Errorf("interrupted before any target was changed: %w", ctx.Err())
@@ -248,8 +244,24 @@ func ValidateRev(rev string) error { return gitrepo.ValidateRev(rev) }
 
 // deploy runs the groups and finalizes. The error is the context's, when
 // it ended the deploy (the journal then stays unfinished).
+//
+// The first group (the canary) is dialed alone and starts at once; the
+// other hosts are dialed meanwhile, so the time to the canary's first
+// stage does not grow with the fleet. When finalizesEarly, every host is
+// finalized as soon as it passes (a session right after its checks), and
+// a rollback undoes it; otherwise every host is finalized once all groups
+// passed.
 func (r *run) deploy(ctx context.Context) (Outcome, string, error) {
-	for gi, g := range r.svc.Rollout() {
+	groups := r.svc.Rollout()
+	if len(groups) > 0 {
+		r.dialHosts(ctx, groups[0].Hosts)
+		stop := r.dialAhead(ctx, groups[1:])
+		defer stop()
+	}
+	if ctx.Err() != nil {
+		return OutcomeInterrupted, "", ctx.Err()
+	}
+	for gi, g := range groups {
 		if gi > 0 && g.Pause {
 			ans := r.ask(ctx, PromptPause, g.Name, fmt.Sprintf("paused before group %s (%d hosts): continue or rollback?", g.Name, len(g.Hosts)))
 			if ctx.Err() != nil {
@@ -278,17 +290,53 @@ func (r *run) deploy(ctx context.Context) (Outcome, string, error) {
 	return OutcomeSuccess, reason, nil
 }
 
-// dialAll dials every host of the service at once.
-func (r *run) dialAll(ctx context.Context) {
-	eachBounded(ctx, r.svc.AllHosts(), 0, nil, func(h config.Host) { _, _ = r.conn(ctx, h.String()) })
+// finalizesEarly reports whether the run finalizes each host as soon as
+// it passes: not for a forced deploy or one of the revision deployed last
+// (a host's done revision may then already be r.sha, which a rollback
+// could not tell from one this run marked), nor when only one done
+// revision is kept (the one before would be pruned).
+func (r *run) finalizesEarly() bool {
+	keep := r.svc.KeepRevs
+	if keep <= 0 {
+		keep = config.DefaultKeepRevs
+	}
+	return !r.force && r.from != r.sha && keep >= 2
+}
+
+// dialHosts dials hosts at once and waits for them (errors are met again
+// when the host is used).
+func (r *run) dialHosts(ctx context.Context, hosts []config.Host) {
+	eachBounded(ctx, hosts, 0, nil, func(h config.Host) { _, _ = r.conn(ctx, h.String()) })
+}
+
+// dialAhead dials the hosts of groups in the background, in rollout
+// order; stop cancels what has not connected yet and waits for the rest.
+func (r *run) dialAhead(ctx context.Context, groups []config.Group) (stop func()) {
+	var hosts []config.Host
+	for _, g := range groups {
+		hosts = append(hosts, g.Hosts...)
+	}
+	dctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		r.dialHosts(dctx, hosts)
+	}()
+	return func() { cancel(); <-done }
 }
 
 // noop reports whether the deploy has nothing to do: not forced, and
 // every host already runs r.sha, done. Only when the journal says this
-// revision (or nothing) was deployed last can that be: then the hosts are
-// asked (one session each). Every host then counts as OK.
+// revision (or nothing) was deployed last can that be: then every host is
+// dialed and asked (one session each). Otherwise nothing is dialed here,
+// so the canary is dialed first, alone (see deploy). Every host of a
+// no-op counts as OK.
 func (r *run) noop(ctx context.Context) bool {
-	if r.force || (r.from != r.sha && r.from != "") || !r.alreadyLive(ctx) {
+	if r.force || (r.from != r.sha && r.from != "") {
+		return false
+	}
+	r.dialHosts(ctx, r.svc.AllHosts())
+	if ctx.Err() != nil || !r.alreadyLive(ctx) {
 		return false
 	}
 	r.mu.Lock()

@@ -61,6 +61,9 @@ func (r *run) deployHost(ctx context.Context, group, host string) bool {
 	r.update(host, func(h *hostRun) { h.ok = true })
 	r.journal(journal.Event{Type: journal.TypeHostDone, Group: group, Host: host, Rev: r.sha})
 	r.emit(Event{Type: EventHostDone, Group: group, Host: host})
+	if r.finalizesEarly() {
+		return r.finalizeHost(ctx, host)
+	}
 	return true
 }
 
@@ -116,8 +119,8 @@ func (r *run) check(ctx context.Context, c Host, group, host string, report bool
 }
 
 // finalizeHost marks the revision done on host and prunes old ones; a
-// failure counts the host as failed.
-func (r *run) finalizeHost(ctx context.Context, host string) {
+// failure counts the host as failed. It reports whether it succeeded.
+func (r *run) finalizeHost(ctx context.Context, host string) bool {
 	group := r.host(host).group
 	c, err := r.conn(ctx, host)
 	if err == nil {
@@ -136,8 +139,10 @@ func (r *run) finalizeHost(ctx context.Context, host string) {
 		r.journal(ev)
 	}
 	if err != nil {
-		r.failHost(group, host, journal.StageFinalize, "", "finalize: "+stageReason(err), nil)
+		return r.failHost(group, host, journal.StageFinalize, "", "finalize: "+stageReason(err), nil)
 	}
+	r.update(host, func(h *hostRun) { h.finalized = true })
+	return true
 }
 
 func checkRecord(cr remote.CheckResult, s *config.Service) *journal.CheckRecord {

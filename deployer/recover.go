@@ -107,7 +107,7 @@ func (e *Engine) reopen(s *config.Service, id, who, why string, obs Observer, p 
 	}
 	r = e.newRun(s, id, who, SourceRecover, p, obs)
 	r.jw, r.recovery = jw, true
-	r.sha, r.from = d.Meta.Rev, d.Meta.FromRev
+	r.sha, r.from, r.force = d.Meta.Rev, d.Meta.FromRev, d.Meta.Force
 	// The target as it was deployed; submodule names do not matter to a
 	// rollback.
 	r.target = remote.NewTarget(s.Name, s, e.cfg.Deploy.ServeURL, nil)

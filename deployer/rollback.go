@@ -84,8 +84,12 @@ func (r *run) rollbackHost(ctx context.Context, group, host string) bool {
 	}
 	r.journal(journal.Event{Type: journal.TypeStageStarted, Group: group, Host: host, Stage: journal.StageRollback, Command: "rollback to the last done revision"})
 	r.update(host, func(h *hostRun) { h.inFlight = true })
+	t := r.target
+	if r.finalizesEarly() {
+		t.Undo = r.sha // the host may have been finalized already
+	}
 	cctx, cancel := context.WithTimeout(ctx, r.e.commandTimeout())
-	st, rev, err := c.Rollback(cctx, r.target)
+	st, rev, err := c.Rollback(cctx, t)
 	cancel()
 	r.update(host, func(h *hostRun) { h.inFlight = false })
 	ev := journal.Event{Type: journal.TypeStage, Group: group, Host: host, Stage: journal.StageRollback,

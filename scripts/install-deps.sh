@@ -3,7 +3,8 @@
 # InspIRCd + Anope (IRC with SASL and account-tag), OpenSSH (fleet hosts),
 # git, make, iproute2 (per-host network namespaces), util-linux (unshare),
 # PostgreSQL (the shared SAL store), Chromium (the SAL page test),
-# Prometheus (the metrics test), shellcheck (make lint), stress-ng (tests
+# Prometheus (the metrics test), pssh and Ansible (make bench compares
+# deploybot with them), shellcheck (make lint), stress-ng (tests
 # under load) and faketime (a fleet host with a skewed clock, in the fault
 # suite).
 #
@@ -16,7 +17,7 @@
 # every one of these packages.
 set -euo pipefail
 
-packages=(make inspircd anope openssh-server git iproute2 util-linux ca-certificates postgresql chromium pssh shellcheck stress-ng prometheus faketime)
+packages=(make inspircd anope openssh-server git iproute2 util-linux ca-certificates postgresql chromium pssh shellcheck stress-ng prometheus faketime ansible)
 
 for_tests=""
 case "${1:-}" in

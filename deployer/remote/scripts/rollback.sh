@@ -10,16 +10,38 @@
 # restart restarts the service when it is run again. Exit status 3 (and no rev marker): no revision was ever
 # marked done, or its directory is gone.
 #
+# With DEPLOY_UNDO set (a revision the deploy being rolled back may have
+# marked done already), a .done naming it is first undone: the revision
+# before it in .history is marked done again and DEPLOY_UNDO leaves the
+# history, then that revision is restored as above (exit status 3 when
+# there is none).
+#
 # Prelude variables:
 #   DEPLOY_DIR      target_dir
 #   DEPLOY_RESTART  the restart command; empty: none
+#   DEPLOY_UNDO     the revision to undo when it is the done one; empty: none
 #
-# Uses from common.sh: M, revs, current, done_file, deploying.
+# Uses from common.sh: M, revs, current, done_file, history, deploying.
 # Uses from switch.sh: promote_to, run_restart.
-: "${DEPLOY_DIR?}" "${DEPLOY_RESTART?}"
-: "${M?}" "${revs?}" "${current?}" "${done_file?}" "${deploying?}"
+: "${DEPLOY_DIR?}" "${DEPLOY_RESTART?}" "${DEPLOY_UNDO?}"
+: "${M?}" "${revs?}" "${current?}" "${done_file?}" "${history?}" "${deploying?}"
 _d=
 [ ! -f "$done_file" ] || read -r _d <"$done_file" || :
+if [ -n "$DEPLOY_UNDO" ] && [ "$_d" = "$DEPLOY_UNDO" ]; then
+	_p='' _h=''
+	if [ -f "$history" ]; then
+		while read -r _s; do
+			case $_s in "$DEPLOY_UNDO" | '' | *[!0-9a-f]*) ;; *) _p=$_s _h="$_h$_s
+" ;; esac
+		done <"$history"
+	fi
+	[ -n "$_p" ] || { echo "$DEPLOY_UNDO was the first revision marked done here: nothing to roll back to"; exit 3; }
+	[ -d "$revs/$_p" ] || { echo "revs/$_p (the done revision before $DEPLOY_UNDO) is missing: nothing to roll back to"; exit 3; }
+	printf '%s' "$_h" >"$history.tmp" && mv -f "$history.tmp" "$history" || exit
+	printf '%s\n' "$_p" >"$done_file.tmp" && mv -f "$done_file.tmp" "$done_file" || exit
+	echo "undid done $DEPLOY_UNDO: $_p is done again"
+	_d=$_p
+fi
 case $_d in
 '') echo 'no revision was ever marked done here: nothing to roll back to'; exit 3 ;;
 *[!0-9a-f]*) printf '%s\n' "$done_file holds no revision"; exit 3 ;;

@@ -192,6 +192,8 @@ func (a *Announcer) Observe(ev deployer.Event) {
 		a.rollBad += ev.Failed
 	case deployer.EventStopped:
 		a.stopped++
+	case deployer.EventUnsupported:
+		a.say(unsupportedText(ev))
 	case deployer.EventFinished:
 		a.onFinished(ev)
 	}

@@ -164,6 +164,7 @@ func (e *Engine) prepare(ctx context.Context, s *config.Service, id string, req 
 	if err != nil {
 		return nil, err
 	}
+	s = plan.svc
 	subs, err := repo.SubmodulesAt(plan.To)
 	if err != nil {
 		return nil, fmt.Errorf("submodules of %s: %w", short(plan.To), err)
@@ -183,6 +184,9 @@ func (e *Engine) prepare(ctx context.Context, s *config.Service, id string, req 
 	r.stale = req.stale
 	r.target = remote.NewTarget(s.Name, s, e.cfg.Deploy.ServeURL, subNames)
 	r.target.OpID = id
+	if r.target.ConfigFiles, err = renderConfigFiles(s, repo, plan.To); err != nil {
+		return nil, err
+	}
 	if err := r.target.Validate(); err != nil {
 		return nil, err
 	}
@@ -200,6 +204,12 @@ func (e *Engine) prepare(ctx context.Context, s *config.Service, id string, req 
 	r.note(fmt.Sprintf("deploy repository at %s; %d commit(s) %s..%s", short(plan.To), len(plan.Range.Commits), short(plan.From), short(plan.To)))
 	r.emit(Event{Type: EventStarted, Who: req.Who, Source: req.Source, From: plan.From, To: plan.To,
 		Commits: plan.Range.Commits, Backwards: plan.Range.Backwards, Message: req.Message, Total: len(s.AllHosts())})
+	if len(plan.Unsupported) > 0 {
+		for _, n := range plan.Unsupported {
+			r.note("not carried out from scap/: " + n)
+		}
+		r.emit(Event{Type: EventUnsupported, Notes: plan.Unsupported})
+	}
 	e.log.Info("deploy started", "deploy", id, "service", s.Name, "who", req.Who, "rev", plan.To)
 	return r, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"deploybot/config"
 	"deploybot/deployer/gitrepo"
 	"deploybot/deployer/journal"
 	"deploybot/deployer/remote"
@@ -50,6 +51,10 @@ const (
 	EventRollback      EventType = "rollback"       // Group, Total, OK, Failed: one group rolled back
 	EventFinished      EventType = "finished"       // Outcome, Reason, Total, OK, Failed, Duration
 	EventStopped       EventType = "stopped"        // Group, Host, Message: what a dead deploy left running there was stopped
+	// EventUnsupported follows EventStarted for a scap: true service
+	// whose scap/ settings deploybot does not all carry out: Notes names
+	// each (see ServiceAt).
+	EventUnsupported EventType = "unsupported"
 )
 
 // Outcome is how a deploy or a group ended: one vocabulary for the
@@ -98,6 +103,8 @@ type Event struct {
 	// one it restores.
 	Recovery bool
 	Message  string
+	// Notes are the lines of an EventUnsupported.
+	Notes    []string
 	Prompt   *Prompt
 	Answer   Answer
 	Outcome  Outcome
@@ -216,6 +223,11 @@ type Plan struct {
 	Range   gitrepo.Range
 	// Groups in running order, canary first (when the service has one).
 	Groups []PlanGroup
+	// Unsupported lists the Scap3 settings of a scap: true service that
+	// deploybot does not carry out, one line each (see ServiceAt).
+	Unsupported []string
+
+	svc *config.Service // the service's model at To
 }
 
 // PlanGroup is one group of a Plan.

@@ -304,6 +304,9 @@ type Service struct {
 	// BuildReviewRef is where `build --review` pushes. Default
 	// refs/for/<branch> (Gerrit's).
 	BuildReviewRef string `yaml:"build_review_ref"`
+	// BuildPushURL is where `build` pushes. Default: upstream (the
+	// working copy is always cloned from upstream).
+	BuildPushURL string `yaml:"build_push_url"`
 	// BuildTimeout bounds the build command. Default 10m.
 	BuildTimeout Duration `yaml:"build_timeout"`
 }

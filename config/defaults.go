@@ -151,6 +151,9 @@ func (c *checker) applyDefaults() {
 		if isLocalUpstream(s.Upstream) {
 			s.Upstream = c.resolve(s.Upstream)
 		}
+		if s.BuildPushURL != "" && isLocalUpstream(s.BuildPushURL) {
+			s.BuildPushURL = c.resolve(s.BuildPushURL)
+		}
 		if s.PortTimeout == 0 {
 			s.PortTimeout = defaultPortTimeout
 		}

@@ -81,6 +81,11 @@ func (c *checker) checkBuild(p string, s *Service) {
 	if r := s.BuildReviewRef; r != "" && (!strings.HasPrefix(r, "refs/") || refProblem(strings.TrimPrefix(r, "refs/"))) {
 		c.errf(p+".build_review_ref", "invalid ref %q: want a full ref such as refs/for/main", r)
 	}
+	if s.BuildPushURL != "" {
+		if why := upstreamProblem(s.BuildPushURL); why != "" {
+			c.errf(p+".build_push_url", "invalid URL %q: %s", s.BuildPushURL, why)
+		}
+	}
 	if c.has(p+".build_timeout") && s.BuildTimeout <= 0 {
 		c.errf(p+".build_timeout", "must be more than 0")
 	}

@@ -209,6 +209,9 @@ func (a *Announcer) group(name string) *groupTally {
 }
 
 func (a *Announcer) onStarted(ev deployer.Event) {
+	if ev.Model != nil {
+		a.Service = ev.Model // a scap: true service's checks and port
+	}
 	a.started = ev
 	a.Recovery = ev.Recovery
 	a.message = ev.Message

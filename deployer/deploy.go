@@ -203,7 +203,7 @@ func (e *Engine) prepare(ctx context.Context, s *config.Service, id string, req 
 	r.jw = jw
 	r.note(fmt.Sprintf("deploy repository at %s; %d commit(s) %s..%s", short(plan.To), len(plan.Range.Commits), short(plan.From), short(plan.To)))
 	r.emit(Event{Type: EventStarted, Who: req.Who, Source: req.Source, From: plan.From, To: plan.To,
-		Commits: plan.Range.Commits, Backwards: plan.Range.Backwards, Message: req.Message, Total: len(s.AllHosts())})
+		Commits: plan.Range.Commits, Backwards: plan.Range.Backwards, Message: req.Message, Total: len(s.AllHosts()), Model: s})
 	if len(plan.Unsupported) > 0 {
 		for _, n := range plan.Unsupported {
 			r.note("not carried out from scap/: " + n)

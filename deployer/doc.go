@@ -19,6 +19,12 @@
 //     in another process), the journal is created, and one SSH connection
 //     is dialed per host and reused for every step. A revision already live
 //     and done on every host is a no-op unless Request.Force is set.
+//   - ServiceAt: a service with scap: true is read from its deploy
+//     repository's scap/ directory at the revision being deployed (package
+//     scap), and what deploybot does not carry out is announced
+//     (EventUnsupported); its config_files are rendered on the deploy host
+//     and written into the new revision by the deploy session's config
+//     stage.
 //   - Groups: the canary first, then each configured group in order, at
 //     most Group.Parallel hosts at a time. On each host: one deploy session
 //     (fetch, checkout, promote, restart), then the port check and every

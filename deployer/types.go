@@ -103,6 +103,9 @@ type Event struct {
 	// one it restores.
 	Recovery bool
 	Message  string
+	// Model is, on EventStarted, the service as deployed: for a scap:
+	// true service, its hosts, checks, port… read from scap/ at To.
+	Model *config.Service
 	// Notes are the lines of an EventUnsupported.
 	Notes    []string
 	Prompt   *Prompt

@@ -58,10 +58,10 @@ func TestScapGroups(t *testing.T) {
 			t.Errorf("canary line %q lacks check %s", canary, check)
 		}
 	}
-	expectBot(t, alice, "deploybot", "before group eqiad", scapLong())
+	expectBot(t, alice, "deploybot", "paused before eqiad", scapLong())
 	alice.Say("#ops", "!continue svc")
 	expectBot(t, alice, "deploybot", "eqiad 2/2 ok", scapLong())
-	expectBot(t, alice, "deploybot", "before group codfw", scapLong())
+	expectBot(t, alice, "deploybot", "paused before codfw", scapLong())
 	alice.Say("#ops", "!continue svc")
 	expectBot(t, alice, "deploybot", "alice: Finished deploy [svc@"+v1+"]", scapLong())
 	e.wantLive("v1", 0, 1, 2, 4)

@@ -76,8 +76,11 @@ func TestScapGroups(t *testing.T) {
 	}
 	expectBot(t, alice, "deploybot", "!rollback svc / !continue svc", scapLong())
 	alice.Say("#ops", "!rollback svc")
-	expectBot(t, alice, "deploybot", "svc@"+broken[:7], scapLong())
+	expectBot(t, alice, "deploybot", "alice: Rolled back svc to "+v1+" (canary failed; 1 host restored", scapLong())
 	e.wantLive("v1", 0, 1, 2, 4)
+	if cur, _ := os.Readlink(filepath.Join(e.fleet.Hosts[0].Root, "svc", "deploy-cache", "current")); filepath.Base(cur) == broken {
+		t.Error("host01 still runs the broken revision")
+	}
 
 	imported := e.importedConfig("beta")
 	v3 := e.commit("bad", nil)
@@ -134,10 +137,11 @@ func TestScapConfigFiles(t *testing.T) {
 		write(t, filepath.Join(dir, "scap", "vars.yaml"), strings.Replace(string(b), "hello", "bye", 1), 0o644)
 	})
 	alice.Say("#ops", "!deploy svc")
-	expectBot(t, alice, "deploybot", "check config failed", scapLong())
+	expectBot(t, alice, "deploybot", "alice: deploying svc "+e.revs["v1"][:7]+".."+bye[:7], scapLong())
+	expectBot(t, alice, "deploybot", "svc: default FAILED on 2/2 — config failed", scapLong())
 	expectBot(t, alice, "deploybot", "!rollback svc / !continue svc", scapLong())
 	alice.Say("#ops", "!rollback svc")
-	expectBot(t, alice, "deploybot", "svc@"+bye[:7], scapLong())
+	expectBot(t, alice, "deploybot", "alice: Rolled back svc to "+e.revs["v1"][:7]+" (group default failed: 2 of 2 hosts; 2 hosts restored", scapLong())
 	wantConfig(hello)
 	e.wantLive("v1", 0, 1)
 

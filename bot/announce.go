@@ -198,6 +198,8 @@ func (a *Announcer) Observe(ev deployer.Event) {
 		a.rollBad += ev.Failed
 	case deployer.EventStopped:
 		a.stopped++
+	case deployer.EventUnsupported:
+		a.say(unsupportedText(ev))
 	case deployer.EventFinished:
 		a.onFinished(ev)
 	}
@@ -213,6 +215,9 @@ func (a *Announcer) group(name string) *groupTally {
 }
 
 func (a *Announcer) onStarted(ev deployer.Event) {
+	if ev.Model != nil {
+		a.Service = ev.Model // a scap: true service's checks and port
+	}
 	a.started = ev
 	a.Recovery = ev.Recovery
 	a.message = ev.Message

@@ -285,6 +285,72 @@ type Service struct {
 	PromptTimeout Duration `yaml:"prompt_timeout"`
 	// Deployers are added to access.deployers for this service.
 	Deployers Deployers `yaml:"deployers"`
+
+	// ConfigFiles are rendered from templates of the deploy repository
+	// into each new revision on each target, before promote (Scap3's
+	// config_deploy stage). Optional.
+	ConfigFiles []ConfigFile `yaml:"config_files"`
+
+	// Scap reads the service's hosts, groups, checks, restart, port,
+	// target_dir, revisions kept and config files from the deploy
+	// repository's scap/ directory (Scap3's scap.cfg, target lists,
+	// checks.yaml, config-files.yaml) at the revision being deployed,
+	// instead of from this file (see docs/scap.md). Those keys must then
+	// be left out. Default false.
+	Scap bool `yaml:"scap"`
+	// Environment is the Scap3 environment read with scap: true
+	// (scap/environments/<name>). Default: scap.cfg's environment key, or
+	// none.
+	Environment string `yaml:"environment"`
+
+	// BuildCommand, BuildSubmodule, BuildSourceBranch, BuildReviewRef
+	// and BuildTimeout configure `deploybot build <service>`: the deploy
+	// repository's source submodule is moved to the source repository's
+	// branch head, the build command runs, and the commit is pushed to
+	// the deploy repository's upstream.
+	//
+	// BuildCommand runs (sh -c) at the top of the working copy after the
+	// pointer moved, with DEPLOY_SOURCE_REV set; what it changes is
+	// committed. Optional.
+	BuildCommand string `yaml:"build_command"`
+	// BuildSubmodule is the path of the source submodule in the deploy
+	// repository. Default: its only submodule.
+	BuildSubmodule string `yaml:"build_submodule"`
+	// BuildSourceBranch is the source repository's branch followed.
+	// Default: the submodule's branch in .gitmodules, else the source's
+	// HEAD.
+	BuildSourceBranch string `yaml:"build_source_branch"`
+	// BuildReviewRef is where `build --review` pushes. Default
+	// refs/for/<branch> (Gerrit's).
+	BuildReviewRef string `yaml:"build_review_ref"`
+	// BuildPushURL is where `build` pushes. Default: upstream (the
+	// working copy is always cloned from upstream).
+	BuildPushURL string `yaml:"build_push_url"`
+	// BuildTimeout bounds the build command. Default 10m.
+	BuildTimeout Duration `yaml:"build_timeout"`
+}
+
+// ConfigFile is one config file rendered on each target (Jinja2 syntax,
+// see docs/scap.md).
+type ConfigFile struct {
+	// Path is where the file goes: an absolute path (rendered into the
+	// revision and linked there at promote, through the current
+	// revision, so that a rollback restores the previous rendering), or
+	// a clean path relative to the revision directory. Required.
+	Path string `yaml:"path"`
+	// Template is the template's path in the deploy repository.
+	// Required.
+	Template string `yaml:"template"`
+	// Vars are YAML files of the deploy repository holding the
+	// template's variables (a mapping); a later file's top-level keys
+	// replace an earlier one's. A file missing at the revision deployed
+	// is skipped. Optional.
+	Vars []string `yaml:"vars"`
+	// ERBSyntax selects the <% %>, <%= %> and <%# %> delimiters.
+	ERBSyntax bool `yaml:"erb_syntax"`
+	// OutputFormat is "yaml" (true, false and None print as YAML's) or
+	// "" (Jinja2's printing).
+	OutputFormat string `yaml:"output_format"`
 }
 
 // Check is one health check: exactly one of HTTP or Command is set.

@@ -35,6 +35,7 @@ const (
 	defaultCommandTimeout = Duration(5 * time.Minute)
 	defaultKeepalive      = Duration(15 * time.Second)
 	defaultPortTimeout    = Duration(30 * time.Second)
+	defaultBuildTimeout   = Duration(10 * time.Minute)
 	defaultKeepRevs       = 5
 	defaultCheckTimeout   = Duration(10 * time.Second)
 	defaultExpectStatus   = 200
@@ -153,6 +154,9 @@ func (c *checker) applyDefaults() {
 		if isLocalUpstream(s.Upstream) {
 			s.Upstream = c.resolve(s.Upstream)
 		}
+		if s.BuildPushURL != "" && isLocalUpstream(s.BuildPushURL) {
+			s.BuildPushURL = c.resolve(s.BuildPushURL)
+		}
 		if s.PortTimeout == 0 {
 			s.PortTimeout = defaultPortTimeout
 		}
@@ -161,6 +165,9 @@ func (c *checker) applyDefaults() {
 		}
 		if s.PromptTimeout == 0 {
 			s.PromptTimeout = defaultPromptTimeout
+		}
+		if s.BuildTimeout == 0 {
+			s.BuildTimeout = defaultBuildTimeout
 		}
 		for i := range s.Checks {
 			ch := &s.Checks[i]

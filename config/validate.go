@@ -599,7 +599,7 @@ func (c *checker) checkService(name string, s *Service) {
 			c.errf(index(p+".submodule_urls", i), "invalid pattern %q: %s", pat, why)
 		}
 	}
-	if len(s.SubmoduleURLs) > 0 && !s.Submodules {
+	if len(s.SubmoduleURLs) > 0 && !s.Submodules && !s.Scap {
 		c.errf(p+".submodule_urls", "is set but submodules is false: set submodules: true, or remove submodule_urls")
 	}
 
@@ -607,7 +607,12 @@ func (c *checker) checkService(name string, s *Service) {
 		c.errf(p+".branch", "invalid branch %q: want a git branch name such as main", s.Branch)
 	}
 
+	c.checkScap(p, s)
+	c.checkConfigFiles(p, s.ConfigFiles)
+	c.checkBuild(p, s)
 	switch {
+	case s.TargetDir == "" && s.Scap:
+		// read from scap.cfg at each deploy
 	case s.TargetDir == "":
 		c.required(p+".target_dir", "the absolute path of the service on each target, such as /srv/deployment/citoid/deploy")
 	case !path.IsAbs(s.TargetDir):
@@ -678,7 +683,7 @@ func (c *checker) checkService(name string, s *Service) {
 			c.errf(gp+".failure_limit", "%d is more than the group's %d host(s): want at most %d, or a percentage such as \"10%%\"", g.FailureLimit.Count, len(g.Hosts), len(g.Hosts))
 		}
 	}
-	if total == 0 && !c.isBad(p+".canary") && !c.isBad(p+".groups") {
+	if total == 0 && !s.Scap && !c.isBad(p+".canary") && !c.isBad(p+".groups") {
 		c.errf(p, "no hosts: want at least one host in canary or groups")
 	}
 	c.checkDeployers(p+".deployers", s.Deployers)

@@ -98,7 +98,7 @@ func TestValidation(t *testing.T) {
 		// syntax and decoding
 		{"unknown top-level key", []string{"sal:\n", "sall: {}\nsal:\n"}, "sall", "sall:", `unknown key "sall": did you mean "sal"?`},
 		{"unknown nested key", []string{"    port: 1970\n", "    prot: 1970\n"}, "services.citoid.prot", "prot:", `did you mean "port"?`},
-		{"unknown key lists known ones", []string{"    port: 1970\n", "    port: 1970\n    colour: red\n"}, "services.citoid.colour", "colour:", "want one of branch, canary, checks"},
+		{"unknown key lists known ones", []string{"    port: 1970\n", "    port: 1970\n    colour: red\n"}, "services.citoid.colour", "colour:", "want one of branch, build_command"},
 		{"unknown key in a list item", []string{"{name: info, http:", "{name: info, htp: x, http:"}, "services.citoid.checks[0].htp", "htp:", `did you mean "http"?`},
 		{"submodule_urls without submodules", []string{"    port: 1970\n", "    port: 1970\n    submodule_urls: [\"https://gerrit.example.org/r/*\"]\n"}, "services.citoid.submodule_urls", "submodule_urls:", "submodules is false"},
 		{"submodule_urls relative", []string{"    port: 1970\n", "    port: 1970\n    submodules: true\n    submodule_urls:\n      - https://gerrit.example.org/r/*\n      - ../lib\n"}, "services.citoid.submodule_urls[1]", "- ../lib", "relative URLs are always allowed"},

@@ -192,6 +192,7 @@ func (e *Engine) prepare(ctx context.Context, s *config.Service, id string, req 
 	if err != nil {
 		return nil, nil, err
 	}
+	s = plan.svc
 	subs, err := repo.SubmodulesAt(plan.To)
 	if err != nil {
 		return nil, nil, fmt.Errorf("submodules of %s: %w", short(plan.To), err)
@@ -211,6 +212,9 @@ func (e *Engine) prepare(ctx context.Context, s *config.Service, id string, req 
 	r.stale = req.stale
 	r.target = remote.NewTarget(s.Name, s, e.cfg.Deploy.ServeURL, subNames)
 	r.target.OpID = id
+	if r.target.ConfigFiles, err = renderConfigFiles(s, repo, plan.To); err != nil {
+		return nil, nil, err
+	}
 	if err := r.target.Validate(); err != nil {
 		return nil, nil, err
 	}
@@ -233,7 +237,14 @@ func (r *run) begin(lock journal.Lease, req Request, plan *Plan) error {
 	r.jw = jw
 	r.note(fmt.Sprintf("deploy repository at %s; %d commit(s) %s..%s", short(plan.To), len(plan.Range.Commits), short(plan.From), short(plan.To)))
 	r.emit(Event{Type: EventStarted, Who: req.Who, Nick: req.Nick, Source: req.Source, From: plan.From, To: plan.To,
-		Commits: plan.Range.Commits, Backwards: plan.Range.Backwards, More: plan.Range.More, Message: req.Message, Total: len(r.svc.AllHosts())})
+		Commits: plan.Range.Commits, Backwards: plan.Range.Backwards, More: plan.Range.More, Message: req.Message,
+		Total: len(r.svc.AllHosts()), Model: r.svc})
+	if len(plan.Unsupported) > 0 {
+		for _, n := range plan.Unsupported {
+			r.note("not carried out from scap/: " + n)
+		}
+		r.emit(Event{Type: EventUnsupported, Notes: plan.Unsupported})
+	}
 	r.e.log.Info("deploy started", "deploy", r.id, "service", r.svc.Name, "who", req.Who, "rev", plan.To)
 	return nil
 }

@@ -25,6 +25,12 @@
 //     (this revision, or nothing, was deployed last), every host is dialed
 //     and asked before the journal is created or the deploy announced, so a
 //     no-op leaves no journal and emits only its finished event.
+//   - ServiceAt: a service with scap: true is read from its deploy
+//     repository's scap/ directory at the revision being deployed (package
+//     scap), and what deploybot does not carry out is announced
+//     (EventUnsupported); its config_files are rendered on the deploy host
+//     and written into the new revision by the deploy session's config
+//     stage.
 //   - Groups: the canary first, then each configured group in order, at
 //     most Group.Parallel hosts at a time. On each host: one deploy session
 //     (fetch, checkout, promote, restart), then the port check and every

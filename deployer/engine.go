@@ -213,7 +213,7 @@ func (e *Engine) openRepo(ctx context.Context, s *config.Service) (*gitrepo.Repo
 		Dir:           filepath.Join(e.cfg.Deploy.DeployDir, filepath.FromSlash(s.Repo)),
 		Upstream:      s.Upstream,
 		Branch:        s.Branch,
-		Submodules:    s.Submodules,
+		Submodules:    s.Submodules || s.Scap, // a Scap3 service says so in scap.cfg, read later
 		SubmoduleURLs: s.SubmoduleURLs,
 	})
 	if err != nil {
@@ -259,7 +259,13 @@ func (e *Engine) plan(s *config.Service, repo *gitrepo.Repo, rev string) (*Plan,
 	if err != nil {
 		return nil, err
 	}
-	p := &Plan{Service: s.Name, From: from, To: sha, Range: rg}
+	// The service's model at this revision (a scap: true service reads
+	// it from the deploy repository).
+	s, notes, err := ServiceAt(s, repo, sha)
+	if err != nil {
+		return nil, err
+	}
+	p := &Plan{Service: s.Name, From: from, To: sha, Range: rg, Unsupported: notes, svc: s}
 	for _, g := range s.Rollout() {
 		pg := PlanGroup{Name: g.Name, Parallel: g.Parallel, FailureLimit: g.FailureLimit.Allowed(len(g.Hosts)), Pause: g.Pause}
 		for _, h := range g.Hosts {

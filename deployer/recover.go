@@ -60,6 +60,9 @@ func (e *Engine) markEnded(ctx context.Context, s *config.Service, id, who strin
 	if d.Finished {
 		return nil, journal.ErrFinished
 	}
+	if s, err = e.serviceAt(ctx, s, d.Meta.Rev); err != nil {
+		return nil, err
+	}
 	r := e.newRun(s, id, who, SourceRecover, nil, nil)
 	r.target = remote.NewTarget(s.Name, s, e.cfg.Deploy.ServeURL, nil)
 	r.target.OpID = id
@@ -95,13 +98,18 @@ func (e *Engine) markEnded(ctx context.Context, s *config.Service, id, who strin
 // its journal: a recovery run, registered as the service's running
 // deploy. done releases everything, in order; the run's finished event
 // is for the caller to emit after it.
-func (e *Engine) reopen(s *config.Service, id, who, why string, obs Observer, p Prompter) (r *run, d *Deploy, lock journal.Lease, done func(), err error) {
+func (e *Engine) reopen(ctx context.Context, s *config.Service, id, who, why string, obs Observer, p Prompter) (r *run, d *Deploy, lock journal.Lease, done func(), err error) {
 	lock, err = e.store.AcquireDeploy(s.Name, journal.Holder{Who: who, Why: why, DeployID: id})
 	if err != nil {
 		return nil, nil, nil, nil, err
 	}
 	jw, d, err := e.store.Reopen(lock)
 	if err != nil {
+		lock.Release()
+		return nil, nil, nil, nil, err
+	}
+	if s, err = e.serviceAt(ctx, s, d.Meta.Rev); err != nil {
+		jw.Close()
 		lock.Release()
 		return nil, nil, nil, nil, err
 	}
@@ -130,7 +138,7 @@ func (e *Engine) reopen(s *config.Service, id, who, why string, obs Observer, p 
 
 // recoverRollback rolls back every host the interrupted deploy reached.
 func (e *Engine) recoverRollback(ctx context.Context, s *config.Service, id, who string, obs Observer) (*Result, error) {
-	r, d, lock, done, err := e.reopen(s, id, who, "rolling back "+id, obs, nil)
+	r, d, lock, done, err := e.reopen(ctx, s, id, who, "rolling back "+id, obs, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -193,7 +201,7 @@ func (e *Engine) AwaitPrompt(ctx context.Context, id, who string, obs Observer, 
 	if err != nil {
 		return nil, err
 	}
-	r, d, lock, done, err := e.reopen(s, id, who, "waiting for the answer to the question of "+id, obs, p)
+	r, d, lock, done, err := e.reopen(ctx, s, id, who, "waiting for the answer to the question of "+id, obs, p)
 	if err != nil {
 		return nil, err
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"deploybot/config"
 	"deploybot/deployer/gitrepo"
 	"deploybot/deployer/journal"
 	"deploybot/deployer/remote"
@@ -55,6 +56,10 @@ const (
 	EventFinished      EventType = "finished"       // Outcome, Reason, Total, OK, Failed, Duration
 	EventStopped       EventType = "stopped"        // Group, Host, Message: what a dead deploy left running there was stopped
 	EventStage         EventType = "stage"          // Group, Host, Stage, Duration: one stage of a host's deploy session ran
+	// EventUnsupported follows EventStarted for a scap: true service
+	// whose scap/ settings deploybot does not all carry out: Notes names
+	// each (see ServiceAt).
+	EventUnsupported EventType = "unsupported"
 )
 
 // Causes of a host failure (Event.Cause of EventHostFailed) besides the
@@ -123,6 +128,11 @@ type Event struct {
 	// one it restores.
 	Recovery bool
 	Message  string
+	// Model is, on EventStarted, the service as deployed: for a scap:
+	// true service, its hosts, checks, port… read from scap/ at To.
+	Model *config.Service
+	// Notes are the lines of an EventUnsupported.
+	Notes    []string
 	Prompt   *Prompt
 	Answer   Answer
 	Outcome  Outcome
@@ -241,6 +251,11 @@ type Plan struct {
 	Range   gitrepo.Range
 	// Groups in running order, canary first (when the service has one).
 	Groups []PlanGroup
+	// Unsupported lists the Scap3 settings of a scap: true service that
+	// deploybot does not carry out, one line each (see ServiceAt).
+	Unsupported []string
+
+	svc *config.Service // the service's model at To
 }
 
 // PlanGroup is one group of a Plan.

@@ -32,15 +32,21 @@ func runCheckConfig(_ context.Context, e *env, args []string) int {
 		}
 		return exitFailed
 	}
-	fmt.Fprint(e.stdout, summary(cfg))
+	failed, scapLines := checkScap(cfg, e.stderr)
+	fmt.Fprint(e.stdout, summary(cfg, scapLines))
 	for _, w := range cfg.Warnings {
 		fmt.Fprintln(e.stderr, "warning: "+w.Error())
+	}
+	if failed > 0 {
+		fmt.Fprintf(e.stderr, "%s: the Scap3 settings of %d service(s) cannot be used\n", *path, failed)
+		return exitFailed
 	}
 	return exitOK
 }
 
-// summary describes cfg in a few lines.
-func summary(cfg *config.Config) string {
+// summary describes cfg in a few lines; scapLines describe the scap:
+// true services (see checkScap).
+func summary(cfg *config.Config, scapLines map[string]string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s: ok\n", cfg.Path)
 	login := "no SASL"
@@ -65,14 +71,11 @@ func summary(cfg *config.Config) string {
 	fmt.Fprintf(&b, "services: %d\n", len(names))
 	for _, name := range names {
 		s, _ := cfg.Service(name)
-		var parts []string
-		if len(s.Canary) > 0 {
-			parts = append(parts, fmt.Sprintf("canary %d", len(s.Canary)))
+		if s.Scap {
+			fmt.Fprintf(&b, "  %s: %s\n", name, scapLines[name])
+			continue
 		}
-		for _, g := range s.Groups {
-			parts = append(parts, fmt.Sprintf("%s %d", g.Name, len(g.Hosts)))
-		}
-		fmt.Fprintf(&b, "  %s: %d host(s) — %s\n", name, len(s.AllHosts()), strings.Join(parts, ", "))
+		fmt.Fprintf(&b, "  %s: %d host(s) — %s\n", name, len(s.AllHosts()), groupParts(s))
 	}
 	return b.String()
 }

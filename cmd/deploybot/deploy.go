@@ -301,6 +301,9 @@ func printPlan(w io.Writer, p *deployer.Plan) {
 		}
 		fmt.Fprintf(w, "group %s: %d host(s), %d at a time, %d may fail%s: %s\n", g.Name, len(g.Hosts), g.Parallel, g.FailureLimit, extra, strings.Join(g.Hosts, " "))
 	}
+	for _, n := range p.Unsupported {
+		fmt.Fprintf(w, "not carried out from scap/: %s\n", n)
+	}
 	fmt.Fprintln(w, "Dry run: nothing was changed on any target.")
 }
 

@@ -152,6 +152,9 @@ func writeServiceYAML(w io.Writer, dir, environment string, svc *config.Service,
 		}
 		m.add("groups", seq)
 	}
+	if len(svc.ConfigFiles) > 0 {
+		m.add("config_files", configFilesYAML(svc.ConfigFiles))
+	}
 
 	var services mapping
 	services.add(svc.Name, m.node())
@@ -240,4 +243,29 @@ func wrap(s, indent string, width int) []string {
 		lines = append(lines, line)
 	}
 	return lines
+}
+
+// configFilesYAML is the config_files list of a service.
+func configFilesYAML(files []config.ConfigFile) *yaml.Node {
+	seq := &yaml.Node{Kind: yaml.SequenceNode}
+	for _, f := range files {
+		var fm mapping
+		fm.str("path", f.Path)
+		fm.str("template", f.Template)
+		if len(f.Vars) > 0 {
+			vars := &yaml.Node{Kind: yaml.SequenceNode, Style: yaml.FlowStyle}
+			for _, v := range f.Vars {
+				vars.Content = append(vars.Content, &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: v})
+			}
+			fm.add("vars", vars)
+		}
+		if f.ERBSyntax {
+			fm.scalar("erb_syntax", "true", "!!bool")
+		}
+		if f.OutputFormat != "" {
+			fm.str("output_format", f.OutputFormat)
+		}
+		seq.Content = append(seq.Content, fm.node())
+	}
+	return seq
 }

@@ -88,7 +88,8 @@ func TestImportScapLoadsBack(t *testing.T) {
 			if _, err := s.Apply(&want); err != nil {
 				t.Fatal(err)
 			}
-			want.PromptTimeout = config.Duration(10 * time.Minute) // config's default
+			want.PromptTimeout = config.Duration(10 * time.Minute) // config's defaults
+			want.BuildTimeout = config.Duration(10 * time.Minute)
 			if want.Port == 0 {
 				// Without a port, port_timeout means nothing and is not printed.
 				want.PortTimeout = config.Duration(30 * time.Second)

@@ -51,6 +51,7 @@ func init() {
 		{name: "unlock", args: "[<service>] [-c FILE]", short: "release a service's manual lock", run: runUnlock},
 		{name: "revert", args: "[<service>] [<sha1>] [-m MESSAGE] [-c FILE]", short: "deploy an earlier revision (default: the last good one before the live one), then lock the service", run: runRevert},
 		{name: "recover", args: "[<id>] [--rollback|--mark-ended] [-c FILE]", short: "list interrupted deploys, roll one back or mark it ended", run: runRecover},
+		{name: "build", args: "<service> [--source-rev SHA1] [--review | --to BRANCH] [-c FILE]", short: "move the deploy repository's source submodule, run build_command, commit and push (for review)", run: runBuild},
 		{name: "import-scap", args: "<deploy repo dir> [-environment ENV] [-name SERVICE] [-upstream URL] [-branch BRANCH]", short: "print a Scap3 service's settings as a deploybot services: entry", run: runImportScap},
 		{name: "install-aliases", args: "[-force] [dir]", short: "create the deploy and deploy-log commands (links to this binary), as Scap3 has", run: runInstallAliases},
 		{name: "version", short: "print the version", run: runVersion},

@@ -106,6 +106,10 @@ func (p *progress) Observe(ev deployer.Event) {
 // line prints the plain line of ev, if it has one, and counts it.
 func (p *progress) line(ev deployer.Event) {
 	switch ev.Type {
+	case deployer.EventUnsupported:
+		for _, n := range ev.Notes {
+			fmt.Fprintf(p.w, "  not carried out from scap/: %s\n", n)
+		}
 	case deployer.EventStarted:
 		msg := ""
 		if ev.Message != "" {

@@ -413,3 +413,9 @@ func SubmoduleCommands(serveURL, repo string, subs []Submodule) [][]string {
 	level("", nil, subs)
 	return cmds
 }
+
+// ResolveSubmoduleURL resolves a submodule URL of .gitmodules against the
+// URL (or local path) of the repository that declares it, as git does: a
+// URL starting with ./ or ../ is relative to it, any other is returned
+// as is.
+func ResolveSubmoduleURL(superURL, u string) (string, error) { return resolveSubmoduleURL(superURL, u) }

@@ -44,6 +44,11 @@
 //	                        C/cache through objects/info/alternates), with
 //	                        submodules cloned from
 //	                        <serve_url>/<repo>/.git/modules/<name>
+//	C/revs/<sha>/.git/config-files/<P>
+//	                        the rendered config file of absolute path P
+//	                        (Target.ConfigFiles, the config stage); P is a
+//	                        symlink to C/current/.git/config-files/<P>,
+//	                        made at promote
 //	C/current -> revs/<sha> the live revision (relative symlink)
 //	target_dir -> C/current (absolute symlink)
 //	C/.done                 the last revision marked done (Finalize)

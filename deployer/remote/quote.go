@@ -113,6 +113,7 @@ func (t Target) Validate() error {
 	if t.KeepRevs < 0 {
 		bad("keep_revs %d: want at least 1", t.KeepRevs)
 	}
+	errs = append(errs, validateConfigFiles(t.ConfigFiles)...)
 	if t.OpID != "" && !opIDRe.MatchString(t.OpID) {
 		bad("invalid operation id %q: want 1 to 80 letters, digits and ._-", clip(t.OpID, 100))
 	}

@@ -58,6 +58,10 @@ type Target struct {
 	// KeepRevs is how many done revisions Finalize keeps; 0 means
 	// config.DefaultKeepRevs.
 	KeepRevs int
+	// ConfigFiles are written into the new revision by the config stage
+	// of a deploy, between checkout and promote (see ConfigFile). Empty:
+	// no config stage.
+	ConfigFiles []ConfigFile
 	// OpID names the deploybot operation the scripts run for: Deploy,
 	// Finalize and Rollback record it, with their process group, in the
 	// operation file <Dir>-cache/.deploybot-op while they run, so that a
@@ -190,27 +194,34 @@ func (t Target) deployPlan(sha string, force bool) (*deployPlan, error) {
 	if err := checkSHA(sha); err != nil {
 		return nil, err
 	}
-	pre := prelude(
-		shellVar{"DEPLOY_DIR", t.Dir},
-		shellVar{"DEPLOY_SHA", sha},
-		shellVar{"DEPLOY_URL", t.repoURL()},
-		shellVar{"DEPLOY_FORCE", boolVar(force)},
-		shellVar{"DEPLOY_SUBMODULES", strings.Join(t.Submodules, " ")},
-		shellVar{"DEPLOY_RESTART", t.Restart},
-		shellVar{"DEPLOY_OP_ID", t.OpID},
-		shellVar{"DEPLOY_OP_KIND", OpDeploy},
-	)
+	pre := prelude(append([]shellVar{
+		{"DEPLOY_DIR", t.Dir},
+		{"DEPLOY_SHA", sha},
+		{"DEPLOY_URL", t.repoURL()},
+		{"DEPLOY_FORCE", boolVar(force)},
+		{"DEPLOY_SUBMODULES", strings.Join(t.Submodules, " ")},
+		{"DEPLOY_RESTART", t.Restart},
+		{"DEPLOY_OP_ID", t.OpID},
+		{"DEPLOY_OP_KIND", OpDeploy},
+	}, configVars(t.ConfigFiles)...)...)
 	plan := &deployPlan{
-		script:   pre + commonSh + opSh + claimSh + switchSh + deploySh,
+		script:   pre + commonSh + opSh + claimSh + switchSh + configFilesSh + deploySh,
 		commands: map[string]string{},
-		stages:   []string{StageFetch, StageCheckout, StagePromote},
+		stages:   []string{StageFetch, StageCheckout},
 	}
+	if len(t.ConfigFiles) > 0 {
+		plan.stages = append(plan.stages, StageConfig)
+	}
+	plan.stages = append(plan.stages, StagePromote)
 	if t.Restart != "" {
 		plan.stages = append(plan.stages, StageRestart)
 	}
 	// A stage's command: its function, after the values it reads.
 	for _, name := range plan.stages {
 		plan.commands[name] = pre + deployFuncs[name]
+	}
+	if len(t.ConfigFiles) > 0 {
+		plan.commands[StageConfig] = pre + configFilesSh + deployFuncs[StageConfig]
 	}
 	if !force {
 		plan.commands[StageNoop] = pre + deployFuncs[StageNoop]

@@ -16,7 +16,7 @@ import (
 //	DEPLOY_RESTART='systemctl restart citoid'
 //
 // followed by the fragments it needs, in order (for a deploy: common.sh,
-// op.sh, claim.sh, switch.sh, deploy.sh). Each fragment's header says which prelude
+// op.sh, claim.sh, switch.sh, configfiles.sh, deploy.sh). Each fragment's header says which prelude
 // variables it reads; optional parts (force, submodules, the restart
 // command) are shell conditionals on them. Values only ever reach the
 // shell as the contents of those variables.
@@ -29,19 +29,20 @@ import (
 var scriptFiles embed.FS
 
 var (
-	runSh      = loadScript("run.sh")      // starts every script Conn.Run sends
-	killSh     = loadScript("kill.sh")     // kills a process group (Conn.kill's fallback)
-	commonSh   = loadScript("common.sh")   // marker prefix and layout
-	opSh       = loadScript("op.sh")       // reading the operation file
-	claimSh    = loadScript("claim.sh")    // refuse while busy, record the operation
-	switchSh   = loadScript("switch.sh")   // promote_to, run_restart
-	deploySh   = loadScript("deploy.sh")   // Deploy
-	finalizeSh = loadScript("finalize.sh") // Finalize
-	rollbackSh = loadScript("rollback.sh") // Rollback
-	statusSh   = loadScript("status.sh")   // Status, State
-	checkSh    = loadScript("check.sh")    // CheckCommand
-	stopSh     = loadScript("stop.sh")     // Stop
-	opstateSh  = loadScript("opstate.sh")  // Op
+	runSh         = loadScript("run.sh")         // starts every script Conn.Run sends
+	killSh        = loadScript("kill.sh")        // kills a process group (Conn.kill's fallback)
+	commonSh      = loadScript("common.sh")      // marker prefix and layout
+	opSh          = loadScript("op.sh")          // reading the operation file
+	claimSh       = loadScript("claim.sh")       // refuse while busy, record the operation
+	switchSh      = loadScript("switch.sh")      // promote_to, run_restart
+	configFilesSh = loadScript("configfiles.sh") // config_write, config_link
+	deploySh      = loadScript("deploy.sh")      // Deploy
+	finalizeSh    = loadScript("finalize.sh")    // Finalize
+	rollbackSh    = loadScript("rollback.sh")    // Rollback
+	statusSh      = loadScript("status.sh")      // Status, State
+	checkSh       = loadScript("check.sh")       // CheckCommand
+	stopSh        = loadScript("stop.sh")        // Stop
+	opstateSh     = loadScript("opstate.sh")     // Op
 )
 
 // deployFuncs are the shell functions of deploy.sh that make each stage
@@ -49,6 +50,7 @@ var (
 var deployFuncs = map[string]string{
 	StageFetch:    shellFunc(deploySh, "s_fetch"),
 	StageCheckout: shellFunc(deploySh, "s_checkout"),
+	StageConfig:   shellFunc(deploySh, "s_config"),
 	StagePromote:  shellFunc(deploySh, "s_promote"),
 	StageRestart:  shellFunc(deploySh, "s_restart"),
 	StageNoop:     shellFunc(deploySh, "already_live"),

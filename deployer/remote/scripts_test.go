@@ -19,8 +19,8 @@ var scriptKinds = []struct {
 	fragments []string
 	gen       func(t Target) (string, error)
 }{
-	{"deploy", []string{"common.sh", "op.sh", "claim.sh", "switch.sh", "deploy.sh"}, func(t Target) (string, error) { return t.DeployScript(strings.Repeat("ab", 20), false) }},
-	{"deploy force", []string{"common.sh", "op.sh", "claim.sh", "switch.sh", "deploy.sh"}, func(t Target) (string, error) { return t.DeployScript(strings.Repeat("cd", 20), true) }},
+	{"deploy", []string{"common.sh", "op.sh", "claim.sh", "switch.sh", "configfiles.sh", "deploy.sh"}, func(t Target) (string, error) { return t.DeployScript(strings.Repeat("ab", 20), false) }},
+	{"deploy force", []string{"common.sh", "op.sh", "claim.sh", "switch.sh", "configfiles.sh", "deploy.sh"}, func(t Target) (string, error) { return t.DeployScript(strings.Repeat("cd", 20), true) }},
 	{"finalize", []string{"common.sh", "op.sh", "claim.sh", "finalize.sh"}, func(t Target) (string, error) { return t.FinalizeScript(strings.Repeat("ab", 20)) }},
 	{"rollback", []string{"common.sh", "op.sh", "claim.sh", "switch.sh", "rollback.sh"}, Target.RollbackScript},
 	{"status", []string{"common.sh", "status.sh"}, Target.StatusScript},
@@ -35,7 +35,9 @@ var scriptKinds = []struct {
 var (
 	// A prelude variable read: $NAME or ${NAME...}.
 	deployVarRe = regexp.MustCompile(`\$\{?(DEPLOY_[A-Z_]+)\b`)
-	assignRe    = regexp.MustCompile(`^(DEPLOY_[A-Z_]+)=`)
+	// An assignment; an indexed variable (DEPLOY_CF_PATH_1) counts as
+	// its stem (DEPLOY_CF_PATH_), as the fragments name it.
+	assignRe = regexp.MustCompile(`^(DEPLOY_[A-Z_]+)[0-9]*=`)
 )
 
 // fragment is one embedded scripts/*.sh file, read back for the tests.
@@ -123,7 +125,10 @@ func TestScriptFragments(t *testing.T) {
 		if got, want := sorted(f.declared), sorted(f.used); !slices.Equal(got, want) {
 			t.Errorf("%s: header declares %v, code reads %v", name, got, want)
 		}
-		if got, want := sorted(f.guarded), sorted(f.used); !slices.Equal(got, want) {
+		// Indexed variables (a stem ending in '_') cannot be guarded by
+		// name: their count is.
+		unindexed := slices.DeleteFunc(slices.Clone(f.used), func(v string) bool { return strings.HasSuffix(v, "_") })
+		if got, want := sorted(f.guarded), sorted(unindexed); !slices.Equal(got, want) {
 			t.Errorf("%s: guards %v, code reads %v", name, got, want)
 		}
 		used := name == "run.sh" // runHeader, covered by every script Conn.Run sends
@@ -141,7 +146,8 @@ func TestScriptFragments(t *testing.T) {
 		t.Errorf("marker prefix %q not in run.sh and common.sh", MarkerPrefix)
 	}
 
-	tg := Target{Dir: "/srv/x", ServeURL: "http://h", Repo: "r", Submodules: []string{"lib"}, Restart: "true"}
+	tg := Target{Dir: "/srv/x", ServeURL: "http://h", Repo: "r", Submodules: []string{"lib"}, Restart: "true",
+		ConfigFiles: []ConfigFile{{Path: "/etc/x.yaml", Content: "a: 1"}}}
 	for _, k := range scriptKinds {
 		s, err := k.gen(tg)
 		if err != nil {
@@ -176,7 +182,7 @@ func TestScriptFragments(t *testing.T) {
 // TestScriptsNoSplicing: the code of every script is the same whatever
 // the values; they reach the shell only through the prelude, intact.
 func TestScriptsNoSplicing(t *testing.T) {
-	a := Target{Dir: "/srv/a", ServeURL: "http://a", Repo: "a", Restart: "ra"}
+	a := Target{Dir: "/srv/a", ServeURL: "http://a", Repo: "a", Restart: "ra", ConfigFiles: []ConfigFile{{Path: "a.conf", Content: "a"}}}
 	b := Target{
 		Dir:        "/srv/ZZ it's \"$(touch PWNED)\" `x` \\ ;&|<>*?[]~ é/deploy",
 		ServeURL:   "https://deploy.example.org:8443/git",
@@ -185,6 +191,8 @@ func TestScriptsNoSplicing(t *testing.T) {
 		Restart:    "if true; then\n  echo 'ZZ' \"$DEPLOY_REV\" $1\nfi\n# ZZ comment",
 		KeepRevs:   3,
 		OpID:       "ZZ.op-1",
+		ConfigFiles: []ConfigFile{{Path: "/etc/ZZ it's/$(touch PWNED).yaml",
+			Content: "ZZ: 'q' \"$(touch PWNED)\" `x`\n# ZZ\n\\ end\n\n"}},
 	}
 	for _, k := range scriptKinds {
 		sa, err := k.gen(a)
@@ -210,7 +218,7 @@ func TestScriptsNoSplicing(t *testing.T) {
 		}
 		// Run the prelude alone: every variable holds its value exactly.
 		var names []string
-		for _, m := range regexp.MustCompile(`(?m)^(DEPLOY_[A-Z_]+)=`).FindAllStringSubmatch(preA, -1) {
+		for _, m := range regexp.MustCompile(`(?m)^(DEPLOY_[A-Z_]+[0-9]*)=`).FindAllStringSubmatch(preA, -1) {
 			names = append(names, m[1])
 		}
 		probe := preB
@@ -237,11 +245,15 @@ func TestScriptsNoSplicing(t *testing.T) {
 			"DEPLOY_OP_KIND":    map[string]string{"deploy": OpDeploy, "deploy force": OpDeploy, "finalize": OpFinalize, "rollback": OpRollback}[k.kind],
 			"DEPLOY_STOP_OP":    b.OpID,
 			"DEPLOY_STOP_GRACE": "1500",
+			"DEPLOY_CF_COUNT":   "1",
+			"DEPLOY_CF_PATH_":   b.ConfigFiles[0].Path,
+			"DEPLOY_CF_BODY_":   b.ConfigFiles[0].Content,
 		}
 		if len(got) != len(names) {
 			t.Fatalf("%s: %d values for %v", k.kind, len(got), names)
 		}
 		for i, n := range names {
+			n = strings.TrimRight(n, "0123456789")
 			if got[i] != want[n] {
 				t.Errorf("%s: %s = %q, want %q", k.kind, n, got[i], want[n])
 			}
@@ -261,16 +273,16 @@ func TestScriptsNoSplicing(t *testing.T) {
 			t.Errorf("command of %s:\n%s", stage, c)
 		}
 	}
-	if !slices.Equal(plan.stages, []string{StageFetch, StageCheckout, StagePromote, StageRestart}) {
+	if !slices.Equal(plan.stages, []string{StageFetch, StageCheckout, StageConfig, StagePromote, StageRestart}) {
 		t.Errorf("stages %v", plan.stages)
 	}
 	plan, _ = a.deployPlan(sha, true)
-	if _, ok := plan.commands[StageNoop]; ok || len(plan.stages) != 4 {
+	if _, ok := plan.commands[StageNoop]; ok || len(plan.stages) != 5 {
 		t.Errorf("forced: %v %v", plan.stages, plan.commands)
 	}
-	a.Restart = ""
-	if plan, _ = a.deployPlan(sha, false); len(plan.stages) != 3 {
-		t.Errorf("no restart: %v", plan.stages)
+	a.Restart, a.ConfigFiles = "", nil
+	if plan, _ = a.deployPlan(sha, false); !slices.Equal(plan.stages, []string{StageFetch, StageCheckout, StagePromote}) {
+		t.Errorf("no restart, no config files: %v", plan.stages)
 	}
 }
 

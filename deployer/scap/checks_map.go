@@ -169,10 +169,19 @@ func (m *mapper) scapEnv() string {
 	}, " ") + " "
 }
 
-// configFiles reports the config files: a deploybot service has none.
+// configFiles sets config_files: each file with its template (the
+// environment's, where it has one) and the vars files, base then
+// environment; remote_vars is reported.
 func (m *mapper) configFiles() {
+	m.svc.ConfigFiles = nil
+	vars := reverse(m.s.envPaths("vars.yaml")) // the base file, then the environment's over it
 	for _, f := range m.s.ConfigFiles {
-		m.unsupported("config_files."+f.Path, Value{File: f.File, Line: f.Line},
-			"deploybot's service configuration has no config files: it is not imported (package scap can render it, from %s)", f.Template)
+		m.svc.ConfigFiles = append(m.svc.ConfigFiles, config.ConfigFile{
+			Path: f.Path, Template: f.Template, Vars: vars, ERBSyntax: f.ERBSyntax, OutputFormat: f.OutputFormat,
+		})
+		if f.RemoteVars != "" {
+			m.unsupported("config_files."+f.Path+".remote_vars", Value{File: f.File, Line: f.Line},
+				"deploybot renders config files on the deploy host with the repository's variables only: %s on the targets is not read", f.RemoteVars)
+		}
 	}
 }

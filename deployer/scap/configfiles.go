@@ -13,6 +13,8 @@ import (
 	"github.com/nikolalohinski/gonja/v2/exec"
 	"github.com/nikolalohinski/gonja/v2/loaders"
 	"gopkg.in/yaml.v3"
+
+	"deploybot/config"
 )
 
 // ConfigFile is one config file Scap3 renders on each target during its
@@ -271,19 +273,63 @@ func guessFormat(name string) string {
 // on that target (nil when the file has none, or to render without them).
 // The template sees no other file: include, extends and import fail, as
 // in Scap3, whose loader holds only the one template.
-func (s *Settings) Render(f ConfigFile, remote map[string]any) (out string, err error) {
+func (s *Settings) Render(f ConfigFile, remote map[string]any) (string, error) {
+	vars := make(map[string]any, len(s.Vars)+len(remote))
+	maps.Copy(vars, s.Vars)
+	maps.Copy(vars, remote)
+	out, err := render(f.Template, f.Source, f.ERBSyntax, f.OutputFormat == "yaml", vars)
+	if err != nil {
+		return "", fmt.Errorf("%s: rendering %s: %w", f.Template, f.Path, err)
+	}
+	return out, nil
+}
+
+// RenderFile renders config file f of a deploybot service from the deploy
+// repository tree fsys (a revision, see gitrepo's FSAt): its template with
+// the variables of its vars files, a later file's top-level keys over an
+// earlier one's; a vars file missing from the tree is skipped.
+func RenderFile(fsys fs.FS, f config.ConfigFile) (string, error) {
+	vars := map[string]any{}
+	for _, p := range f.Vars {
+		data, err := fs.ReadFile(fsys, p)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return "", fmt.Errorf("%s: cannot read: %s", p, plainErr(err))
+		}
+		var m map[string]any
+		if err := yaml.Unmarshal(data, &m); err != nil {
+			return "", fmt.Errorf("%s: want a YAML mapping of variable names to values: %v", p, err)
+		}
+		maps.Copy(vars, m)
+	}
+	src, err := fs.ReadFile(fsys, f.Template)
+	if err != nil {
+		return "", fmt.Errorf("%s: cannot read the template of %s: %s", f.Template, f.Path, plainErr(err))
+	}
+	out, err := render(f.Template, string(src), f.ERBSyntax, f.OutputFormat == "yaml", vars)
+	if err != nil {
+		return "", fmt.Errorf("%s: rendering %s: %w", f.Template, f.Path, err)
+	}
+	return out, nil
+}
+
+// render renders one template (the file template, text source) with vars
+// as Scap3's Jinja2 would.
+func render(template, source string, erb, yamlOut bool, vars map[string]any) (out string, err error) {
 	cfg := gonjacfg.New()
 	// Jinja2's defaults, as Scap3 uses them: no autoescape, undefined
 	// prints as nothing, one trailing newline dropped.
-	if f.ERBSyntax {
+	if erb {
 		cfg.BlockStartString, cfg.BlockEndString = "<%", "%>"
 		cfg.VariableStartString, cfg.VariableEndString = "<%=", "%>"
 		cfg.CommentStartString, cfg.CommentEndString = "<%#", "%>"
 	}
-	name := "/" + path.Base(f.Template)
-	loader, err := loaders.NewMemoryLoader(map[string]string{name: f.Source})
+	name := "/" + path.Base(template)
+	loader, err := loaders.NewMemoryLoader(map[string]string{name: source})
 	if err != nil {
-		return "", fmt.Errorf("%s: %w", f.Template, err)
+		return "", err
 	}
 	env := &exec.Environment{
 		Context:           exec.EmptyContext().Update(builtins.GlobalFunctions).Update(builtins.GlobalVariables),
@@ -295,26 +341,19 @@ func (s *Settings) Render(f ConfigFile, remote map[string]any) (out string, err 
 	defer func() {
 		// A template must not take the deploy down with it.
 		if r := recover(); r != nil {
-			out, err = "", fmt.Errorf("%s: rendering %s failed: %v", f.Template, f.Path, r)
+			out, err = "", fmt.Errorf("failed: %v", r)
 		}
 	}()
 	tpl, err := exec.NewTemplate(name, cfg, loader, env)
 	if err != nil {
-		return "", fmt.Errorf("%s: %w", f.Template, err)
+		return "", err
 	}
-	vars := make(map[string]any, len(s.Vars)+len(remote))
-	maps.Copy(vars, s.Vars)
-	maps.Copy(vars, remote)
-	if f.OutputFormat == "yaml" {
+	if yamlOut {
 		for k, v := range vars {
 			vars[k] = yamlValues(v)
 		}
 	}
-	out, err = tpl.ExecuteToString(exec.NewContext(vars))
-	if err != nil {
-		return "", fmt.Errorf("%s: rendering %s: %w", f.Template, f.Path, err)
-	}
-	return out, nil
+	return tpl.ExecuteToString(exec.NewContext(vars))
 }
 
 // yamlBool prints as YAML does (true, false) where Jinja prints Python's

@@ -19,8 +19,10 @@
 //     the port check, checks, submodules, revisions kept — returning every
 //     setting it cannot carry over as an Unsupported item (key, file, line,
 //     why), never dropping one silently;
-//   - Settings.Render: Scap3's config file templates (Jinja2), rendered
-//     with github.com/nikolalohinski/gonja/v2.
+//   - Settings.Render and RenderFile: Scap3's config file templates
+//     (Jinja2), rendered with github.com/nikolalohinski/gonja/v2 —
+//     RenderFile for a deploybot service's config_files, from a revision
+//     of the deploy repository.
 //
 // docs/scap.md lists every Scap3 key with its deploybot field, default
 // and support.

@@ -161,12 +161,16 @@ func TestLoadApply(t *testing.T) {
 				s.KeepRevs = 5
 				s.Checks = []config.Check{{Name: "smoke", Command: scapEnvFor(dir) + "scap/scripts/smoke.sh", Timeout: dur(30 * time.Second)}}
 				s.Groups = []config.Group{{Name: "default", Hosts: hosts("eventgate1001.eqiad.wmnet", "eventgate1002.eqiad.wmnet", "eventgate1003.eqiad.wmnet"), Parallel: 3}}
+				vars := []string{"scap/vars.yaml"}
+				s.ConfigFiles = []config.ConfigFile{
+					{Path: "/etc/eventgate/config.yaml", Template: "scap/templates/config.yaml.j2", Vars: vars, OutputFormat: "yaml"},
+					{Path: "conf/motd", Template: "scap/templates/motd.erb", Vars: vars, ERBSyntax: true},
+				}
 			},
 			wantUnsupported: []string{
 				"scap/checks.yaml:2: checks.endpoints",
 				"scap/scap.cfg:6: git_fat",
-				"scap/scap.cfg:9: config_files./etc/eventgate/config.yaml",
-				"scap/scap.cfg:12: config_files.conf/motd",
+				"scap/scap.cfg:9: config_files./etc/eventgate/config.yaml.remote_vars",
 				"scap/scap.cfg:16: [deploy1001.eqiad.wmnet]",
 			},
 		},
@@ -184,11 +188,15 @@ func TestLoadApply(t *testing.T) {
 				s.KeepRevs = 5
 				s.Checks = []config.Check{{Name: "smoke", Command: scapEnvFor(dir) + "scap/scripts/smoke.sh", Timeout: dur(30 * time.Second)}}
 				s.Groups = []config.Group{{Name: "default", Hosts: hosts("eventgate1001.eqiad.wmnet", "eventgate1002.eqiad.wmnet", "eventgate1003.eqiad.wmnet"), Parallel: 3}}
+				vars := []string{"scap/vars.yaml", "scap/environments/staging/vars.yaml"}
+				s.ConfigFiles = []config.ConfigFile{
+					{Path: "/etc/eventgate/config.yaml", Template: "scap/templates/config.yaml.j2", Vars: vars, OutputFormat: "yaml"},
+					{Path: "/etc/eventgate/banner.txt", Template: "scap/environments/staging/templates/banner.j2", Vars: vars},
+				}
 			},
 			wantUnsupported: []string{
 				"scap/checks.yaml:2: checks.endpoints",
-				"scap/environments/staging/config-files.yaml:1: config_files./etc/eventgate/config.yaml",
-				"scap/environments/staging/config-files.yaml:4: config_files./etc/eventgate/banner.txt",
+				"scap/environments/staging/config-files.yaml:1: config_files./etc/eventgate/config.yaml.remote_vars",
 				"scap/environments/staging/config-files.yaml:6: config_files./etc/eventgate/banner.txt.owner",
 				"scap/scap.cfg:6: git_fat",
 				"scap/scap.cfg:8: [config_files]",

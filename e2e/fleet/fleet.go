@@ -88,7 +88,17 @@ type Options struct {
 	// Log, if set, receives the harness's progress lines and every sshd's
 	// log (sshd -e), prefixed with the host name.
 	Log io.Writer
+	// Binds are bind mounts made in every host's mount namespace, after
+	// Root on /srv/deployment: the target (an existing file or directory
+	// of this machine) then shows the source, on every host and only
+	// there — to stand in for what targets have and this machine lacks
+	// (sudo, the service manager).
+	Binds []Bind
 }
+
+// Bind is one bind mount of Options.Binds: Source (a path of this
+// machine) is mounted over Target (an existing path of the same kind).
+type Bind struct{ Source, Target string }
 
 // Fleet is a running set of hosts. Close it to remove everything.
 type Fleet struct {

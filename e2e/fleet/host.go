@@ -157,10 +157,17 @@ func (h *Host) sshdPids() []int {
 // unmounted here too (with "private" every host would keep every other
 // fleet's netns alive until it died).
 func (h *Host) inHost(argv ...string) []string {
-	return append([]string{tools.ip, "netns", "exec", h.NetNS,
+	// Options.Binds follow the root, as "source target" pairs ended by "--".
+	args := []string{h.Name, h.Root}
+	for _, b := range h.f.opts.Binds {
+		args = append(args, b.Source, b.Target)
+	}
+	args = append(args, "--")
+	return append(append([]string{tools.ip, "netns", "exec", h.NetNS,
 		tools.unshare, "--mount", "--uts", "--propagation", "slave",
-		tools.sh, "-c", `echo "$1" > /proc/sys/kernel/hostname && mount --bind "$2" ` + DeployPath + ` && shift 2 && exec "$@"`,
-		"sh", h.Name, h.Root}, argv...)
+		tools.sh, "-c", `echo "$1" > /proc/sys/kernel/hostname && mount --bind "$2" ` + DeployPath + ` && shift 2 &&
+while [ "$1" != -- ]; do mount --bind "$1" "$2" || exit; shift 2; done; shift; exec "$@"`,
+		"sh"}, args...), argv...)
 }
 
 // StartSSHD starts the host's sshd (in fresh mount and UTS namespaces in

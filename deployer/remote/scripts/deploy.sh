@@ -1,7 +1,7 @@
 # shellcheck shell=sh
 # deploy.sh: the deploy of one revision (Conn.Deploy, Target.DeployScript),
-# after common.sh, op.sh, claim.sh and switch.sh: the stages fetch, checkout, promote and
-# restart, each between "begin" and "end" markers; the first stage that
+# after common.sh, op.sh, claim.sh, switch.sh and configfiles.sh: the stages fetch,
+# checkout, config (only with config files), promote and restart, each between "begin" and "end" markers; the first stage that
 # fails ends the script with its status. Unless forced, a revision already
 # current and done (and target_dir pointing at it) only prints the noop
 # marker, and an existing revs/<sha> is reused (no fetch, no checkout).
@@ -15,14 +15,17 @@
 #                      blanks nor glob characters in a name); each is cloned
 #                      from $DEPLOY_URL/modules/<name>; empty: none
 #   DEPLOY_RESTART     the restart command; empty: no restart stage
+#   DEPLOY_CF_COUNT    the number of config files (configfiles.sh); 0: no
+#                      config stage
 #
 # Uses from common.sh: M, cache, revs, current, done_file, deploying, now.
 # Uses from switch.sh: promote_to, run_restart.
+# Uses from configfiles.sh: config_write, config_link.
 #
 # The Go side reads the functions s_<stage> and already_live from this
 # file for StageResult.Command: each starts with a line "name() {" and ends
 # at the next line that is "}".
-: "${DEPLOY_DIR?}" "${DEPLOY_SHA?}" "${DEPLOY_URL?}" "${DEPLOY_FORCE?}" "${DEPLOY_SUBMODULES?}" "${DEPLOY_RESTART?}"
+: "${DEPLOY_DIR?}" "${DEPLOY_SHA?}" "${DEPLOY_URL?}" "${DEPLOY_FORCE?}" "${DEPLOY_SUBMODULES?}" "${DEPLOY_RESTART?}" "${DEPLOY_CF_COUNT?}"
 : "${M?}" "${cache?}" "${revs?}" "${current?}" "${done_file?}" "${deploying?}"
 umask 022
 
@@ -81,9 +84,14 @@ s_checkout() {
 	echo "checked out revs/$DEPLOY_SHA"
 }
 
+s_config() {
+	config_write "$rev"
+}
+
 s_promote() {
 	promote_to "revs/$DEPLOY_SHA" || return
 	echo "current -> revs/$DEPLOY_SHA"
+	config_link
 }
 
 s_restart() {
@@ -104,5 +112,6 @@ if [ "$DEPLOY_FORCE" != 1 ] && already_live; then
 fi
 stage fetch s_fetch
 stage checkout s_checkout
+[ "$DEPLOY_CF_COUNT" -eq 0 ] || stage config s_config
 stage promote s_promote
 [ -z "$DEPLOY_RESTART" ] || stage restart s_restart

@@ -11,6 +11,7 @@ import (
 	"deploybot/config"
 	"deploybot/deployer"
 	"deploybot/deployer/journal"
+	"deploybot/e2e/scale"
 )
 
 // fakeEngine stands in for the deployment engine in fast tests of the
@@ -177,7 +178,7 @@ func newEngineBot(t *testing.T) (*Bot, *fakeWire, *fakeEngine) {
 func collect(t *testing.T, b *Bot, w *fakeWire, want string, before ...string) []string {
 	t.Helper()
 	all := before
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(scale.D(5 * time.Second))
 	for time.Now().Before(deadline) {
 		b.out.drainTo(w)
 		all = append(all, w.take()...)
@@ -186,7 +187,7 @@ func collect(t *testing.T, b *Bot, w *fakeWire, want string, before ...string) [
 				return all
 			}
 		}
-		time.Sleep(5 * time.Millisecond)
+		time.Sleep(scale.D(5 * time.Millisecond))
 	}
 	t.Fatalf("no line containing %q; got %q", want, all)
 	return nil
@@ -197,7 +198,7 @@ func (f *fakeEngine) wait(t *testing.T, b *Bot) {
 	t.Helper()
 	select {
 	case <-f.done:
-	case <-time.After(5 * time.Second):
+	case <-time.After(scale.D(5 * time.Second)):
 		t.Fatal("the engine was not called to the end")
 	}
 }

@@ -34,6 +34,22 @@ func (r *recorder) log(e *sal.Entry) {
 	r.entries = append(r.entries, e)
 }
 
+// waitLines waits until at least n lines were said (and not taken).
+func (r *recorder) waitLines(t *testing.T, n int) {
+	t.Helper()
+	for deadline := time.Now().Add(scale.D(10 * time.Second)); ; time.Sleep(scale.D(5 * time.Millisecond)) {
+		r.mu.Lock()
+		got := len(r.lines)
+		r.mu.Unlock()
+		if got >= n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d lines said, want %d", got, n)
+		}
+	}
+}
+
 func (r *recorder) take() ([]string, []*sal.Entry) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -84,7 +100,7 @@ func TestAnnouncerSuccess(t *testing.T) {
 		Checks: []remote.CheckResult{{Name: "info", Kind: remote.CheckKindHTTP, OK: true, Status: 200, Latency: 35 * time.Millisecond}}})
 	a.Observe(deployer.Event{Type: deployer.EventHostDone, Group: "canary", Host: "scb1001"})
 	a.Observe(deployer.Event{Type: deployer.EventGroupFinished, Group: "canary", Total: 1, OK: 1, Outcome: "success"})
-	time.Sleep(scale.D(150 * time.Millisecond))
+	rec.waitLines(t, 1) // once the merge window has passed
 	lines, _ = rec.take()
 	if want := "citoid: canary 1/1 ok — port 1970 open in 0.4s, info GET /_info?x=1 200 in 35ms"; len(lines) != 1 || lines[0] != want {
 		t.Fatalf("canary = %q, want %q", lines, want)
@@ -184,7 +200,7 @@ func TestAnnouncerProgress(t *testing.T) {
 	for i := range 30 {
 		a.Observe(deployer.Event{Type: deployer.EventHostDone, Group: "eqiad", Host: fmt.Sprint(i)})
 	}
-	time.Sleep(scale.D(100 * time.Millisecond))
+	rec.waitLines(t, 2) // the start line, then the first progress report
 	a.Close()
 	lines, _ := rec.take()
 	if len(lines) < 2 || lines[1] != "citoid: eqiad 30/100 done" {

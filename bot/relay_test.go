@@ -75,7 +75,7 @@ func startRelay(t *testing.T, allow ...string) *relayHarness {
 			if err != nil {
 				t.Errorf("serveRelay: %v", err)
 			}
-		case <-time.After(scale.D(5 * time.Second)):
+		case <-time.After(scale.D(30 * time.Second)):
 			t.Error("serveRelay did not stop when its context ended")
 		}
 		<-senderDone
@@ -104,7 +104,7 @@ func write(t *testing.T, c net.Conn, s string) {
 // sent since the previous call.
 func (h *relayHarness) waitSent(t *testing.T, last string) []string {
 	t.Helper()
-	deadline := time.Now().Add(scale.D(5 * time.Second))
+	deadline := time.Now().Add(scale.D(30 * time.Second))
 	for {
 		h.sent = append(h.sent, h.w.take()...)
 		if n := len(h.sent); n > 0 && h.sent[n-1] == last {
@@ -224,7 +224,7 @@ func TestRelayAllowlist(t *testing.T) {
 	c := h.dial(t)
 	// The write may or may not fail; the server must close the connection.
 	io.WriteString(c, "!log ops1@deploy1001 restarted citoid\nhello\n")
-	c.SetReadDeadline(time.Now().Add(scale.D(5 * time.Second)))
+	c.SetReadDeadline(time.Now().Add(scale.D(30 * time.Second)))
 	if _, err := c.Read(make([]byte, 1)); err == nil || isTimeout(err) {
 		t.Fatalf("connection from outside relay_allow not closed: %v", err)
 	}
@@ -270,7 +270,7 @@ func TestRelayConcurrentConnections(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	deadline := time.Now().Add(scale.D(5 * time.Second))
+	deadline := time.Now().Add(scale.D(30 * time.Second))
 	for len(h.entries(t)) < n+2 && time.Now().Before(deadline) {
 		time.Sleep(scale.D(10 * time.Millisecond))
 	}
@@ -285,7 +285,7 @@ func TestRelayIdleTimeout(t *testing.T) {
 	t.Cleanup(func() { relayIdle = old })
 	h := startRelay(t, "127.0.0.0/8")
 	c := h.dial(t)
-	c.SetReadDeadline(time.Now().Add(scale.D(5 * time.Second)))
+	c.SetReadDeadline(time.Now().Add(scale.D(30 * time.Second)))
 	if _, err := c.Read(make([]byte, 1)); err == nil || isTimeout(err) {
 		t.Fatalf("idle connection not closed: %v", err)
 	}

@@ -48,7 +48,7 @@ func (w *switchWire) lines() []string {
 
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(scale.D(5 * time.Second))
+	deadline := time.Now().Add(scale.D(30 * time.Second))
 	for !cond() {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s", what)
@@ -400,9 +400,12 @@ func TestSenderPacingWithinBucket(t *testing.T) {
 	w.mu.Unlock()
 	// Replay the bucket over the send times: it must never go below
 	// zero. The slack covers the time between the limiter's grant and
-	// the wire's clock reading, a millisecond's worth of tokens.
+	// the wire's clock reading, which a busy machine stretches (a
+	// descheduled sender reads the clock late for one line, on time for
+	// the next): 50 ms (scaled) worth of tokens. A sender that ignored the
+	// bucket would be dozens of tokens under.
 	tokens, last := float64(burst), start
-	const slack = 0.05
+	slack := scale.D(50*time.Millisecond).Seconds() * perSecond
 	for i, at := range times {
 		tokens = min(float64(burst), tokens+at.Sub(last).Seconds()*perSecond)
 		last = at

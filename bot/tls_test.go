@@ -39,7 +39,7 @@ func tlsIRCServer(t *testing.T) (addr string, caPEM []byte, seen <-chan string) 
 			}
 			go func() {
 				defer c.Close()
-				c.SetDeadline(time.Now().Add(scale.D(10 * time.Second)))
+				c.SetDeadline(time.Now().Add(scale.D(30 * time.Second)))
 				if err := c.(*tls.Conn).Handshake(); err != nil {
 					ch <- "handshake failed: " + err.Error()
 					return
@@ -91,7 +91,7 @@ func TestTLSRefusesUntrustedServer(t *testing.T) {
 			var got string
 			select {
 			case got = <-seen:
-			case <-time.After(scale.D(10 * time.Second)):
+			case <-time.After(scale.D(30 * time.Second)):
 				t.Fatal("the bot never connected")
 			}
 			if trusted := strings.HasPrefix(got, "line: "); trusted != c.trusted {

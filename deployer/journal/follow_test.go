@@ -28,7 +28,7 @@ func next(t *testing.T, evs <-chan Event) Event {
 			t.Fatal("Follow stopped early")
 		}
 		return ev
-	case <-time.After(scale.D(10 * time.Second)):
+	case <-time.After(scale.D(30 * time.Second)):
 		t.Fatal("no event from Follow")
 	}
 	return Event{}
@@ -82,7 +82,7 @@ func TestFollow(t *testing.T) {
 		if err != nil {
 			t.Fatalf("Follow: %v", err)
 		}
-	case <-time.After(scale.D(5 * time.Second)):
+	case <-time.After(scale.D(30 * time.Second)):
 		t.Fatal("Follow did not stop at the finished event")
 	}
 }
@@ -157,7 +157,7 @@ func TestFollowInterruptedAndCancelled(t *testing.T) {
 		if !errors.Is(err, ErrInterrupted) {
 			t.Errorf("Follow of a dead deploy: %v, want ErrInterrupted", err)
 		}
-	case <-time.After(scale.D(10 * time.Second)):
+	case <-time.After(scale.D(30 * time.Second)):
 		t.Fatal("Follow of a dead deploy did not return")
 	}
 }

@@ -35,10 +35,10 @@ func copyHelper(t *testing.T, h *fleet.Host) {
 	}
 }
 
-// waitHTTP repeats an HTTP check until it passes or 10 s have passed:
+// waitHTTP repeats an HTTP check until it passes or 30 s (scaled) have passed:
 // the restarted service may take a moment to replace the old one.
 func waitHTTP(c *Conn, chk config.Check) CheckResult {
-	deadline := time.Now().Add(scale.D(10 * time.Second))
+	deadline := time.Now().Add(scale.D(30 * time.Second))
 	for {
 		r := c.CheckHTTP(context.Background(), chk)
 		if r.OK || time.Now().After(deadline) {

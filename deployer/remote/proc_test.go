@@ -73,7 +73,7 @@ func (b *syncBuffer) String() string {
 // waitOutput waits until the script has printed s.
 func (p *localProc) waitOutput(t *testing.T, s string) {
 	t.Helper()
-	for deadline := time.Now().Add(scale.D(10 * time.Second)); !strings.Contains(p.out.String(), s); time.Sleep(scale.D(10 * time.Millisecond)) {
+	for deadline := time.Now().Add(scale.D(30 * time.Second)); !strings.Contains(p.out.String(), s); time.Sleep(scale.D(10 * time.Millisecond)) {
 		if time.Now().After(deadline) {
 			t.Fatalf("script did not print %q: %q", s, p.out.String())
 		}

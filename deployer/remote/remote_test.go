@@ -136,7 +136,7 @@ func TestDial(t *testing.T) {
 	wantKind(t, err, KindConnectionLost)
 	select {
 	case <-c2.Done():
-	case <-time.After(scale.D(5 * time.Second)):
+	case <-time.After(scale.D(30 * time.Second)):
 		t.Error("Done not closed after sshd died")
 	}
 	_, err = d.Dial(ctx, target(h2))
@@ -176,7 +176,7 @@ func TestDial(t *testing.T) {
 	select {
 	case <-c3.Done():
 		t.Logf("silent peer: connection closed %v after blackhole: %v", time.Since(start).Round(time.Millisecond), c3.Err())
-	case <-time.After(scale.D(5 * time.Second)):
+	case <-time.After(scale.D(30 * time.Second)):
 		t.Error("keepalives did not close the connection to a silent peer")
 	}
 	_, err = c3.Run(ctx, "true", scale.D(time.Second))
@@ -263,7 +263,7 @@ echo never`, scale.D(time.Second))
 	}
 	t.Logf("timed out after %v", el.Round(time.Millisecond))
 	// Both the shell and its child are gone.
-	deadline := time.Now().Add(scale.D(3 * time.Second))
+	deadline := time.Now().Add(scale.D(30 * time.Second))
 	for {
 		out, _ := h.Exec(`for f in hang.pid hang.child; do kill -0 "$(cat /srv/deployment/$f)" 2>/dev/null && echo "$f alive"; done; true`)
 		if out == "" {
@@ -296,7 +296,7 @@ echo never`, scale.D(time.Second))
 		ran <- res
 	}()
 	var pgid int
-	for deadline := time.Now().Add(scale.D(5 * time.Second)); pgid == 0 && time.Now().Before(deadline); time.Sleep(scale.D(20 * time.Millisecond)) {
+	for deadline := time.Now().Add(scale.D(30 * time.Second)); pgid == 0 && time.Now().Before(deadline); time.Sleep(scale.D(20 * time.Millisecond)) {
 		b, _ := os.ReadFile(filepath.Join(h.Root, "g.pid"))
 		pgid, _ = strconv.Atoi(strings.TrimSpace(string(b)))
 	}
@@ -307,7 +307,7 @@ echo never`, scale.D(time.Second))
 		if res.ExitCode != 128+9 {
 			t.Errorf("killed group: %+v", res)
 		}
-	case <-time.After(scale.D(5 * time.Second)):
+	case <-time.After(scale.D(30 * time.Second)):
 		t.Fatal("killGroup did not end the command")
 	}
 	if out, _ := h.Exec(`kill -0 "$(cat /srv/deployment/g.child)" 2>/dev/null && echo alive; true`); out != "" {

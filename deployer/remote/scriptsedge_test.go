@@ -28,7 +28,7 @@ func TestKillScript(t *testing.T) {
 	pgid := cmd.Process.Pid
 	waitc := make(chan error, 1)
 	go func() { waitc <- cmd.Wait() }()
-	deadline := time.Now().Add(scale.D(10 * time.Second))
+	deadline := time.Now().Add(scale.D(30 * time.Second))
 	for out.Len() == 0 && time.Now().Before(deadline) {
 		time.Sleep(scale.D(10 * time.Millisecond))
 	}
@@ -47,7 +47,7 @@ func TestKillScript(t *testing.T) {
 		if !errors.As(err, &ee) || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
 			t.Errorf("leader ended with %v, want killed", err)
 		}
-	case <-time.After(scale.D(10 * time.Second)):
+	case <-time.After(scale.D(30 * time.Second)):
 		syscall.Kill(-pgid, syscall.SIGKILL)
 		t.Fatal("leader still running")
 	}

@@ -230,7 +230,9 @@ services:
     checks:
       - {name: health, http: "http://127.0.0.1:%[9]d%[10]s", timeout: %[16]s}
 %[11]s`, d.dir, serve, d.fleet.User, d.fleet.KeyFile, knownHosts, d.upstream, targetDir, d.svcBin, svcPort, healthPath, groups,
-		yamlDuration(3*time.Second), yamlDuration(8*time.Second), yamlDuration(5*time.Second), yamlDuration(promptTimeoutDefault), yamlDuration(3*time.Second))
+		// Generous: 30 hosts deploying at once on a busy machine take their
+		// time; only the hung-command case waits the command timeout out.
+		yamlDuration(10*time.Second), yamlDuration(20*time.Second), yamlDuration(15*time.Second), yamlDuration(promptTimeoutDefault), yamlDuration(10*time.Second))
 	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
 		d.t.Fatal(err)
 	}

@@ -39,8 +39,17 @@ const Fixed = "scale:fixed"
 // time.After(5*time.Second), context.WithTimeout(ctx, time.Second),
 // time.Sleep(100*time.Millisecond), a deadline time.Now().Add(2*time.Second)
 // — instead of D(…): a wait tuned to an idle machine fails on a busy one.
-// A duration held in a variable passes (its origin is not followed), and
-// so does a negative one (a point in the past is data, not a wait).
+// Besides the calls of timeoutCalls and deadlines, it checks the timeout
+// argument of every function of the module with a time.Duration
+// parameter named timeout, within or …Timeout (Expect(10*time.Second, …))
+// and fields named …Timeout (ClientOptions{Timeout: time.Second}). It
+// looks at every _test.go file and at the helper packages.
+//
+// A duration held in a variable or constant passes (its origin is not
+// followed: give it as D(…) where it is defined), and so do 0 (no
+// timeout) and a negative one (a point in the past is data, not a wait).
+// A line whose duration is data, or a point inside a window the test
+// sets up, carries a "scale:fixed" comment saying why.
 func TestNoBareTimeouts(t *testing.T) {
 	root := moduleRoot(t)
 	waits := timeoutParams(t, root)

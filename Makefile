@@ -15,21 +15,39 @@ FUZZTIME ?= 60s
 FUZZMINIMIZETIME ?= 5s
 FUZZ     = CGO_ENABLED=0 $(GO) test -run '^$$' -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZETIME)
 
-.PHONY: all build test test-short lint bench fuzz demo deps clean
+.PHONY: all build test test-short faults lint bench bench-micro fuzz demo deps clean
 
 all: lint build test
 
 build:
 	CGO_ENABLED=0 $(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/deploybot
 
-# Everything, including the end-to-end tests against real InspIRCd + Anope
-# and sshd hosts (needs root and the packages of scripts/install-deps.sh).
-test:
-	CGO_ENABLED=0 $(GO) test -count=1 -timeout $(TIMEOUT) ./...
+# Runs `go test -json` and prints each package's result, failing tests'
+# output, and at the end how many tests ran and were skipped, and why.
+SUMMARY  = bin/testsummary
 
-# Unit tests only: no servers, no root.
-test-short:
-	CGO_ENABLED=0 $(GO) test -short -count=1 -timeout $(TIMEOUT) ./...
+# Everything, including the end-to-end tests against real InspIRCd + Anope,
+# sshd hosts, PostgreSQL and Prometheus. It needs root and the packages of
+# scripts/install-deps.sh: as root on Debian it installs what is missing,
+# otherwise it fails naming what is missing. CI=true makes every test that
+# needs a missing server fail instead of skipping, so a green `make test`
+# means every end-to-end test ran.
+test: $(SUMMARY)
+	scripts/install-deps.sh --for-tests
+	CI=true CGO_ENABLED=0 $(SUMMARY) $(GO) test -json -count=1 -timeout $(TIMEOUT) ./...
+
+# Unit tests only: no servers, no root (the end-to-end tests skip).
+test-short: $(SUMMARY)
+	CGO_ENABLED=0 $(SUMMARY) $(GO) test -json -short -count=1 -timeout $(TIMEOUT) ./...
+
+$(SUMMARY): scripts/testsummary/*.go
+	CGO_ENABLED=0 $(GO) build -o $@ ./scripts/testsummary
+
+# The fault suite alone (e2e/faults, real servers, root; `make test` runs
+# it too), then every case with its outcome and duration. It fails when a
+# case failed, none ran, or go test did.
+faults: $(SUMMARY)
+	CI=true CGO_ENABLED=0 $(SUMMARY) -cases $(GO) test -json -count=1 -timeout $(TIMEOUT) ./e2e/faults/
 
 # gofmt, go vet, and shellcheck on the shell code run on targets (the
 # fragments deployer/remote embeds).
@@ -40,8 +58,16 @@ lint:
 	@command -v shellcheck >/dev/null || { echo "lint: shellcheck is not installed (see scripts/install-deps.sh)"; exit 1; }
 	shellcheck deployer/remote/scripts/*.sh
 
+# Regenerates docs/PERFORMANCE.md and docs/performance.svg: simulated
+# fleets of 10 to 1,000 hosts (e2e/simfleet) and 50 real sshd hosts beside
+# parallel-ssh and Ansible (needs root and scripts/install-deps.sh).
 bench:
-	CGO_ENABLED=0 $(GO) test -run '^$$' -bench . -benchtime 1x -count 1 ./...
+	DEPLOYBOT_BENCH_REPORT=$(CURDIR)/docs/PERFORMANCE.md CGO_ENABLED=0 $(GO) test -count=1 -run '^$$' -bench BenchmarkPerformanceReport -benchtime 1x -timeout 20m ./e2e/
+
+# Every other benchmark, once.
+bench-micro:
+	CGO_ENABLED=0 $(GO) test -run '^$$' -bench . -benchtime 1x -count 1 $$($(GO) list ./... | grep -v '/e2e$$')
+	CGO_ENABLED=0 $(GO) test -run '^$$' -bench '^Benchmark(Deploy20VsPssh|PostgresSearch|StatusLatency)$$' -benchtime 1x -count 1 ./e2e/
 
 # Native Go fuzzing, one target at a time (-fuzz takes one per run). A
 # finding is written to the package's testdata/fuzz/<Target>/, where it
@@ -58,8 +84,11 @@ fuzz:
 # A local sandbox: InspIRCd + Anope on 127.0.0.1:16667, a fleet of sshd
 # hosts with a demo service to deploy, and the bot with examples/sandbox.yaml
 # (see cmd/deploybot-sandbox). Needs root for the servers and the fleet.
+# Run as a binary of its own (not `go run`), so that Ctrl-C, SIGTERM and a
+# closed terminal's SIGHUP reach it directly and it tears everything down.
 demo: deps build
-	CGO_ENABLED=0 $(GO) run ./cmd/deploybot-sandbox -c examples/sandbox.yaml -bin $(BIN)
+	CGO_ENABLED=0 $(GO) build -o bin/deploybot-sandbox ./cmd/deploybot-sandbox
+	bin/deploybot-sandbox -c examples/sandbox.yaml -bin $(BIN)
 
 deps:
 	scripts/install-deps.sh

@@ -2,6 +2,7 @@ package bot
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"deploybot/config"
@@ -29,23 +30,20 @@ func (b *Bot) relayOf(r *request) bool {
 // (only when the server grants account-tag, so that r.account comes from
 // the server) or matches one of hostmasks.
 //
-// Accounts are compared case-insensitively with the server's case mapping:
-// services treat account names as the server treats nicks (Atheme and
-// Anope with its case mapping, Ergo with its own casefolding), and the
-// tag carries the account's canonical spelling, which a configuration
-// need not repeat. On an ascii server "ops[" and "ops{" are two accounts.
+// Accounts are compared exactly as services report them: the tag carries
+// the account's canonical spelling, and no case mapping of the bot's can
+// know how the services package folds names (Anope, Atheme and Ergo each
+// have their own), so a configured account must be spelled as services
+// spell it ("Alice" is not "alice"). Folding could only ever let in
+// somebody the configuration did not name.
 func (b *Bot) identified(r *request, accounts, hostmasks [][]string) bool {
 	b.mu.Lock()
 	tags := b.accountTags
 	b.mu.Unlock()
 	if tags && r.account != "" && r.account != "*" {
-		cm := b.caseMapping()
-		acct := cm.fold(r.account)
 		for _, list := range accounts {
-			for _, a := range list {
-				if cm.fold(a) == acct {
-					return true
-				}
+			if slices.Contains(list, r.account) {
+				return true
 			}
 		}
 	}
@@ -88,8 +86,8 @@ func (b *Bot) checkDeployer(c *command, r *request) (*config.Service, bool) {
 	if b.deployerOf(r, s) {
 		return s, true
 	}
-	b.reply(r, fmt.Sprintf("you are not a deployer of %s (log in to a services account listed in access.deployers or services.%s.deployers)", s.Name, s.Name))
 	b.log.Warn("refused: not a deployer", "nick", r.nick, "account", r.account, "host", r.user+"@"+r.host, "command", c.name, "service", s.Name)
+	b.reply(r, fmt.Sprintf("you are not a deployer of %s (log in to a services account listed in access.deployers or services.%s.deployers)", s.Name, s.Name))
 	return nil, false
 }
 

@@ -9,6 +9,7 @@ import (
 
 	"deploybot/config"
 	"deploybot/deployer"
+	"deploybot/deployer/gitrepo"
 	"deploybot/deployer/remote"
 	"deploybot/sal"
 )
@@ -129,8 +130,13 @@ func (a *Announcer) log(key, text string) {
 	if a.Log == nil {
 		return
 	}
+	nick, account := a.started.Nick, a.started.Who
+	if nick == "" { // from the shell: a Unix user, no account
+		nick, account = a.started.Who, ""
+	}
 	a.Log(&sal.Entry{
-		Nick:    a.started.Who,
+		Nick:    nick,
+		Account: account,
 		Channel: a.Channel,
 		Project: a.Project,
 		Message: text,
@@ -232,7 +238,9 @@ func (a *Announcer) onStarted(ev deployer.Event) {
 	} else {
 		sb.WriteString(short(ev.To))
 	}
-	if n := len(ev.Commits); n > 0 && ev.From != "" {
+	if ev.From == "" && len(ev.Commits) > 0 {
+		sb.WriteString(firstDeploySubjects(ev.Commits, ev.More))
+	} else if n := len(ev.Commits); n > 0 {
 		what := "commit"
 		if ev.Backwards {
 			what = "commit taken away"
@@ -255,6 +263,28 @@ func (a *Announcer) onStarted(ev deployer.Event) {
 	}
 	a.say(a.addressed(sb.String()))
 	a.log("start", "Started deploy "+a.tag(ev.To)+a.messageSuffix())
+}
+
+// maxFirstSubjects is how many commit subjects the start line of a first
+// deploy names.
+const maxFirstSubjects = 3
+
+// firstDeploySubjects is ` (first deploy: "Fix X", "Add Y", "Init", …)`:
+// the newest subjects of the revision's history, up to maxFirstSubjects.
+func firstDeploySubjects(commits []gitrepo.Commit, more bool) string {
+	var sb strings.Builder
+	sb.WriteString(" (first deploy: ")
+	for i, c := range commits[:min(len(commits), maxFirstSubjects)] {
+		if i > 0 {
+			sb.WriteString(", ")
+		}
+		fmt.Fprintf(&sb, "%q", truncate(c.Subject, 80))
+	}
+	if more || len(commits) > maxFirstSubjects {
+		sb.WriteString(", …")
+	}
+	sb.WriteString(")")
+	return sb.String()
 }
 
 func (a *Announcer) logURL(id string) string {
@@ -539,8 +569,8 @@ func (a *Announcer) onFinished(ev deployer.Event) {
 		a.log("finish", text)
 	case deployer.OutcomeNoop:
 		text := fmt.Sprintf("%s is already on %s on every host: nothing to deploy (force it with the CLI's --force)", svc, short(ev.To))
+		// Nothing ran: no SAL entry (the engine announced no start).
 		a.say(a.addressed(text))
-		a.log("finish", fmt.Sprintf("Finished deploy %s%s: no-op, already live (duration: %s)", tag, a.messageSuffix(), dur))
 	case deployer.OutcomeRolledBack:
 		to := short(ev.From)
 		if to == "" {

@@ -255,3 +255,46 @@ func TestAnnouncerPromptAnsweredElsewhere(t *testing.T) {
 		t.Fatalf("lines = %q\nwant %q", lines, want)
 	}
 }
+
+// A no-op has no start (the engine decides it first): one line saying
+// there is nothing to deploy, and no SAL entry.
+func TestAnnouncerNoop(t *testing.T) {
+	rec := &recorder{}
+	a := testAnnouncer(rec)
+	a.Observe(deployer.Event{Type: deployer.EventFinished, Service: "citoid", To: revB, Outcome: deployer.OutcomeNoop, Total: 7, OK: 7})
+	lines, entries := rec.take()
+	want := "alice: citoid is already on 5d6e7f8 on every host: nothing to deploy (force it with the CLI's --force)"
+	if len(lines) != 1 || lines[0] != want {
+		t.Errorf("lines %q, want %q", lines, want)
+	}
+	if len(entries) != 0 {
+		t.Errorf("SAL entries for a no-op: %+v", entries[0])
+	}
+}
+
+// A first deploy names the newest subjects of its history, up to a limit.
+func TestAnnouncerFirstDeploySubjects(t *testing.T) {
+	for _, tc := range []struct {
+		subjects []string
+		more     bool
+		want     string
+	}{
+		{[]string{"Init"}, false, `(first deploy: "Init") on 21 hosts`},
+		{[]string{"c", "b", "a"}, false, `(first deploy: "c", "b", "a") on 21 hosts`},
+		{[]string{"d", "c", "b", "a"}, false, `(first deploy: "d", "c", "b", …) on 21 hosts`},
+		{[]string{"b", "a"}, true, `(first deploy: "b", "a", …) on 21 hosts`},
+	} {
+		rec := &recorder{}
+		a := testAnnouncer(rec)
+		ev := started()
+		ev.From, ev.More, ev.Commits = "", tc.more, nil
+		for i, s := range tc.subjects {
+			ev.Commits = append(ev.Commits, gitrepo.Commit{SHA: fmt.Sprintf("%040d", i), Subject: s})
+		}
+		a.Observe(ev)
+		lines, _ := rec.take()
+		if len(lines) != 1 || !strings.Contains(lines[0], "deploying citoid 5d6e7f8 "+tc.want) {
+			t.Errorf("%v: start %q, want it to hold %q", tc.subjects, lines, tc.want)
+		}
+	}
+}

@@ -29,6 +29,7 @@ import (
 	"github.com/ergochat/irc-go/ircevent"
 	"github.com/ergochat/irc-go/ircmsg"
 
+	"deploybot/bot/metrics"
 	"deploybot/config"
 	"deploybot/sal"
 )
@@ -56,6 +57,23 @@ type Bot struct {
 	casemap atomic.Uint32 // caseMapping: the server's ISUPPORT CASEMAPPING
 
 	dep deploys
+
+	metrics *metrics.Metrics // nil: none (see SetMetrics)
+}
+
+// SetMetrics makes the bot report to m (call it before Run): SAL appends
+// and spool flushes, reconnects, lines sent, and, read at every scrape,
+// the connection state, the output queue and the spool depth.
+func (b *Bot) SetMetrics(m *metrics.Metrics) {
+	b.metrics = m
+	b.out.sent = m.LineSent
+	m.WatchIRC(b.conn.Connected, b.out.pending)
+	if b.spool != nil {
+		m.WatchSpool(func() (int, error) {
+			entries, err := b.spool.Pending()
+			return len(entries), err
+		})
+	}
 }
 
 // New returns a bot for cfg that logs to store, queueing lines in spool
@@ -123,7 +141,10 @@ func (b *Bot) Run(ctx context.Context) error {
 	defer b.dep.wg.Wait()
 	b.sched.start(ctx)
 	defer b.sched.wait()
-	b.postUnfinished()
+	seen := b.postUnfinished()
+	if b.dep.eng != nil && b.cfg.Deploy.State != "" {
+		wg.Go(func() { b.watchUnfinished(ctx, seen) })
+	}
 	if b.spool != nil {
 		wg.Go(func() { b.flusher(ctx) })
 	}
@@ -201,6 +222,7 @@ func (b *Bot) flusher(ctx context.Context) {
 	defer t.Stop()
 	for {
 		n, err := b.spool.Flush(ctx, b.store)
+		b.metrics.SpoolFlushed(n)
 		if n > 0 {
 			b.log.Info("queued SAL lines logged", "count", n)
 		}

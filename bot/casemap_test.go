@@ -101,8 +101,9 @@ func TestASCIICaseMapping(t *testing.T) {
 	}
 }
 
-// Configured accounts match the account tag case-insensitively, with the
-// server's case mapping.
+// Configured accounts match the account tag exactly, whatever the
+// server's case mapping: services, not the bot, decide what an account's
+// name is.
 func TestAccountCaseMapping(t *testing.T) {
 	b, _, _ := newTestBot(t)
 	b.accountTags = true
@@ -112,11 +113,13 @@ func TestAccountCaseMapping(t *testing.T) {
 		account string
 		want    bool
 	}{
-		{caseASCII, "alice", true}, // configured as Alice
-		{caseASCII, "ALICE", true},
-		{caseASCII, "OPS[TEAM]", true},
+		{caseASCII, "alice", true},
+		{caseASCII, "ALICE", false},
+		{caseASCII, "ops[team]", true},
+		{caseASCII, "OPS[TEAM]", false},
 		{caseASCII, "ops{team}", false},
-		{caseRFC1459, "ops{team}", true},
+		{caseRFC1459, "ops{team}", false},
+		{caseRFC1459, "Alice", false},
 		{caseRFC1459, "alice_", false},
 	}
 	for _, c := range cases {
@@ -153,8 +156,8 @@ func TestUntaggedIsNotLoggedIn(t *testing.T) {
 	if r.account != "" || b.isDeployer(r) {
 		t.Errorf("untagged message: account %q, deployer %v; want not logged in, no deployer", r.account, b.isDeployer(r))
 	}
-	tagged, _ := ircmsg.ParseLine("@account=Alice :alice!a@h PRIVMSG #ops :!lock citoid x")
-	if r := b.requestFrom(tagged, "deploybot"); r == nil || r.account != "Alice" || !b.isDeployer(r) {
-		t.Errorf("tagged message: %+v, want deployer Alice", r)
+	tagged, _ := ircmsg.ParseLine("@account=alice :alice!a@h PRIVMSG #ops :!lock citoid x")
+	if r := b.requestFrom(tagged, "deploybot"); r == nil || r.account != "alice" || !b.isDeployer(r) {
+		t.Errorf("tagged message: %+v, want deployer alice", r)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"deploybot/bot/metrics"
 	"deploybot/config"
 	"deploybot/sal"
 )
@@ -277,16 +278,20 @@ func (b *Bot) appendSAL(ctx context.Context, e *sal.Entry) appendResult {
 	defer cancel()
 	if b.spool != nil {
 		// Lines queued earlier go first, so the log keeps their order.
-		if _, err := b.spool.Flush(actx, b.store); err != nil && actx.Err() != nil {
+		n, err := b.spool.Flush(actx, b.store)
+		b.metrics.SpoolFlushed(n)
+		if err != nil && actx.Err() != nil {
 			return b.queueSAL(e, err)
 		}
 	}
 	err := b.store.Append(actx, e)
 	switch {
 	case err == nil:
+		b.metrics.SALAppend(string(e.Source), metrics.SALStored)
 		b.log.Info("logged", "id", e.ID, "nick", e.Nick, "account", e.Account, "channel", e.Channel, "source", e.Source)
 		return appendResult{}
 	case errors.Is(err, sal.ErrEmptyMessage), errors.Is(err, sal.ErrTooLong):
+		b.metrics.SALAppend(string(e.Source), metrics.SALRefused)
 		return appendResult{err: err}
 	}
 	return b.queueSAL(e, err)
@@ -299,9 +304,11 @@ func (b *Bot) queueSAL(e *sal.Entry, err error) appendResult {
 		return appendResult{err: err}
 	}
 	if serr := b.spool.Put(e); serr != nil {
+		b.metrics.SALAppend(string(e.Source), metrics.SALLost)
 		b.log.Error("SAL spool failed too; the line is lost", "err", serr, "nick", e.Nick, "message", e.Message)
 		return appendResult{err: err, spoolErr: serr}
 	}
+	b.metrics.SALAppend(string(e.Source), metrics.SALSpooled)
 	b.kickFlush()
 	return appendResult{err: err, queued: true}
 }
@@ -320,5 +327,6 @@ func (b *Bot) logDeploy(e *sal.Entry) {
 		go b.appendSAL(context.Background(), e)
 		return
 	}
+	b.metrics.SALAppend(string(e.Source), metrics.SALSpooled)
 	b.kickFlush()
 }

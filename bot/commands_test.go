@@ -51,7 +51,7 @@ deploy:
   ssh: {user: deploy, key_file: ssh/id, known_hosts: ssh/known_hosts}
 access:
   deployers:
-    accounts: [Alice]
+    accounts: [alice]
     hostmasks: ["*!*@wikimedia/ops/*", "carol!~carol@10.0.0.?"]
 services:
   citoid:
@@ -165,8 +165,8 @@ func TestLogRelayAttribution(t *testing.T) {
 		wantSource                sal.Source
 		wantSender, wantAccount   string
 	}{
-		{"relay by account", true, "LogMsgBot", "lmb", "wikimedia/bot", "LOGMSGBOT", line,
-			"ops1@deploy1001", "restarted citoid", sal.SourceRelay, "LogMsgBot!lmb@wikimedia/bot (LOGMSGBOT)", ""},
+		{"relay by account", true, "LogMsgBot", "lmb", "wikimedia/bot", "logmsgbot", line,
+			"ops1@deploy1001", "restarted citoid", sal.SourceRelay, "LogMsgBot!lmb@wikimedia/bot (logmsgbot)", ""},
 		{"somebody else", true, "mallory", "m", "h", "mallory", line,
 			"mallory", "ops1@deploy1001 restarted citoid", sal.SourceIRC, "", "mallory"},
 		{"the relay's nick without an account", true, "logmsgbot", "lmb", "evil.example.net", "", line,

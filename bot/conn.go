@@ -106,6 +106,7 @@ type link struct {
 	whois        *whoisReply
 	lastRecover  time.Time
 	rejoins      map[string]*rejoin // folded channel name → pending rejoin
+	registered   int                // connections registered so far
 }
 
 // whoisReply collects the answer to a WHOIS of the primary nick.
@@ -271,6 +272,10 @@ func (l *link) connected() {
 	c := l.b.conn
 	nick := c.CurrentNick()
 	l.mu.Lock()
+	if l.registered > 0 {
+		l.b.metrics.Reconnected()
+	}
+	l.registered++
 	l.registeredAt = time.Now()
 	l.nick = nick
 	l.held = l.b.sameName(nick, l.b.cfg.IRC.Nick)

@@ -25,7 +25,7 @@ type Deployer interface {
 	Abort(service string) error
 	Status(service string) (*deployer.Status, error)
 	History(service string, n int) ([]deployer.Summary, error)
-	Lock(service, who, why string) error
+	Lock(service string, h deployer.Holder) error
 	Unlock(service, who string) (deployer.Holder, error)
 	Unfinished() ([]*deployer.Deploy, error)
 	Interrupted(service string) (*deployer.Deploy, error)
@@ -148,7 +148,7 @@ func cmdRevert(_ context.Context, b *Bot, r *request) {
 // startDeploy runs req for r's sender; the engine refuses it (locked,
 // running, bad revision) or announces it.
 func (b *Bot) startDeploy(r *request, req deployer.Request) {
-	req.Who, req.Source = operator(r), deployer.SourceIRC
+	req.Who, req.Nick, req.Source = operator(r), r.nick, deployer.SourceIRC
 	s := r.svc
 	b.log.Info("deploy requested", "service", s.Name, "rev", req.Rev, "revert", req.Revert, "nick", r.nick, "account", r.account)
 	b.goAnnounced(r, s, func(ctx context.Context, ann *Announcer) {
@@ -252,18 +252,21 @@ func cmdAbort(_ context.Context, b *Bot, r *request) {
 
 // postUnfinished announces the deploys the journal holds unfinished (the
 // process running them died) with the state of their hosts, and offers
-// !rollback and !continue. It runs once, when the bot starts.
-func (b *Bot) postUnfinished() {
+// !rollback and !continue. It runs once, when the bot starts, and
+// returns the ids of the deploys it found.
+func (b *Bot) postUnfinished() map[string]bool {
+	seen := map[string]bool{}
 	if b.dep.eng == nil {
-		return
+		return seen
 	}
 	list, err := b.dep.eng.Unfinished()
 	if err != nil {
 		b.log.Error("reading unfinished deploys", "err", err)
 		b.say(b.announceChannel(), PriorityUrgent, "could not read the deploy journals at start: "+err.Error())
-		return
+		return seen
 	}
 	for _, d := range list {
+		seen[d.Meta.ID] = true
 		svc := d.Meta.Service
 		if _, ok := b.cfg.Service(svc); !ok {
 			continue
@@ -275,6 +278,7 @@ func (b *Bot) postUnfinished() {
 		}
 		b.say(b.announceChannel(), PriorityUrgent, interruptedText(d, time.Now()))
 	}
+	return seen
 }
 
 // awaitPrompt takes up the question the interrupted deploy d was asking:

@@ -79,7 +79,7 @@ func (f *fakeEngine) Deploy(ctx context.Context, req deployer.Request, obs deplo
 	}
 	res := &deployer.Result{ID: "D1", Service: req.Service, Outcome: outcome}
 	if req.Revert {
-		if err := f.Engine.Lock(req.Service, req.Who, deployer.RevertLockReason(req.Who)); err != nil {
+		if err := f.Engine.Lock(req.Service, deployer.Holder{Who: req.Who, Nick: req.Nick, Why: deployer.RevertLockReason(req.Who)}); err != nil {
 			res.LockErr = err
 		} else {
 			res.Locked = &deployer.Holder{Who: req.Who, Why: deployer.RevertLockReason(req.Who)}

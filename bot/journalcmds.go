@@ -30,7 +30,7 @@ func cmdLock(_ context.Context, b *Bot, r *request) {
 		b.reply(r, "missing reason. Usage: "+commands["lock"].usage(b.cfg.IRC.Prefix))
 		return
 	}
-	err := b.dep.eng.Lock(service, operator(r), reason)
+	err := b.dep.eng.Lock(service, deployer.Holder{Who: operator(r), Nick: r.nick, Why: reason})
 	var locked *deployer.LockedError
 	switch {
 	case errors.As(err, &locked):
@@ -66,7 +66,7 @@ func holderText(verb string, h deployer.Holder, now time.Time) string {
 	var sb strings.Builder
 	sb.WriteString(verb)
 	if h.Who != "" {
-		sb.WriteString(" by " + oneLine(h.Who))
+		sb.WriteString(" by " + oneLine(deployer.Person(h.Nick, h.Who)))
 	}
 	if !h.Since.IsZero() {
 		sb.WriteString(" since " + clockText(h.Since, now))
@@ -161,7 +161,7 @@ func runningText(service string, st *deployer.Status, now time.Time) string {
 	if st.DeployLock != nil {
 		text = holderText("deploying", *st.DeployLock, now)
 	} else {
-		text = holderText("deploying", deployer.Holder{Who: l.Who, Since: l.Started}, now)
+		text = holderText("deploying", deployer.Holder{Who: l.Who, Nick: l.Nick, Since: l.Started}, now)
 	}
 	if st.RunningErr != nil {
 		return text + " (" + st.RunningErr.Error() + ")"
@@ -197,7 +197,7 @@ func liveText(st *deployer.Status, now time.Time) string {
 	}
 	live := "live revision unknown (no successful deploy recorded)"
 	if g := st.LastGood; g != nil {
-		live = fmt.Sprintf("live %s (deployed by %s %s)", short(g.Rev), oneLine(g.Who), agoText(g.Ended, now))
+		live = fmt.Sprintf("live %s (deployed by %s %s)", short(g.Rev), oneLine(deployer.Person(g.Nick, g.Who)), agoText(g.Ended, now))
 	}
 	var parts []string
 	for _, g := range st.Groups {

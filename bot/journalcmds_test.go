@@ -60,7 +60,8 @@ func TestDeployerAuthorization(t *testing.T) {
 		service                   string
 		ok                        bool
 	}{
-		{"global account, other case", "al", "u", "h", "ALICE", "citoid", true},
+		{"global account", "al", "u", "h", "alice", "citoid", true},
+		{"global account, other case: services spell it alice", "al", "u", "h", "ALICE", "citoid", false},
 		{"per-service account", "d", "u", "h", "dave", "citoid", true},
 		{"per-service account on another service", "d", "u", "h", "dave", "mathoid", false},
 		{"unlisted account", "mallory", "u", "h", "mallory", "citoid", false},

@@ -109,6 +109,8 @@ type sender struct {
 	inflight []line // sent, awaiting their echo
 	echo     bool   // the server echoes our messages
 	wake     chan struct{}
+
+	sent func() // called for every line written, if set (metrics)
 }
 
 // class is the lines of one Priority: queues that take turns.
@@ -466,7 +468,11 @@ func (s *sender) run(ctx context.Context) {
 		if !ok {
 			continue
 		}
-		if err := s.w.Privmsg(l.target, l.text); err != nil {
+		err := s.w.Privmsg(l.target, l.text)
+		if err == nil && s.sent != nil {
+			s.sent()
+		}
+		if err != nil {
 			s.log.Warn("send failed; will retry", "err", err)
 			s.mu.Lock()
 			for i := range s.inflight {

@@ -32,6 +32,7 @@ type Config struct {
 	Deploy   Deploy              `yaml:"deploy"`
 	Access   Access              `yaml:"access"`
 	Services map[string]*Service `yaml:"services"`
+	Metrics  Metrics             `yaml:"metrics"`
 
 	// Warnings are what Load accepted but is unsafe, each with its file,
 	// line and key like an Error: a secret file (SASL password, SSH key,
@@ -40,6 +41,18 @@ type Config struct {
 	// another machine, irc.tls_insecure. They are not errors: serve logs
 	// them and check-config prints them.
 	Warnings []*Error `yaml:"-" json:"-"`
+}
+
+// Metrics is where `deploybot serve` serves its Prometheus metrics, at
+// /metrics.
+type Metrics struct {
+	// Serve serves them. Default true; false serves no /metrics anywhere.
+	Serve bool `yaml:"serve"`
+	// Listen is host:port of a web server of the metrics' own (to keep
+	// them off a public SAL address). Optional: when empty, the SAL web
+	// server (sal.listen) serves /metrics; when neither is set, nothing
+	// does.
+	Listen string `yaml:"listen"`
 }
 
 // IRC is how the bot reaches its IRC network and where it listens.
@@ -157,6 +170,12 @@ type Deploy struct {
 	// JournalDir holds the per-deploy journals and locks. Default
 	// /var/lib/deploybot/deploys. After Load it is absolute.
 	JournalDir string `yaml:"journal_dir"`
+	// State is where the deploy locks, manual locks and journals live:
+	// empty (the default) for files under JournalDir, shared by the
+	// processes of one deploy host; a postgres:// URL to share them
+	// between deploy hosts (it may be the SAL's database). JournalDir is
+	// then unused for them.
+	State string `yaml:"state"`
 	// ServeLogs serves the full log of each deploy over HTTP, at
 	// <LogsPublicURL>/deploys/<id>, and makes the bot link to it. Default
 	// true; false turns the log pages and the links off.

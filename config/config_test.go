@@ -229,6 +229,7 @@ services:
 	check("command_timeout", d.SSH.CommandTimeout.D(), 5*time.Minute)
 	check("keepalive", d.SSH.Keepalive.D(), 15*time.Second)
 	check("max_connections", d.SSH.MaxConnections, 0)
+	check("state", d.State, "")
 
 	s, ok := cfg.Service("citoid")
 	if !ok {
@@ -272,6 +273,15 @@ services:
 	check("serve_url from serve", cfg.Deploy.ServeURL, "http://10.0.0.1:9000")
 	check("deploy_dir", cfg.Deploy.DeployDir, "/opt/deploy")
 	check("journal_dir", cfg.Deploy.JournalDir, filepath.Join(dir, "journal"))
+
+	// deploy.state: a PostgreSQL URL, or nothing else.
+	for in, ok := range map[string]bool{"postgres://deploybot@db1001/deploybot": true, "postgresql://db/x": true,
+		"/var/lib/deploybot/state": false, "mysql://db/x": false} {
+		_, err := Parse(filepath.Join(dir, "bot.yaml"), []byte(strings.Replace(doc, "deploy:\n", "deploy:\n  state: "+in+"\n", 1)))
+		if (err == nil) != ok || (err != nil && !strings.Contains(err.Error(), "deploy.state")) {
+			t.Errorf("deploy.state %q: %v, want accepted=%v", in, err, ok)
+		}
+	}
 
 	doc4 := strings.Replace(doc, "  listen: \":8080\"\n", "  listen: \":8080\"\n  public_url: https://sal.example.org/\n", 1)
 	cfg, err = Parse(filepath.Join(dir, "bot.yaml"), []byte(doc4))
@@ -340,29 +350,10 @@ func TestProductionExampleCoversEveryKey(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var walk func(t reflect.Type, seen map[reflect.Type]bool) []string
-	walk = func(t reflect.Type, seen map[reflect.Type]bool) []string {
-		for t.Kind() == reflect.Pointer || t.Kind() == reflect.Slice || t.Kind() == reflect.Map {
-			t = t.Elem()
-		}
-		if t.Kind() != reflect.Struct || seen[t] {
-			return nil
-		}
-		seen[t] = true
-		var keys []string
-		for i := 0; i < t.NumField(); i++ {
-			tag, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ",")
-			if tag == "" || tag == "-" {
-				continue
-			}
-			keys = append(keys, tag)
-			keys = append(keys, walk(t.Field(i).Type, seen)...)
-		}
-		return keys
-	}
-	for _, k := range walk(reflect.TypeFor[Config](), map[reflect.Type]bool{}) {
-		if !bytes.Contains(data, []byte(k+":")) {
-			t.Errorf("production.yaml does not mention %s", k)
+	for _, k := range schemaKeys(reflect.TypeFor[Config](), "") {
+		name := k.path[strings.LastIndexAny(k.path, ".]")+1:]
+		if !bytes.Contains(data, []byte(name+":")) {
+			t.Errorf("production.yaml does not mention %s (%s)", name, k.path)
 		}
 	}
 }

@@ -121,6 +121,9 @@ func (c *checker) applyDefaults() {
 	if !c.has("deploy.serve_logs") {
 		d.ServeLogs = true
 	}
+	if !c.has("metrics.serve") {
+		cfg.Metrics.Serve = true
+	}
 	switch {
 	case !d.ServeLogs:
 		d.LogsPublicURL = ""

@@ -50,6 +50,7 @@ func (c *checker) validate() {
 	c.checkDeploy()
 	c.checkDeployers("access.deployers", c.cfg.Access.Deployers)
 	c.checkServices()
+	c.checkMetrics()
 }
 
 // ---- shared rules ----
@@ -465,6 +466,12 @@ func (c *checker) checkDeploy() {
 	d := &c.cfg.Deploy
 	c.checkPath("deploy.deploy_dir", d.DeployDir)
 	c.checkPath("deploy.journal_dir", d.JournalDir)
+	if d.State != "" {
+		if _, err := url.Parse(d.State); !isPostgres(d.State) || err != nil {
+			// url's error would quote the URL, password and all.
+			c.errf("deploy.state", "want a PostgreSQL URL such as postgres://deploybot@db1001/deploybot, or leave the key out to keep the state in deploy.journal_dir")
+		}
+	}
 	if d.Serve != "" {
 		c.checkListenAddr("deploy.serve", d.Serve, "\":8081\"")
 	} else if c.has("deploy.serve") {
@@ -526,6 +533,31 @@ func (c *checker) checkDeployLogs() {
 		case d.LogsListen == "":
 			c.errf("deploy.logs_public_url", "is set but deploy.logs_listen is not: the logs are then served on sal.listen, under sal.public_url; set logs_listen, or remove logs_public_url")
 		}
+	}
+}
+
+// checkMetrics checks where the metrics are served.
+func (c *checker) checkMetrics() {
+	m := &c.cfg.Metrics
+	switch {
+	case m.Listen != "":
+		c.checkListenAddr("metrics.listen", m.Listen, "127.0.0.1:9180")
+		for _, other := range []struct{ key, addr string }{
+			{"sal.listen", c.cfg.SAL.Listen},
+			{"deploy.serve", c.cfg.Deploy.Serve},
+			{"deploy.logs_listen", c.cfg.Deploy.LogsListen},
+			{"irc.relay_listen", c.cfg.IRC.RelayListen},
+		} {
+			if other.addr == m.Listen {
+				c.errf("metrics.listen", "%s is already %s's address: want an address of its own (leave metrics.listen out to serve /metrics with the SAL web pages)", m.Listen, other.key)
+				break
+			}
+		}
+		if c.has("metrics.serve") && !m.Serve {
+			c.errf("metrics.listen", "is set but metrics.serve is false: remove metrics.listen, or metrics.serve")
+		}
+	case c.has("metrics.listen"):
+		c.errf("metrics.listen", "empty: want a listen address such as 127.0.0.1:9180, or leave the key out to serve /metrics on sal.listen")
 	}
 }
 

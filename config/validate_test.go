@@ -574,3 +574,37 @@ func TestCRLFAccepted(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestMetricsKeys(t *testing.T) {
+	mbase := "irc: {server: irc.example.org:6697, tls: true, nick: bot, channels: [\"#ops\"]}\nsal: {database: /tmp/sal.db, listen: 127.0.0.1:8080}\n"
+	cases := []struct {
+		yaml, err string
+		serve     bool
+		listen    string
+	}{
+		{yaml: "", serve: true},
+		{yaml: "metrics: {listen: 127.0.0.1:9180}", serve: true, listen: "127.0.0.1:9180"},
+		{yaml: "metrics: {serve: false}", serve: false},
+		{yaml: "metrics: {listen: 127.0.0.1:8080}", err: "metrics.listen: 127.0.0.1:8080 is already sal.listen's address"},
+		{yaml: "metrics: {listen: 'nohost'}", err: "metrics.listen: invalid listen address"},
+		{yaml: "metrics: {listen: ''}", err: "metrics.listen: empty: want a listen address"},
+		{yaml: "metrics: {serve: false, listen: 127.0.0.1:9180}", err: "metrics.listen: is set but metrics.serve is false"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.yaml, func(t *testing.T) {
+			cfg, err := Parse("/etc/deploybot/test.yaml", []byte(mbase+tc.yaml+"\n"))
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("err = %v, want one containing %q", err, tc.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cfg.Metrics.Serve != tc.serve || cfg.Metrics.Listen != tc.listen {
+				t.Errorf("metrics = %+v, want serve %v listen %q", cfg.Metrics, tc.serve, tc.listen)
+			}
+		})
+	}
+}

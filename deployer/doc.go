@@ -17,8 +17,14 @@
 //     the revision resolved, the repository is served read-only to the
 //     targets (Engine.Serve, or the server already running on deploy.serve
 //     in another process), the journal is created, and one SSH connection
-//     is dialed per host and reused for every step. A revision already live
-//     and done on every host is a no-op unless Request.Force is set.
+//     is dialed per host and reused for every step: the first group's
+//     hosts first, alone, then the others in the background while the
+//     canary deploys, so the time to the canary's first stage does not grow
+//     with the fleet. A revision already live and done on every host is a
+//     no-op unless Request.Force is set: when the journal says it may be
+//     (this revision, or nothing, was deployed last), every host is dialed
+//     and asked before the journal is created or the deploy announced, so a
+//     no-op leaves no journal and emits only its finished event.
 //   - Groups: the canary first, then each configured group in order, at
 //     most Group.Parallel hosts at a time. On each host: one deploy session
 //     (fetch, checkout, promote, restart), then the port check and every
@@ -27,7 +33,12 @@
 //     and ask (Prompter); no answer within the service's prompt_timeout is
 //     Rollback. Rollback covers every host the deploy touched, newest group
 //     first, re-checks them, and reports the revision each was restored to.
-//     After the last group every successful host is finalized.
+//     Each host is finalized as soon as it passed (a second session on its
+//     connection), so no final pass over the fleet holds the deploy; a
+//     rollback undoes that done mark (remote.Target.Undo). A forced deploy,
+//     one of the revision deployed last, or keep_revs 1 finalizes every
+//     successful host after the last group instead: a host's done
+//     revision could then already be the one deployed.
 //   - Events (Observer): started, group started/finished with counts, host
 //     failed with a one-line reason, check results, prompts and answers,
 //     rollback per group, and the outcome with the duration; few enough that

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -26,6 +27,8 @@ type Engine struct {
 	cfg    *config.Config
 	dialer Dialer
 	log    *slog.Logger
+	// store holds the deploy locks, manual locks and journals.
+	store journal.Store
 
 	mu      sync.Mutex
 	running map[string]*run // service → deploy running in this process
@@ -35,6 +38,22 @@ type Engine struct {
 	// dialSlots bounds SSH dials in flight (deploy.ssh.max_connections);
 	// nil = no bound.
 	dialSlots chan struct{}
+
+	// watcher sees every event of every deploy (SetObserver).
+	watcher atomic.Pointer[Observer]
+}
+
+// SetObserver makes o see every event of every deploy this engine runs
+// (after the deploy's own observer), e.g. to count them: a front end's
+// observer reports one deploy, o reports them all. Call it before the
+// first deploy; o must return quickly.
+func (e *Engine) SetObserver(o Observer) { e.watcher.Store(&o) }
+
+func (e *Engine) observer() Observer {
+	if p := e.watcher.Load(); p != nil {
+		return *p
+	}
+	return nil
 }
 
 // New returns an engine for cfg that reaches its targets over SSH. It
@@ -44,16 +63,27 @@ func New(cfg *config.Config, logger *slog.Logger) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	return NewWithDialer(cfg, logger, sshDialer{d}), nil
+	st, err := openStore(cfg)
+	if err != nil {
+		d.Close()
+		return nil, err
+	}
+	return NewWithStore(cfg, logger, sshDialer{d}, st), nil
 }
 
 // NewWithDialer returns an engine for cfg that reaches its targets through
-// d (an in-memory fleet in tests).
+// d (an in-memory fleet in tests), its state in deploy.journal_dir.
 func NewWithDialer(cfg *config.Config, logger *slog.Logger, d Dialer) *Engine {
+	return NewWithStore(cfg, logger, d, journal.NewFiles(cfg.Deploy.JournalDir))
+}
+
+// NewWithStore returns an engine for cfg that reaches its targets through
+// d and keeps its state in st, which Close closes.
+func NewWithStore(cfg *config.Config, logger *slog.Logger, d Dialer, st journal.Store) *Engine {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	e := &Engine{cfg: cfg, dialer: d, log: logger, running: map[string]*run{}, repoMu: map[string]*sync.Mutex{}}
+	e := &Engine{cfg: cfg, dialer: d, log: logger, store: st, running: map[string]*run{}, repoMu: map[string]*sync.Mutex{}}
 	if n := cfg.Deploy.SSH.MaxConnections; n > 0 {
 		e.dialSlots = make(chan struct{}, n)
 	}
@@ -72,7 +102,11 @@ func (e *Engine) Close() error {
 		defer cancel()
 		_ = srv.Shutdown(ctx)
 	}
-	return e.dialer.Close()
+	err := e.store.Close()
+	if e.dialer != nil {
+		err = errors.Join(e.dialer.Close(), err)
+	}
+	return err
 }
 
 // ServeHandler is the read-only git server of deploy.deploy_dir: the

@@ -197,7 +197,7 @@ func TestPlan(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p.To != f.shas[1] || p.From != "" || len(p.Range.Commits) != 1 || len(p.Groups) != 2 ||
+	if p.To != f.shas[1] || p.From != "" || len(p.Range.Commits) != 2 || len(p.Groups) != 2 ||
 		p.Groups[0].Name != "canary" || p.Groups[1].Name != "a" || len(p.Groups[1].Hosts) != 2 || p.Groups[1].FailureLimit != 1 || p.Groups[1].Parallel != 2 {
 		t.Errorf("plan: %+v", p)
 	}
@@ -221,7 +221,7 @@ func TestDeployUnreachableCanary(t *testing.T) {
 	if res.Outcome != OutcomeRolledBack || res.To != f.shas[2] || len(res.Failed) != 1 || !strings.Contains(res.Failed[0].Reason, "unreachable") || len(res.RolledBack) != 0 {
 		t.Errorf("result: %+v", res)
 	}
-	want := []EventType{EventStarted, EventGroupStarted, EventHostFailed, EventGroupFinished, EventPrompt, EventAnswer, EventFinished}
+	want := []EventType{EventStarted, EventGroupStarted, EventHostStarted, EventHostFailed, EventGroupFinished, EventPrompt, EventAnswer, EventFinished}
 	if fmt.Sprint(r.types) != fmt.Sprint(want) {
 		t.Errorf("events %v, want %v", r.types, want)
 	}

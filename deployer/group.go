@@ -101,14 +101,14 @@ func (r *run) runHosts(ctx context.Context, g config.Group, hosts []string, t *g
 	return rest, stopped(abort)
 }
 
-// finalizeAll finalizes every host that passed (mark done, prune), at
-// most ssh.max_connections at once.
+// finalizeAll finalizes every host that passed (mark done, prune) and is
+// not finalized yet, at most ssh.max_connections at once.
 func (r *run) finalizeAll(ctx context.Context) {
 	r.setStage(StageFinalizing, "")
 	r.mu.Lock()
 	var hosts []string
 	for name, h := range r.hosts {
-		if h.ok {
+		if h.ok && !h.finalized {
 			hosts = append(hosts, name)
 		}
 	}

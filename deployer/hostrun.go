@@ -12,8 +12,12 @@ import (
 )
 
 // failHost counts host as failed, journals and reports it; it returns
-// false, for the callers' convenience.
-func (r *run) failHost(group, host, stage, reason string, checks []remote.CheckResult) bool {
+// false, for the callers' convenience. cause is Event.Cause: the stage
+// when one is given, else what the caller names.
+func (r *run) failHost(group, host, stage, cause, reason string, checks []remote.CheckResult) bool {
+	if stage != "" {
+		cause = stage
+	}
 	reason = oneLine(reason)
 	r.mu.Lock()
 	r.failed = append(r.failed, HostFailure{Host: host, Group: group, Reason: reason})
@@ -22,18 +26,19 @@ func (r *run) failHost(group, host, stage, reason string, checks []remote.CheckR
 	}
 	r.mu.Unlock()
 	r.journal(journal.Event{Type: journal.TypeHostFailed, Group: group, Host: host, Stage: stage, Err: reason})
-	r.emit(Event{Type: EventHostFailed, Group: group, Host: host, Reason: reason, Checks: checks})
+	r.emit(Event{Type: EventHostFailed, Group: group, Host: host, Reason: reason, Cause: cause, Checks: checks})
 	return false
 }
 
 // deployHost deploys and checks one host; it reports whether it passed.
 func (r *run) deployHost(ctx context.Context, group, host string) bool {
+	r.emit(Event{Type: EventHostStarted, Group: group, Host: host})
 	c, err := r.conn(ctx, host)
 	if err != nil {
-		return r.failHost(group, host, "", hostReason(err), nil)
+		return r.failHost(group, host, "", failureCause(err), hostReason(err), nil)
 	}
 	if err := r.stopStale(ctx, c, group, host); err != nil {
-		return r.failHost(group, host, "", err.Error(), nil)
+		return r.failHost(group, host, "", CauseStale, err.Error(), nil)
 	}
 	// One session runs fetch, checkout, promote and restart; their results
 	// are journaled when it ends. A deploy interrupted meanwhile shows the
@@ -45,16 +50,20 @@ func (r *run) deployHost(ctx context.Context, group, host string) bool {
 	r.update(host, func(h *hostRun) { h.inFlight = false })
 	for _, st := range stages {
 		r.journal(r.stageEvent(group, host, st))
+		r.emit(Event{Type: EventStage, Group: group, Host: host, Stage: st.Stage, Duration: st.Duration})
 	}
 	if err != nil {
-		return r.failHost(group, host, "", stageReason(err), nil)
+		return r.failHost(group, host, "", failureCause(err), stageReason(err), nil)
 	}
 	if bad := r.check(ctx, c, group, host, true); bad != nil {
-		return r.failHost(group, host, "", checkReason(*bad), []remote.CheckResult{*bad})
+		return r.failHost(group, host, "", CauseCheck, checkReason(*bad), []remote.CheckResult{*bad})
 	}
 	r.update(host, func(h *hostRun) { h.ok = true })
 	r.journal(journal.Event{Type: journal.TypeHostDone, Group: group, Host: host, Rev: r.sha})
 	r.emit(Event{Type: EventHostDone, Group: group, Host: host})
+	if r.finalizesEarly() {
+		return r.finalizeHost(ctx, host)
+	}
 	return true
 }
 
@@ -110,8 +119,8 @@ func (r *run) check(ctx context.Context, c Host, group, host string, report bool
 }
 
 // finalizeHost marks the revision done on host and prunes old ones; a
-// failure counts the host as failed.
-func (r *run) finalizeHost(ctx context.Context, host string) {
+// failure counts the host as failed. It reports whether it succeeded.
+func (r *run) finalizeHost(ctx context.Context, host string) bool {
 	group := r.host(host).group
 	c, err := r.conn(ctx, host)
 	if err == nil {
@@ -130,8 +139,10 @@ func (r *run) finalizeHost(ctx context.Context, host string) {
 		r.journal(ev)
 	}
 	if err != nil {
-		r.failHost(group, host, journal.StageFinalize, "finalize: "+stageReason(err), nil)
+		return r.failHost(group, host, journal.StageFinalize, "", "finalize: "+stageReason(err), nil)
 	}
+	r.update(host, func(h *hostRun) { h.finalized = true })
+	return true
 }
 
 func checkRecord(cr remote.CheckResult, s *config.Service) *journal.CheckRecord {
@@ -162,6 +173,20 @@ func hostReason(err error) string {
 		return fmt.Sprintf("%s: %v", he.Kind, he.Err)
 	}
 	return err.Error()
+}
+
+// failureCause is Event.Cause for err: the stage that failed, or the kind
+// of connection failure.
+func failureCause(err error) string {
+	var se *remote.StageError
+	var he *remote.HostError
+	switch {
+	case errors.As(err, &se):
+		return se.Stage
+	case errors.As(err, &he):
+		return he.Kind
+	}
+	return CauseOther
 }
 
 func stageReason(err error) string {

@@ -23,6 +23,7 @@ type Live struct {
 	ID      string
 	Service string
 	Who     string
+	Nick    string // beside Who, when known
 	Source  string
 	From    string
 	To      string
@@ -92,7 +93,7 @@ func (e *Engine) runningRun(service string) *run {
 func (r *run) live() *Live {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	l := &Live{ID: r.id, Service: r.svc.Name, Who: r.who, Source: r.source, From: r.from, To: r.sha,
+	l := &Live{ID: r.id, Service: r.svc.Name, Who: r.who, Nick: r.nick, Source: r.source, From: r.from, To: r.sha,
 		Started: r.start.UTC(), Stage: r.stage, Group: r.group, Total: len(r.hosts)}
 	for _, h := range r.hosts {
 		switch {

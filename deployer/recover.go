@@ -41,23 +41,19 @@ func (e *Engine) Recover(ctx context.Context, id string, action RecoverAction, w
 	if err != nil {
 		return nil, err
 	}
-	path, err := journal.JournalPath(e.cfg.Deploy.JournalDir, service, id)
-	if err != nil {
-		return nil, err
-	}
 	switch action {
 	case RecoverMarkEnded:
-		return e.markEnded(ctx, s, path, id, who)
+		return e.markEnded(ctx, s, id, who)
 	case RecoverRollback:
-		return e.recoverRollback(ctx, s, path, id, who, obs)
+		return e.recoverRollback(ctx, s, id, who, obs)
 	}
 	return nil, fmt.Errorf("recover: unknown action %d", action)
 }
 
 // markEnded gives up on the interrupted deploy id, leaving its hosts as
 // they are, once what it left running on them is stopped.
-func (e *Engine) markEnded(ctx context.Context, s *config.Service, path, id, who string) (*Result, error) {
-	d, err := journal.Read(path)
+func (e *Engine) markEnded(ctx context.Context, s *config.Service, id, who string) (*Result, error) {
+	d, err := e.store.Read(id)
 	if err != nil {
 		return nil, err
 	}
@@ -88,7 +84,7 @@ func (e *Engine) markEnded(ctx context.Context, s *config.Service, path, id, who
 	if err := errors.Join(errs...); err != nil {
 		reason += "; could not check or stop what it left running: " + oneLine(err.Error())
 	}
-	if err := journal.MarkEnded(path, who, reason); err != nil {
+	if err := journal.MarkEndedIn(e.store, id, who, reason); err != nil {
 		return nil, err
 	}
 	return &Result{ID: id, Service: s.Name, Outcome: OutcomeEnded, From: d.Meta.FromRev, To: d.Meta.Rev,
@@ -99,19 +95,19 @@ func (e *Engine) markEnded(ctx context.Context, s *config.Service, path, id, who
 // its journal: a recovery run, registered as the service's running
 // deploy. done releases everything, in order; the run's finished event
 // is for the caller to emit after it.
-func (e *Engine) reopen(s *config.Service, path, id, who, why string, obs Observer, p Prompter) (r *run, d *Deploy, done func(), err error) {
-	lock, err := journal.AcquireDeploy(e.cfg.Deploy.JournalDir, s.Name, journal.Holder{Who: who, Why: why, DeployID: id})
+func (e *Engine) reopen(s *config.Service, id, who, why string, obs Observer, p Prompter) (r *run, d *Deploy, lock journal.Lease, done func(), err error) {
+	lock, err = e.store.AcquireDeploy(s.Name, journal.Holder{Who: who, Why: why, DeployID: id})
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, nil, nil, err
 	}
-	jw, d, err := journal.Reopen(path, lock)
+	jw, d, err := e.store.Reopen(lock)
 	if err != nil {
 		lock.Release()
-		return nil, nil, nil, err
+		return nil, nil, nil, nil, err
 	}
 	r = e.newRun(s, id, who, SourceRecover, p, obs)
 	r.jw, r.recovery = jw, true
-	r.sha, r.from = d.Meta.Rev, d.Meta.FromRev
+	r.sha, r.from, r.force = d.Meta.Rev, d.Meta.FromRev, d.Meta.Force
 	// The target as it was deployed; submodule names do not matter to a
 	// rollback.
 	r.target = remote.NewTarget(s.Name, s, e.cfg.Deploy.ServeURL, nil)
@@ -120,7 +116,7 @@ func (e *Engine) reopen(s *config.Service, path, id, who, why string, obs Observ
 	if err := r.target.Validate(); err != nil {
 		jw.Close()
 		lock.Release()
-		return nil, nil, nil, err
+		return nil, nil, nil, nil, err
 	}
 	e.register(r)
 	done = sync.OnceFunc(func() {
@@ -129,16 +125,19 @@ func (e *Engine) reopen(s *config.Service, path, id, who, why string, obs Observ
 		lock.Release()
 		e.unregister(r)
 	})
-	return r, d, done, nil
+	return r, d, lock, done, nil
 }
 
 // recoverRollback rolls back every host the interrupted deploy reached.
-func (e *Engine) recoverRollback(ctx context.Context, s *config.Service, path, id, who string, obs Observer) (*Result, error) {
-	r, d, done, err := e.reopen(s, path, id, who, "rolling back "+id, obs, nil)
+func (e *Engine) recoverRollback(ctx context.Context, s *config.Service, id, who string, obs Observer) (*Result, error) {
+	r, d, lock, done, err := e.reopen(s, id, who, "rolling back "+id, obs, nil)
 	if err != nil {
 		return nil, err
 	}
 	defer done()
+	ctx, stop := fence(ctx, lock)
+	defer stop(nil)
+	r.fenced(lock, stop)
 	r.journal(journal.Event{Type: journal.TypeResumed, Who: who, Message: "rolling back the interrupted deploy"})
 	return r.rollbackReached(ctx, d, done, "interrupted deploy rolled back by "+who)
 }
@@ -150,7 +149,7 @@ func (r *run) rollbackReached(ctx context.Context, d *Deploy, done func(), reaso
 		Backwards: true, Recovery: true, Total: len(r.svc.AllHosts())})
 	allOK := r.rollbackGroups(ctx, d.Meta.Groups(), r.reached(d))
 	if ctx.Err() != nil {
-		return r.result(OutcomeInterrupted, ctx.Err().Error()), ctx.Err()
+		return r.result(OutcomeInterrupted, cause(ctx).Error()), cause(ctx)
 	}
 	var res *Result
 	if !allOK {
@@ -194,15 +193,14 @@ func (e *Engine) AwaitPrompt(ctx context.Context, id, who string, obs Observer, 
 	if err != nil {
 		return nil, err
 	}
-	path, err := journal.JournalPath(e.cfg.Deploy.JournalDir, service, id)
-	if err != nil {
-		return nil, err
-	}
-	r, d, done, err := e.reopen(s, path, id, who, "waiting for the answer to the question of "+id, obs, p)
+	r, d, lock, done, err := e.reopen(s, id, who, "waiting for the answer to the question of "+id, obs, p)
 	if err != nil {
 		return nil, err
 	}
 	defer done()
+	ctx, stop := fence(ctx, lock)
+	defer stop(nil)
+	r.fenced(lock, stop)
 	pp := PendingPrompt(d)
 	if pp == nil {
 		return nil, ErrNoPendingPrompt
@@ -262,18 +260,14 @@ func (e *Engine) Resume(ctx context.Context, id, who string, obs Observer, p Pro
 	if who == "" {
 		return nil, errors.New("resume: who is required")
 	}
-	path, err := journal.JournalPath(e.cfg.Deploy.JournalDir, service, id)
-	if err != nil {
-		return nil, err
-	}
-	d, err := journal.Read(path)
+	d, err := e.store.Read(id)
 	if err != nil {
 		return nil, err
 	}
 	if d.Finished {
 		return nil, journal.ErrFinished
 	}
-	if err := journal.MarkEnded(path, who, "resumed by "+who); err != nil {
+	if err := journal.MarkEndedIn(e.store, id, who, "resumed by "+who); err != nil {
 		return nil, err
 	}
 	msg := "resuming " + id

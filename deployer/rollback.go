@@ -73,7 +73,7 @@ func (r *run) rollbackGroups(ctx context.Context, order []string, byGroup map[st
 // re-checks it; it reports whether the host is restored and healthy.
 func (r *run) rollbackHost(ctx context.Context, group, host string) bool {
 	fail := func(reason string) bool {
-		return r.failHost(group, host, journal.StageRollback, "rollback: "+oneLine(reason), nil)
+		return r.failHost(group, host, journal.StageRollback, "", "rollback: "+oneLine(reason), nil)
 	}
 	c, err := r.conn(ctx, host)
 	if err != nil {
@@ -84,8 +84,12 @@ func (r *run) rollbackHost(ctx context.Context, group, host string) bool {
 	}
 	r.journal(journal.Event{Type: journal.TypeStageStarted, Group: group, Host: host, Stage: journal.StageRollback, Command: "rollback to the last done revision"})
 	r.update(host, func(h *hostRun) { h.inFlight = true })
+	t := r.target
+	if r.finalizesEarly() {
+		t.Undo = r.sha // the host may have been finalized already
+	}
 	cctx, cancel := context.WithTimeout(ctx, r.e.commandTimeout())
-	st, rev, err := c.Rollback(cctx, r.target)
+	st, rev, err := c.Rollback(cctx, t)
 	cancel()
 	r.update(host, func(h *hostRun) { h.inFlight = false })
 	ev := journal.Event{Type: journal.TypeStage, Group: group, Host: host, Stage: journal.StageRollback,

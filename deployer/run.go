@@ -19,6 +19,7 @@ type run struct {
 	svc    *config.Service
 	id     string
 	who    string
+	nick   string // beside who, when known
 	source string
 	sha    string // the revision being deployed
 	from   string // the revision deployed before
@@ -26,10 +27,13 @@ type run struct {
 	// recovery: the run rolls back a deploy whose process died.
 	recovery bool
 	target   remote.Target
-	jw       *journal.Writer
+	jw       journal.EventWriter
 	obs      Observer
 	p        Prompter
 	start    time.Time
+
+	// stop ends the run's context when its lock is fenced (see fenced).
+	stop context.CancelCauseFunc
 
 	mu     sync.Mutex
 	hosts  map[string]*hostRun // every host of the service
@@ -52,10 +56,15 @@ type hostRun struct {
 	cfg   config.Host
 	group string
 	conn  Host
+	// dialing is closed when the dial in progress ends (nil: none);
+	// dialErr is why the last dial failed.
+	dialing chan struct{}
+	dialErr error
 	// changed: a deploy session started on the host, so a rollback must
 	// cover it. ok: it passed every stage and check and was not rolled
 	// back since. failed: it counts as failed. inFlight: a stage runs.
-	changed, ok, failed, inFlight bool
+	// finalized: the revision was marked done there.
+	changed, ok, failed, inFlight, finalized bool
 }
 
 func (e *Engine) newRun(s *config.Service, id, who, source string, p Prompter, obs Observer) *run {
@@ -106,6 +115,9 @@ func (r *run) emit(ev Event) {
 	if r.obs != nil {
 		r.obs.Observe(ev)
 	}
+	if w := r.e.observer(); w != nil {
+		w.Observe(ev)
+	}
 }
 
 func (r *run) journal(ev journal.Event) {
@@ -114,6 +126,9 @@ func (r *run) journal(ev journal.Event) {
 	}
 	if err := r.jw.Append(ev); err != nil {
 		r.e.log.Error("journal append failed", "deploy", r.id, "err", err)
+		if r.stop != nil {
+			r.stop(fmt.Errorf("journal: %w", err))
+		}
 	}
 }
 
@@ -130,15 +145,51 @@ func (r *run) closeConns() {
 }
 
 // conn returns the connection to host, dialing it (again) when there is
-// none or it was lost.
+// none or it was lost. Callers asking while a dial of the host is in
+// progress share it, and its error.
 func (r *run) conn(ctx context.Context, host string) (Host, error) {
 	h := r.host(host)
 	r.mu.Lock()
-	c, hc := h.conn, h.cfg
-	r.mu.Unlock()
-	if c != nil && c.Err() == nil {
-		return c, nil
+	for {
+		if h.conn != nil && h.conn.Err() == nil {
+			c := h.conn
+			r.mu.Unlock()
+			return c, nil
+		}
+		wait := h.dialing
+		if wait == nil {
+			break
+		}
+		r.mu.Unlock()
+		select {
+		case <-wait:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		r.mu.Lock()
+		if h.dialing == nil && h.dialErr != nil && (h.conn == nil || h.conn.Err() != nil) {
+			err := h.dialErr
+			r.mu.Unlock()
+			return nil, err
+		}
 	}
+	done := make(chan struct{})
+	h.dialing, h.dialErr = done, nil
+	hc := h.cfg
+	r.mu.Unlock()
+	c, err := r.dial(ctx, hc)
+	r.mu.Lock()
+	h.dialing, h.dialErr = nil, err
+	if err == nil {
+		h.conn = c
+	}
+	r.mu.Unlock()
+	close(done)
+	return c, err
+}
+
+// dial connects to hc within the engine's bound on dials in flight.
+func (r *run) dial(ctx context.Context, hc config.Host) (Host, error) {
 	if slots := r.e.dialSlots; slots != nil {
 		select {
 		case slots <- struct{}{}:
@@ -147,14 +198,7 @@ func (r *run) conn(ctx context.Context, host string) (Host, error) {
 			return nil, ctx.Err()
 		}
 	}
-	c, err := r.e.dialer.Dial(ctx, hc)
-	if err != nil {
-		return nil, err
-	}
-	r.mu.Lock()
-	h.conn = c
-	r.mu.Unlock()
-	return c, nil
+	return r.e.dialer.Dial(ctx, hc)
 }
 
 // result is the run's Result as it stands.

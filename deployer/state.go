@@ -38,18 +38,21 @@ var (
 var (
 	ShortRev = journal.ShortRev
 	OneLine  = journal.OneLine
-	Clip     = journal.Clip
+	// Person is how an operator is shown: "alice_ (alice)".
+	Person = journal.Person
+	Clip   = journal.Clip
 )
 
-// Lock takes the manual lock of service: deploys from every front end
-// are refused until Unlock. It is refused with a *LockedError when the
-// service is locked already.
-func (e *Engine) Lock(service, who, why string) error {
+// Lock takes the manual lock of service for h (Who and Why required,
+// Nick when known): deploys from every front end are refused until
+// Unlock. It is refused with a *LockedError when the service is locked
+// already.
+func (e *Engine) Lock(service string, h Holder) error {
 	s, err := e.service(service)
 	if err != nil {
 		return err
 	}
-	return journal.Lock(e.cfg.Deploy.JournalDir, s.Name, journal.Holder{Who: who, Why: why})
+	return e.store.Lock(s.Name, Holder{Who: h.Who, Nick: h.Nick, Why: h.Why})
 }
 
 // Unlock releases the manual lock of service and returns what it was
@@ -59,11 +62,11 @@ func (e *Engine) Unlock(service, who string) (Holder, error) {
 	if err != nil {
 		return Holder{}, err
 	}
-	return journal.Unlock(e.cfg.Deploy.JournalDir, s.Name, who)
+	return e.store.Unlock(s.Name, who)
 }
 
 // Locks lists the services with a deploy running or a manual lock.
-func (e *Engine) Locks() ([]ServiceLock, error) { return journal.Locks(e.cfg.Deploy.JournalDir) }
+func (e *Engine) Locks() ([]ServiceLock, error) { return e.store.Locks() }
 
 // History returns up to n deploys of service, newest first (n <= 0: all).
 // Up to journal.IndexRecent come from the service's index, without
@@ -74,13 +77,13 @@ func (e *Engine) History(service string, n int) ([]Summary, error) {
 		return nil, err
 	}
 	if n > 0 && n <= journal.IndexRecent {
-		ix, _, err := journal.ReadIndex(e.cfg.Deploy.JournalDir, s.Name)
+		ix, _, err := e.store.ReadIndex(s.Name)
 		if err != nil {
 			return nil, err
 		}
 		return slices.Clone(ix.Recent[:min(n, len(ix.Recent))]), nil
 	}
-	return journal.ListN(e.cfg.Deploy.JournalDir, s.Name, n)
+	return e.store.List(s.Name, n)
 }
 
 // FormatSummary writes a deploy's summary line.
@@ -89,7 +92,7 @@ func FormatSummary(w io.Writer, s Summary) error { return journal.FormatSummary(
 // lastGood returns the revision of the last deploy of service that left
 // every host on it ("" if none).
 func (e *Engine) lastGood(service string) string {
-	ix, _, err := journal.ReadIndex(e.cfg.Deploy.JournalDir, service)
+	ix, _, err := e.store.ReadIndex(service)
 	if err != nil || ix.LastGood == nil {
 		return ""
 	}
@@ -99,7 +102,7 @@ func (e *Engine) lastGood(service string) string {
 // previousGood returns the revision live now (the last one deployed
 // successfully) and the last one deployed successfully before it.
 func (e *Engine) previousGood(service string) (cur, prev string, err error) {
-	ix, _, err := journal.ReadIndex(e.cfg.Deploy.JournalDir, service)
+	ix, _, err := e.store.ReadIndex(service)
 	switch {
 	case err != nil:
 		return "", "", err
@@ -114,7 +117,7 @@ func (e *Engine) previousGood(service string) (cur, prev string, err error) {
 // Unfinished lists the deploys whose process died before they finished,
 // newest first, with the last known state of every host.
 func (e *Engine) Unfinished() ([]*Deploy, error) {
-	return journal.Unfinished(e.cfg.Deploy.JournalDir)
+	return e.store.Unfinished()
 }
 
 // Interrupted returns the newest deploy of service if its process died
@@ -124,11 +127,11 @@ func (e *Engine) Interrupted(service string) (*Deploy, error) {
 	if err != nil {
 		return nil, err
 	}
-	_, d, err := journal.ReadIndex(e.cfg.Deploy.JournalDir, s.Name)
+	_, d, err := e.store.ReadIndex(s.Name)
 	if err != nil || d == nil {
 		return nil, err
 	}
-	if h, err := journal.Running(e.cfg.Deploy.JournalDir, s.Name); err != nil {
+	if h, err := e.store.Running(s.Name); err != nil {
 		return nil, err
 	} else if h != nil && (h.DeployID == "" || h.DeployID == d.Meta.ID) {
 		return nil, nil // running
@@ -179,11 +182,10 @@ func (e *Engine) Status(service string) (*Status, error) {
 	if err != nil {
 		return nil, err
 	}
-	dir := e.cfg.Deploy.JournalDir
 	st := &Status{Service: s.Name}
 	// The index, and the newest deploy read whole only when it did not
 	// finish (running, or interrupted).
-	ix, newest, err := journal.ReadIndex(dir, s.Name)
+	ix, newest, err := e.store.ReadIndex(s.Name)
 	st.HistoryErr = err
 	if ix != nil {
 		st.LastGood, st.Groups = ix.LastGood, ix.Groups
@@ -191,7 +193,7 @@ func (e *Engine) Status(service string) (*Status, error) {
 	if newest != nil {
 		st.Groups = newest.GroupRevs()
 	}
-	st.DeployLock, st.RunningErr = journal.Running(dir, s.Name)
+	st.DeployLock, st.RunningErr = e.store.Running(s.Name)
 	switch l, ok := e.Active(s.Name); {
 	case ok:
 		st.Running, st.Here = l, true
@@ -200,7 +202,7 @@ func (e *Engine) Status(service string) (*Status, error) {
 	case st.RunningErr == nil && newest != nil:
 		st.Interrupted = true
 	}
-	st.Lock, st.LockErr = journal.Held(dir, s.Name)
+	st.Lock, st.LockErr = e.store.Held(s.Name)
 	return st, nil
 }
 
@@ -212,15 +214,15 @@ func (e *Engine) liveElsewhere(service string, h *Holder, newest *Deploy) (*Live
 	}
 	d := newest
 	if d == nil || d.Meta.ID != h.DeployID {
-		path, err := journal.JournalPath(e.cfg.Deploy.JournalDir, service, h.DeployID)
-		if err != nil {
+		if _, _, err := journal.ParseID(h.DeployID); err != nil {
 			return nil, nil // the holder names no deploy this engine can read
 		}
-		if d, err = journal.Read(path); err != nil {
+		var err error
+		if d, err = e.store.Read(h.DeployID); err != nil {
 			return nil, fmt.Errorf("journal unreadable: %w", err)
 		}
 	}
-	l := &Live{ID: d.Meta.ID, Service: service, Who: d.Meta.Who, Source: d.Meta.Source, From: d.Meta.FromRev,
+	l := &Live{ID: d.Meta.ID, Service: service, Who: d.Meta.Who, Nick: d.Meta.Nick, Source: d.Meta.Source, From: d.Meta.FromRev,
 		To: d.Meta.Rev, Started: d.Meta.Started, Stage: StagePreparing}
 	for _, hosts := range d.Meta.Hosts {
 		l.Total += len(hosts)

@@ -203,7 +203,7 @@ func TestStatus(t *testing.T) {
 		t.Errorf("summary %q", sb.String())
 	}
 
-	if err := f.eng.Lock("svc", "bob", "db migration"); err != nil {
+	if err := f.eng.Lock("svc", Holder{Who: "bob", Why: "db migration"}); err != nil {
 		t.Fatal(err)
 	}
 	var le *LockedError
@@ -223,7 +223,7 @@ func TestStatus(t *testing.T) {
 	if _, err := f.eng.Unlock("svc", "carol"); !errors.Is(err, ErrNotLocked) {
 		t.Errorf("second unlock: %v", err)
 	}
-	if err := f.eng.Lock("nosuch", "bob", "x"); err == nil {
+	if err := f.eng.Lock("nosuch", Holder{Who: "bob", Why: "x"}); err == nil {
 		t.Error("lock of an unknown service")
 	}
 }

@@ -19,6 +19,9 @@ type Request struct {
 	Message string
 	// Who is the operator: an IRC account or a Unix user. Required.
 	Who string
+	// Nick is the IRC nick the operator used ("" from the shell). It is recorded beside Who (journal, locks,
+	// events) so that one person is shown as one name (journal.Person).
+	Nick string
 	// Source is where the deploy was asked for: "cli", "irc".
 	Source string
 	// Force redeploys a revision that is already live.
@@ -41,6 +44,7 @@ type EventType string
 const (
 	EventStarted       EventType = "started"        // Who, From, To, Commits, Backwards, Message, Total
 	EventGroupStarted  EventType = "group_started"  // Group, Total
+	EventHostStarted   EventType = "host_started"   // Group, Host: the host's deploy begins (it is in flight)
 	EventHostDone      EventType = "host_done"      // Group, Host: every stage and check passed
 	EventHostFailed    EventType = "host_failed"    // Group, Host, Reason, Checks (the failed ones)
 	EventCheckResult   EventType = "check"          // Group, Host, Checks (one)
@@ -50,6 +54,17 @@ const (
 	EventRollback      EventType = "rollback"       // Group, Total, OK, Failed: one group rolled back
 	EventFinished      EventType = "finished"       // Outcome, Reason, Total, OK, Failed, Duration
 	EventStopped       EventType = "stopped"        // Group, Host, Message: what a dead deploy left running there was stopped
+	EventStage         EventType = "stage"          // Group, Host, Stage, Duration: one stage of a host's deploy session ran
+)
+
+// Causes of a host failure (Event.Cause of EventHostFailed) besides the
+// remote.Stage* names (the stage that failed: fetch, checkout, promote,
+// restart, finalize, rollback) and the remote.Kind* ones (the connection
+// failed: unreachable, auth failed, …). A small fixed set, for counting.
+const (
+	CauseCheck = "check" // a check failed after the restart
+	CauseStale = "stale" // what a dead deploy left running could not be stopped
+	CauseOther = "other"
 )
 
 // Outcome is how a deploy or a group ended: one vocabulary for the
@@ -76,14 +91,21 @@ type Event struct {
 	Service  string
 	DeployID string
 	Who      string
-	Source   string
-	Group    string
-	Host     string
+	// Nick is the operator's IRC nick beside Who (EventStarted).
+	Nick   string
+	Source string
+	Group  string
+	Host   string
 	// Counts of hosts: of the group (group events) or the deploy.
 	Total, OK, Failed int
 	// Reason is why a host failed, or why the deploy did not succeed:
 	// one line.
 	Reason string
+	// Cause is why a host failed (EventHostFailed) in one word from a
+	// small fixed set: see CauseCheck.
+	Cause string
+	// Stage is the remote.Stage* name of an EventStage.
+	Stage string
 	// Checks are the check results that matter: the failed ones of a
 	// failed host, the one of a check event.
 	Checks []remote.CheckResult
@@ -93,6 +115,9 @@ type Event struct {
 	// Backwards is set on EventStarted when To is an ancestor of From (a
 	// revert): Commits are then the commits taken away.
 	Backwards bool
+	// More is set on EventStarted of a first deploy (From "") when the
+	// revision's history holds older commits than Commits lists.
+	More bool
 	// Recovery is set on the events of an interrupted deploy being rolled
 	// back (Engine.Recover): From is the revision it was deploying, To the
 	// one it restores.

@@ -241,8 +241,16 @@ services:
 // cli runs the deploybot binary with the configuration; stdin may be nil.
 func (d *deployEnv) cli(stdin string, args ...string) (code int, stdout, stderr string) {
 	d.t.Helper()
+	return d.cliAt("", binary, stdin, args...)
+}
+
+// cliAt runs prog (the binary, or a link to it) in dir ("" for the test's
+// own directory).
+func (d *deployEnv) cliAt(dir, prog, stdin string, args ...string) (code int, stdout, stderr string) {
+	d.t.Helper()
 	args = append(args, "-c", d.config)
-	cmd := exec.Command(binary, args...)
+	cmd := exec.Command(prog, args...)
+	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "SUDO_USER=alice")
 	cmd.Stdin = strings.NewReader(stdin)
 	var o, e bytes.Buffer
@@ -427,7 +435,7 @@ func TestDeploy(t *testing.T) {
 	})
 
 	t.Run("happy path", func(t *testing.T) {
-		for _, label := range []string{"v1", "v2", "v3"} {
+		for _, label := range []string{"v1", "v2"} {
 			if label != "v1" {
 				d.commit(label, 200)
 			}
@@ -438,6 +446,23 @@ func TestDeploy(t *testing.T) {
 			d.wantFleet(label)
 			t.Logf("deploy %s:\n%s", label, out)
 		}
+		// v3 as with Scap3: "deploy", a link to the binary, run inside
+		// the service's deploy repository (reached through a symlink).
+		d.commit("v3", 200)
+		bin := t.TempDir()
+		if out, err := exec.Command(binary, "install-aliases", bin).CombinedOutput(); err != nil {
+			t.Fatalf("install-aliases: %v\n%s", err, out)
+		}
+		here := filepath.Join(t.TempDir(), "here")
+		if err := os.Symlink(filepath.Join(d.cfg.Deploy.DeployDir, "svc"), here); err != nil {
+			t.Fatal(err)
+		}
+		code, out, errOut := d.cliAt(filepath.Join(here, "deploy"), filepath.Join(bin, "deploy"), "", "-m", "deploying v3")
+		if code != 0 || !strings.Contains(out, ": "+svcName+" "+d.revs["v2"][:7]+".."+d.revs["v3"][:7]) || !strings.Contains(out, "success") {
+			t.Fatalf("deploy from the deploy repository: exit %d\n%s%s", code, out, errOut)
+		}
+		d.wantFleet("v3")
+		t.Logf("deploy v3:\n%s", out)
 		for i, h := range f.Hosts {
 			revs, _ := os.ReadDir(filepath.Join(h.Root, "svc", "deploy-cache", "revs"))
 			var names []string
@@ -454,8 +479,26 @@ func TestDeploy(t *testing.T) {
 		}
 	})
 
-	t.Run("deploy-log latest shows every command on every host", func(t *testing.T) {
+	t.Run("deploy-log latest: the summary first, in 40 lines", func(t *testing.T) {
 		code, out, errOut := d.cli("", "deploy-log", svcName, "--latest")
+		if code != 0 {
+			t.Fatalf("exit %d: %s", code, errOut)
+		}
+		lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+		summary, _, _ := strings.Cut(out, "\n\n")
+		if len(lines) > 40 || strings.Count(summary, ": done, switched to "+d.revs["v3"][:7]) != len(f.Hosts) ||
+			!strings.HasPrefix(summary, svcName+" ") || !strings.Contains(lines[0], ", success") {
+			t.Errorf("%d lines, want at most 40 starting with the per-host summary:\n%s", len(lines), out)
+		}
+		for _, l := range lines {
+			if len(l) > 300 {
+				t.Errorf("a line of %d bytes (a script?): %.200s…", len(l), l)
+			}
+		}
+	})
+
+	t.Run("deploy-log latest --level debug shows every command on every host", func(t *testing.T) {
+		code, out, errOut := d.cli("", "deploy-log", svcName, "--latest", "--level", "debug")
 		if code != 0 {
 			t.Fatalf("exit %d: %s", code, errOut)
 		}
@@ -477,10 +520,13 @@ func TestDeploy(t *testing.T) {
 			b, _ := os.ReadFile(filepath.Join(f.Hosts[0].Root, "restarts"))
 			return strings.Count(string(b), "\n")
 		}
-		n := restarts()
+		n, journals := restarts(), d.journals()
 		code, out, errOut := d.cli("", "deploy", svcName)
-		if code != 0 || !strings.Contains(out, "noop") || restarts() != n {
+		if code != 0 || !strings.HasPrefix(out, "nothing to deploy: svc is already on "+d.revs["v3"][:7]) || restarts() != n {
 			t.Errorf("redeploy: exit %d, restarts %d → %d\n%s%s", code, n, restarts(), out, errOut)
+		}
+		if d.journals() != journals {
+			t.Errorf("a no-op left a journal: %d → %d", journals, d.journals())
 		}
 		code, out, errOut = d.cli("", "deploy", svcName, "--force")
 		if code != 0 || !strings.Contains(out, "success") || restarts() != n+1 {

@@ -5,5 +5,5 @@
 //
 // Nothing here is used by the product. The tests need root and the
 // packages of scripts/install-deps.sh; outside CI they skip when a server
-// is missing, in CI (CI set) they fail naming it.
+// is missing, in CI (CI set, as `make test` does) they fail naming it.
 package e2e

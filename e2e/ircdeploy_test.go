@@ -215,8 +215,9 @@ func TestIRCDeployStory(t *testing.T) {
 	t.Run("deploy", func(t *testing.T) {
 		alice.Say("#ops", "!deploy svc")
 		start := expectBot(t, alice, nick, "alice: deploying svc ", long)
-		wantStart := fmt.Sprintf("alice: deploying svc %s on 5 hosts — log: http://", v2[:7])
-		if !strings.HasPrefix(start, wantStart) {
+		// A first deploy names the newest subjects of its history.
+		wantStart := fmt.Sprintf(`alice: deploying svc %s (first deploy: "release v2", "release v1"`, v2[:7])
+		if !strings.HasPrefix(start, wantStart) || !strings.Contains(start, " on 5 hosts — log: http://") {
 			t.Fatalf("start line %q, want prefix %q", start, wantStart)
 		}
 		canary := expectBot(t, alice, nick, "svc: canary", long)
@@ -230,6 +231,13 @@ func TestIRCDeployStory(t *testing.T) {
 		}
 		d.wantFleet("v2")
 		entries := salMessages(t, d.dir)
+		// One name per person: the !log and the deploy entries carry the
+		// same nick and account.
+		for _, e := range entries {
+			if (e.Source == sal.SourceIRC || e.Source == sal.SourceDeploy) && (e.Nick != "alice" || e.Account != "alice") {
+				t.Errorf("%s entry %q: nick %q, account %q, want alice and alice", e.Source, e.Message, e.Nick, e.Account)
+			}
+		}
 		if countPrefix(entries, sal.SourceDeploy, fmt.Sprintf("Started deploy [svc@%s]: release v2", v2[:7])) != 1 ||
 			countPrefix(entries, sal.SourceDeploy, fmt.Sprintf("Finished deploy [svc@%s]: release v2 (duration: ", v2[:7])) != 1 {
 			t.Fatalf("SAL entries: %+v", entries)
@@ -238,12 +246,17 @@ func TestIRCDeployStory(t *testing.T) {
 		if lines := botLines(alice, nick); len(lines) > 6 {
 			t.Fatalf("%d lines for a 5-host deploy:\n%s", len(lines), strings.Join(lines, "\n"))
 		}
-		// The posted log link serves the whole deploy.
+		// The posted log link serves the deploy: where every host ended
+		// first, and every command and check at ?level=debug.
 		link := regexp.MustCompile(`log: (\S+)`).FindStringSubmatch(start)[1]
 		body := httpGet(t, link)
+		if want := d.fleet.Hosts[4].IP + ": done, switched to " + v2[:7]; !strings.Contains(strings.SplitN(body, "\n\n", 2)[0], want) {
+			t.Fatalf("the deploy log at %s does not start with %q:\n%s", link, want, body)
+		}
+		body = httpGet(t, link+"?level=debug")
 		for _, want := range []string{"promote", "health", d.fleet.Hosts[4].IP} {
 			if !strings.Contains(body, want) {
-				t.Fatalf("the deploy log at %s lacks %q:\n%s", link, want, body)
+				t.Fatalf("the deploy log at %s?level=debug lacks %q:\n%s", link, want, body)
 			}
 		}
 	})

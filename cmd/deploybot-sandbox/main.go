@@ -16,9 +16,18 @@
 // and tears everything down.
 //
 // Everything it creates lives in the data directory (-data, default
-// sandbox-data next to the configuration); the fleet, the upstream, the
-// deploy repository and the deploy journals are made anew at every start,
-// the SAL is kept. It needs root, like the servers it starts.
+// sandbox-data next to the configuration), but for the IRC servers' and
+// (when the data directory is not searchable by the fleet's user) the
+// fleet's temporary directories; the fleet, the upstream, the deploy
+// repository and the deploy journals are made anew at every start, the SAL
+// is kept. It needs root, like the servers it starts.
+//
+// SIGINT (Ctrl-C), SIGTERM and SIGHUP (the terminal closed) all stop it
+// the same way: `deploybot serve` first, then the fleet and the IRC
+// servers, removing what they created. One sandbox runs per data
+// directory; a sandbox that was killed (SIGKILL) leaves its network
+// namespaces, bridge, processes and temporary directories, and the next
+// start on the same data directory removes them first (leftovers.go).
 //
 // It wires the test harnesses of e2e/ to the bot; it is not meant for
 // production.
@@ -37,7 +46,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
-	"text/tabwriter"
+	"time"
 
 	"deploybot/config"
 	"deploybot/e2e/fleet"
@@ -58,7 +67,7 @@ func main() {
 	if *data == "" {
 		*data = filepath.Join(filepath.Dir(*path), "sandbox-data")
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	defer stop()
 	s := &sandbox{path: *path, data: *data, user: *user, pass: *pass, bin: *bin}
 	err := s.run(ctx)
@@ -80,12 +89,18 @@ type sandbox struct {
 	upstream *upstream
 	serve    string   // deploy.serve
 	fresh    []string // what is made anew at every start
+	lock     *os.File // the data directory's lock, held while running
+	state    state    // what outlives the sandbox if it dies
 }
 
 func (s *sandbox) run(ctx context.Context) (err error) {
 	if err := s.prepare(); err != nil {
 		return err
 	}
+	if err := s.claim(); err != nil {
+		return err
+	}
+	defer s.release()
 	cfg := s.cfg
 
 	_, portStr, err := net.SplitHostPort(cfg.IRC.Server)
@@ -99,10 +114,15 @@ func (s *sandbox) run(ctx context.Context) (err error) {
 		return err
 	}
 	defer func() {
+		fmt.Println("stopping the IRC servers …")
 		if cerr := s.irc.Close(); cerr != nil && err == nil {
 			err = cerr
 		}
 	}()
+	s.state.ircdDir = s.irc.Dir
+	if err := s.saveState(); err != nil {
+		return err
+	}
 	if cfg.IRC.SASL != nil {
 		if err := s.irc.Register(cfg.IRC.SASL.Account, cfg.IRC.SASL.Password.Reveal()); err != nil {
 			return fmt.Errorf("registering the bot's account: %w", err)
@@ -115,7 +135,6 @@ func (s *sandbox) run(ctx context.Context) (err error) {
 		return err
 	}
 
-	// Only now: a second sandbox fails above, before it removes anything.
 	if err := s.clear(); err != nil {
 		return err
 	}
@@ -169,10 +188,23 @@ func (s *sandbox) run(ctx context.Context) (err error) {
 
 	s.printInstructions(os.Stdout)
 
+	return s.runServe(ctx)
+}
+
+// runServe runs `deploybot serve` until it stops or ctx is done, then stops
+// it (SIGINT, SIGKILL after 30 s). It runs in its own process group, so a
+// terminal's SIGINT or SIGHUP reaches only the sandbox, which stops it in
+// order; if the sandbox dies, it gets SIGTERM (Pdeathsig).
+func (s *sandbox) runServe(ctx context.Context) error {
 	serve := exec.Command(s.bin, "serve", "-c", s.runtime)
 	serve.Stdout, serve.Stderr = os.Stdout, os.Stderr
+	serve.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
 	if err := serve.Start(); err != nil {
 		return err
+	}
+	s.state.servePid, s.state.serveStart = serve.Process.Pid, fleet.ProcStart(serve.Process.Pid)
+	if err := s.saveState(); err != nil {
+		fmt.Fprintln(os.Stderr, "deploybot-sandbox:", err)
 	}
 	done := make(chan error, 1)
 	go func() { done <- serve.Wait() }()
@@ -180,13 +212,20 @@ func (s *sandbox) run(ctx context.Context) (err error) {
 	case err := <-done:
 		return fmt.Errorf("deploybot serve stopped: %v", err)
 	case <-ctx.Done():
-		fmt.Println("stopping deploybot serve …")
-		_ = serve.Process.Signal(os.Interrupt)
-		if err := <-done; err != nil {
+	}
+	fmt.Println("stopping deploybot serve …")
+	_ = serve.Process.Signal(os.Interrupt)
+	select {
+	case err := <-done:
+		if err != nil {
 			fmt.Fprintln(os.Stderr, "deploybot serve:", err)
 		}
-		return nil
+	case <-time.After(30 * time.Second):
+		fmt.Fprintln(os.Stderr, "deploybot serve did not stop in 30s: killing it")
+		_ = serve.Process.Kill()
+		<-done
 	}
+	return nil
 }
 
 // prepare loads the configuration and checks that everything the sandbox
@@ -279,113 +318,4 @@ func (h harnessLines) Write(p []byte) (int, error) {
 		return h.w.Write(p)
 	}
 	return len(p), nil
-}
-
-func (s *sandbox) printInstructions(w io.Writer) {
-	cfg, f, u := s.cfg, s.fleet, s.upstream
-	svc := cfg.Services[s.service]
-	name := s.service
-	short := func(sha string) string { return sha[:7] }
-	_, ircPort, _ := net.SplitHostPort(cfg.IRC.Server)
-	ircHost, _, _ := net.SplitHostPort(cfg.IRC.Server)
-	channel := cfg.IRC.Channels[0]
-	cli := fmt.Sprintf("%s %%s -c %s", s.bin, shellQuote(s.runtime))
-
-	// Which host is which.
-	var layout []string
-	i := 0
-	next := func() string {
-		h := f.Hosts[i]
-		i++
-		return fmt.Sprintf("%s (%s)", h.IP, h.Name)
-	}
-	var canary []string
-	for range svc.Canary {
-		canary = append(canary, next())
-	}
-	if len(canary) > 0 {
-		layout = append(layout, "canary "+strings.Join(canary, ", "))
-	}
-	for _, g := range svc.Groups {
-		var hs []string
-		for range g.Hosts {
-			hs = append(hs, next())
-		}
-		layout = append(layout, g.Name+" "+strings.Join(hs, ", "))
-	}
-
-	fmt.Fprintf(w, "\nThe sandbox is up.\n\n")
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(tw, "IRC\t%s (plain text), channel %s\n", cfg.IRC.Server, channel)
-	fmt.Fprintf(tw, "you\t%s, password %s: services account, deployer\n", s.user, s.pass)
-	fmt.Fprintf(tw, "fleet\t%d sshd hosts on %s: %s\n", len(f.Hosts), f.Subnet, strings.Join(layout, "; "))
-	fmt.Fprintf(tw, "service\t%s: %s on each host, port %d, health %s\n", name, svc.TargetDir, svc.Port, checkURLs(svc))
-	fmt.Fprintf(tw, "upstream\t%s\n", u.dir)
-	fmt.Fprintf(tw, "  v1\t%s  on main: healthy\n", u.v1)
-	fmt.Fprintf(tw, "  v2\t%s  on main (HEAD): healthy\n", u.v2)
-	fmt.Fprintf(tw, "  v3\t%s  on branch %s: /health answers 500\n", u.bad, u.badBranch)
-	fmt.Fprintf(tw, "SAL\t%s  (each deploy's log under /deploys/)\n", cfg.SAL.PublicURL)
-	fmt.Fprintf(tw, "config\t%s\n", s.runtime)
-	tw.Flush()
-
-	fmt.Fprintf(w, `
-Connect an IRC client, e.g.
-
-    irssi -c %s -p %s -n %s
-
-identify with /msg NickServ IDENTIFY %s %s (or log in with SASL
-PLAIN as that account), join %s and try, in this order:
-
-    !help
-    !log restarted citoid T12345      a SAL entry
-    !deploy %s %s              v1: canary, then the group
-    !deploy %s                      main's head: v2 (1 commit since v1)
-    !status %s
-    !deploylog %s
-    !deploy %s %s              v3: the canary fails its health check and
-                                      the bot asks
-    !rollback %s                    …answer: roll the canary back to v2
-    !revert %s                      back to v1, and %s is locked
-    !status %s
-    !unlock %s
-
-From a shell (it announces in %s through the bot's relay listener, and
-asks on the terminal where the bot would ask in the channel):
-
-    %s
-    %s
-    %s      (the locks)
-
-Make a new revision, then !deploy %s:
-
-    echo v4 >%s/VERSION && git -C %s commit -qam 'demo v4'
-
-What a host's service answers (here the canary's):
-
-    ip netns exec %s %s -get http://127.0.0.1:%d/health
-
-Ctrl-C stops everything.
-
-`,
-		ircHost, ircPort, s.user, s.user, s.pass, channel,
-		name, short(u.v1), name, name, name, name, short(u.bad), name, name, name, name, name,
-		channel,
-		fmt.Sprintf(cli, "deploy "+name+" --rev "+short(u.v2)+" -m 'from the shell'"),
-		fmt.Sprintf(cli, "deploy-log "+name+" --latest"),
-		fmt.Sprintf(cli, "lock"),
-		name, shellQuote(u.dir), shellQuote(u.dir),
-		f.Hosts[0].NetNS, shellQuote(u.svcBin), svc.Port)
-}
-
-func checkURLs(svc *config.Service) string {
-	var urls []string
-	for _, c := range svc.Checks {
-		if c.HTTP != "" {
-			urls = append(urls, c.HTTP)
-		}
-	}
-	if len(urls) == 0 {
-		return "none"
-	}
-	return strings.Join(urls, ", ")
 }

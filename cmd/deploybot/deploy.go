@@ -14,7 +14,6 @@ import (
 	"strings"
 	"sync"
 	"syscall"
-	"time"
 
 	"deploybot/config"
 	"deploybot/deployer"
@@ -81,6 +80,9 @@ func newEngine(e *env, path string) (*deployer.Engine, *config.Config, bool) {
 }
 
 const deployHelp = `
+Without <service>, the service is the one whose deploy repository
+(<deploy_dir>/<repo>) holds the current directory, as with Scap3.
+
 A deploy updates the service's deploy repository, then deploys the canary
 and each group in turn, printing one line per group (and one per failed
 host). A failed canary or group, or Ctrl-C (abort after the hosts in
@@ -105,16 +107,24 @@ func runDeploy(ctx context.Context, e *env, args []string) int {
 	if code >= 0 {
 		return code
 	}
-	if len(pos) != 1 {
+	if len(pos) > 1 {
 		fs.Usage()
 		return exitUsage
+	}
+	if len(pos) == 0 { // inside a deploy repository, as with Scap3
+		svc, code := needServiceHere(e, "deploy", *conf)
+		if code >= 0 {
+			return code
+		}
+		pos = append(pos, svc)
 	}
 	req := deployer.Request{Service: pos[0], Rev: *rev, Message: *msg, Force: *force}
 	return deployFromShell(ctx, e, "deploy", *conf, req, *dry)
 }
 
 const revertHelp = `
-A revert deploys an earlier revision: <sha1>, or without it the last
+Without <service>, the service is the one whose deploy repository holds
+the current directory. A revert deploys an earlier revision: <sha1>, or without it the last
 revision that finished a successful deploy before the live one. It runs
 and asks as deploy does, is announced in the channel as !revert is, and
 afterwards the service is locked "reverted by <you>" until
@@ -133,15 +143,34 @@ func runRevert(ctx context.Context, e *env, args []string) int {
 	if code >= 0 {
 		return code
 	}
-	if len(pos) < 1 || len(pos) > 2 {
+	if len(pos) > 2 {
 		fs.Usage()
 		return exitUsage
+	}
+	if len(pos) < 2 { // inside a deploy repository: [<sha1>]
+		if cfg, ok := loadConfig(e, *conf); !ok {
+			return exitFailed
+		} else if _, named := cfg.Service(first(pos)); !named {
+			here, code := needServiceHere(e, "revert", *conf)
+			if code >= 0 {
+				return code
+			}
+			pos = append([]string{here}, pos...)
+		}
 	}
 	req := deployer.Request{Service: pos[0], Message: *msg, Revert: true}
 	if len(pos) == 2 {
 		req.Rev = pos[1]
 	}
 	return deployFromShell(ctx, e, "revert", *conf, req, false)
+}
+
+// first is the first of args, or "".
+func first(args []string) string {
+	if len(args) == 0 {
+		return ""
+	}
+	return args[0]
 }
 
 // deployFromShell runs req (a deploy or a revert) for the operator at the
@@ -197,7 +226,7 @@ func deployFromShell(ctx context.Context, e *env, cmd, conf string, req deployer
 		}
 	}()
 
-	prog := &progress{w: e.stdout, tty: isTerminal(os.Stdout)}
+	prog := newProgress(e.stdout)
 	var obs deployer.Observer = prog
 	if s, ok := cfg.Service(req.Service); ok {
 		if ca := newChannelAnnouncer(cfg, s, req.Who, e.stderr); ca != nil {
@@ -275,91 +304,6 @@ func printPlan(w io.Writer, p *deployer.Plan) {
 	fmt.Fprintln(w, "Dry run: nothing was changed on any target.")
 }
 
-func isTerminal(f *os.File) bool {
-	fi, err := f.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice != 0
-}
-
-// progress prints a deploy's events: one line per group, one per failed
-// host, and on a terminal a live counter for the running group.
-type progress struct {
-	mu      sync.Mutex
-	w       io.Writer
-	tty     bool
-	live    bool
-	ok, bad map[string]int
-	// prompts: print questions (nobody is asked at a terminal).
-	prompts bool
-}
-
-func (p *progress) endLine() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.clear()
-}
-
-func (p *progress) clear() {
-	if p.live {
-		fmt.Fprint(p.w, "\r\033[K")
-		p.live = false
-	}
-}
-
-func (p *progress) Observe(ev deployer.Event) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.ok == nil {
-		p.ok, p.bad = map[string]int{}, map[string]int{}
-	}
-	switch ev.Type {
-	case deployer.EventStarted:
-		msg := ""
-		if ev.Message != "" {
-			msg = ": " + ev.Message
-		}
-		fmt.Fprintf(p.w, "deploy %s: %s %s..%s (%d commits) to %d hosts by %s%s\n", ev.DeployID, ev.Service, shortRev(ev.From), shortRev(ev.To), len(ev.Commits), ev.Total, ev.Who, msg)
-	case deployer.EventGroupStarted:
-		p.clear()
-		fmt.Fprintf(p.w, "[%s] started: %d hosts\n", ev.Group, ev.Total)
-	case deployer.EventHostDone, deployer.EventHostFailed:
-		p.clear()
-		if ev.Type == deployer.EventHostFailed {
-			p.bad[ev.Group]++
-			fmt.Fprintf(p.w, "[%s] %s FAILED: %s\n", ev.Group, ev.Host, ev.Reason)
-		} else {
-			p.ok[ev.Group]++
-		}
-		if p.tty {
-			fmt.Fprintf(p.w, "[%s] %d ok, %d failed...", ev.Group, p.ok[ev.Group], p.bad[ev.Group])
-			p.live = true
-		}
-	case deployer.EventGroupFinished:
-		p.clear()
-		fmt.Fprintf(p.w, "[%s] %s: %d/%d ok, %d failed in %s\n", ev.Group, ev.Outcome, ev.OK, ev.Total, ev.Failed, ev.Duration.Round(10*time.Millisecond))
-	case deployer.EventPrompt:
-		if p.prompts { // no terminal asks it
-			p.clear()
-			fmt.Fprintf(p.w, "question: %s\n", ev.Prompt)
-		}
-	case deployer.EventAnswer:
-		p.clear()
-		fmt.Fprintf(p.w, "answer: %s (%s)\n", ev.Answer, ev.Who)
-	case deployer.EventStopped:
-		p.clear()
-		fmt.Fprintf(p.w, "[%s] %s: %s\n", ev.Group, ev.Host, ev.Message)
-	case deployer.EventRollback:
-		p.clear()
-		fmt.Fprintf(p.w, "[%s] rolled back: %d/%d restored, %d failed\n", ev.Group, ev.OK, ev.Total, ev.Failed)
-	case deployer.EventFinished:
-		p.clear()
-		reason := ""
-		if ev.Reason != "" {
-			reason = ": " + ev.Reason
-		}
-		fmt.Fprintf(p.w, "deploy %s %s in %s: %d/%d hosts on %s%s\n", ev.DeployID, ev.Outcome, ev.Duration.Round(10*time.Millisecond), ev.OK, ev.Total, shortRev(ev.To), reason)
-	}
-}
-
 // termPrompter asks on the terminal: "r"/"rollback" or "c"/"continue".
 type termPrompter struct {
 	w     io.Writer
@@ -422,7 +366,8 @@ func awaitPrompt(ctx context.Context, e *env, eng *deployer.Engine, d *deployer.
 	if isTerminal(os.Stdin) {
 		pr = &termPrompter{w: e.stderr, in: os.Stdin}
 	}
-	obs := &progress{w: e.stdout, tty: isTerminal(os.Stdout), prompts: pr == nil}
+	obs := newProgress(e.stdout)
+	obs.prompts = pr == nil
 	res, err := eng.AwaitPrompt(ctx, d.Meta.ID, operator(), obs, pr)
 	obs.endLine()
 	if err != nil && res == nil {
@@ -499,7 +444,7 @@ func runRecover(ctx context.Context, e *env, args []string) int {
 	if *ended {
 		action = deployer.RecoverMarkEnded
 	}
-	obs := &progress{w: e.stdout, tty: isTerminal(os.Stdout)}
+	obs := newProgress(e.stdout)
 	var res *deployer.Result
 	var err error
 	if *resume {

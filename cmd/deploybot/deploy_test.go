@@ -17,7 +17,7 @@ func TestDeployCommandsRefuseBadInput(t *testing.T) {
 		code int
 		want string
 	}{
-		{[]string{"deploy"}, exitUsage, "Usage: deploybot deploy"},
+		{[]string{"deploy", "-c", missing}, exitFailed, missing},
 		{[]string{"deploy", "a", "b"}, exitUsage, "Usage: deploybot deploy"},
 		{[]string{"deploy", "svc", "--rev", "zzzzzzz", "-c", missing}, exitFailed, "not hex"},
 		{[]string{"deploy", "svc", "--rev", "abc", "-c", missing}, exitFailed, "too short"},
@@ -26,7 +26,7 @@ func TestDeployCommandsRefuseBadInput(t *testing.T) {
 		{[]string{"deploy", "svc", "-c", missing}, exitFailed, missing},
 		{[]string{"deploy", "-h"}, exitOK, "--dry-run"},
 		{[]string{"lock", "svc", "-c", missing}, exitUsage, "-m reason is required"},
-		{[]string{"unlock"}, exitUsage, "Usage: deploybot unlock"},
+		{[]string{"unlock", "a", "b"}, exitUsage, "Usage: deploybot unlock"},
 		{[]string{"deploy-log", "--level", "loud", "-c", missing}, exitUsage, "level"},
 		{[]string{"deploy-log", "a", "b"}, exitUsage, "Usage: deploybot deploy-log"},
 		{[]string{"recover", "--rollback"}, exitUsage, "Usage: deploybot recover"},

@@ -4,17 +4,21 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"time"
 
+	"deploybot/deployer"
 	"deploybot/deployer/journal"
 )
 
 const deployLogHelp = `
-Without --latest, -f or --id: lists the newest deploys (of <service>, or of
-every service), one line each. --latest prints the newest deploy's journal
-(every stage, command, check, prompt and outcome, on every host); -f prints
-it and follows it until it finishes. --host and --level filter the lines.
+Without <service>, the service is the one whose deploy repository holds
+the current directory, if any. Without --latest, -f or --id: lists the
+newest deploys (of <service>, or of every service), one line each. --latest (or --id) prints the newest deploy's
+log: first where every host ended (the summary the web page shows), then its
+events — groups, failures with their output, prompts, answers and outcome.
+Commands and checks that passed, and the remote scripts, are printed with
+--level debug. -f prints the events and follows them until the deploy
+finishes. --host and --level filter the events.
 `
 
 func runDeployLog(ctx context.Context, e *env, args []string) int {
@@ -54,9 +58,17 @@ func runDeployLog(ctx context.Context, e *env, args []string) int {
 	if !ok {
 		return exitFailed
 	}
-	dir := cfg.Deploy.JournalDir
+	if service == "" && *id == "" {
+		service = serviceHere(cfg) // inside a deploy repository, as with Scap3
+	}
+	eng, err := deployer.Open(cfg, nil)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "deploybot deploy-log: %v\n", err)
+		return exitFailed
+	}
+	defer eng.Close()
 	if !*latest && !*follow && *id == "" {
-		list, err := journal.ListN(dir, service, *n)
+		list, err := eng.Deploys(service, *n)
 		if err != nil {
 			fmt.Fprintf(e.stderr, "deploybot deploy-log: %v\n", err)
 			return exitFailed
@@ -69,17 +81,14 @@ func runDeployLog(ctx context.Context, e *env, args []string) int {
 		}
 		return exitOK
 	}
-	var path string
-	var err error
-	if *id != "" {
-		svc, _, perr := journal.ParseID(*id)
-		if perr != nil {
+	which := *id
+	if which != "" {
+		if _, _, perr := journal.ParseID(which); perr != nil {
 			fmt.Fprintf(e.stderr, "deploybot deploy-log: %v\n", perr)
 			return exitUsage
 		}
-		path, err = journal.JournalPath(dir, svc, *id)
 	} else {
-		path, err = journal.Latest(dir, service)
+		which, err = eng.LatestDeploy(service)
 	}
 	if err != nil {
 		fmt.Fprintf(e.stderr, "deploybot deploy-log: %v\n", err)
@@ -90,10 +99,10 @@ func runDeployLog(ctx context.Context, e *env, args []string) int {
 		// A deploy that holds its lock but is still updating its
 		// repository has no journal yet: wait for it.
 		for *id != "" {
-			if _, err := os.Stat(path); err == nil {
+			if _, err := eng.ReadDeploy(which); err == nil {
 				break
 			}
-			h, _ := journal.Running(dir, svcOf(*id))
+			h, _ := eng.Running(svcOf(*id))
 			if h == nil || h.DeployID != *id {
 				break
 			}
@@ -103,7 +112,7 @@ func runDeployLog(ctx context.Context, e *env, args []string) int {
 			case <-time.After(100 * time.Millisecond):
 			}
 		}
-		err := journal.Follow(ctx, path, 0, print)
+		err := eng.Follow(ctx, which, print)
 		switch {
 		case err == nil:
 			return exitOK
@@ -114,19 +123,13 @@ func runDeployLog(ctx context.Context, e *env, args []string) int {
 		}
 		return exitFailed
 	}
-	d, err := journal.Read(path)
+	d, err := eng.ReadDeploy(which)
 	if err != nil {
 		fmt.Fprintf(e.stderr, "deploybot deploy-log: %v\n", err)
 		return exitFailed
 	}
-	for _, ev := range d.Events {
-		if err := print(ev); err != nil {
-			return exitFailed
-		}
-	}
-	if !d.Finished {
-		fmt.Fprintln(e.stdout)
-		journal.FormatState(e.stdout, d)
+	if err := journal.WriteLog(e.stdout, d, opts); err != nil {
+		return exitFailed
 	}
 	return exitOK
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"deploybot/deployer"
 	"deploybot/deployer/journal"
 )
 
@@ -28,9 +29,21 @@ func runLock(ctx context.Context, e *env, args []string) int {
 	if !ok {
 		return exitFailed
 	}
-	dir := cfg.Deploy.JournalDir
+	if len(pos) == 0 && *why != "" { // inside a deploy repository
+		svc, code := needServiceHere(e, "lock", *conf)
+		if code >= 0 {
+			return code
+		}
+		pos = append(pos, svc)
+	}
+	eng, err := deployer.Open(cfg, nil)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "deploybot lock: %v\n", err)
+		return exitFailed
+	}
+	defer eng.Close()
 	if len(pos) == 0 { // list
-		locks, err := journal.Locks(dir)
+		locks, err := eng.Locks()
 		if err != nil {
 			fmt.Fprintf(e.stderr, "deploybot lock: %v\n", err)
 			return exitFailed
@@ -53,7 +66,7 @@ func runLock(ctx context.Context, e *env, args []string) int {
 		fmt.Fprintf(e.stderr, "deploybot lock: unknown service %q\n", service)
 		return exitFailed
 	}
-	if err := journal.Lock(dir, service, journal.Holder{Who: operator(), Why: *why}); err != nil {
+	if err := eng.Lock(service, deployer.Holder{Who: operator(), Why: *why}); err != nil {
 		fmt.Fprintf(e.stderr, "deploybot lock: %v\n", err)
 		return exitFailed
 	}
@@ -68,7 +81,7 @@ func runUnlock(ctx context.Context, e *env, args []string) int {
 	if code >= 0 {
 		return code
 	}
-	if len(pos) != 1 {
+	if len(pos) > 1 {
 		fs.Usage()
 		return exitUsage
 	}
@@ -76,12 +89,25 @@ func runUnlock(ctx context.Context, e *env, args []string) int {
 	if !ok {
 		return exitFailed
 	}
+	if len(pos) == 0 { // inside a deploy repository
+		svc, code := needServiceHere(e, "unlock", *conf)
+		if code >= 0 {
+			return code
+		}
+		pos = append(pos, svc)
+	}
 	service := pos[0]
 	if err := journal.ValidService(service); err != nil {
 		fmt.Fprintf(e.stderr, "deploybot unlock: %v\n", err)
 		return exitUsage
 	}
-	h, err := journal.Unlock(cfg.Deploy.JournalDir, service, operator())
+	eng, err := deployer.Open(cfg, nil)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "deploybot unlock: %v\n", err)
+		return exitFailed
+	}
+	defer eng.Close()
+	h, err := eng.Unlock(service, operator())
 	if err != nil {
 		if errors.Is(err, journal.ErrNotLocked) {
 			fmt.Fprintf(e.stderr, "deploybot unlock: %s is not locked\n", service)

@@ -45,13 +45,14 @@ func init() {
 		{name: "serve", args: "[-c FILE]", short: "run the bot, the SAL web server and the deployment engine", run: runServe},
 		{name: "check-config", args: "[-c FILE]", short: "validate a configuration file and summarize it", run: runCheckConfig},
 		{name: "sal", args: "<list|search|add|wikitext> [flags]", short: "read and write the Server Admin Log from the shell", run: runSAL},
-		{name: "deploy", args: "<service> [--rev SHA1] [-m MESSAGE] [--dry-run] [--force] [-c FILE]", short: "deploy a service to its canary and groups, asking on the terminal", run: runDeploy},
+		{name: "deploy", args: "[<service>] [--rev SHA1] [-m MESSAGE] [--dry-run] [--force] [-c FILE]", short: "deploy a service to its canary and groups, asking on the terminal", run: runDeploy},
 		{name: "deploy-log", args: "[<service>] [--latest] [-f] [--id ID] [--host GLOB] [--level LEVEL] [-c FILE]", short: "list deploys, print or follow a deploy's journal", run: runDeployLog},
-		{name: "lock", args: "[<service> -m REASON] [-c FILE]", short: "lock a service against deploys (no service: list the locks)", run: runLock},
-		{name: "unlock", args: "<service> [-c FILE]", short: "release a service's manual lock", run: runUnlock},
-		{name: "revert", args: "<service> [<sha1>] [-m MESSAGE] [-c FILE]", short: "deploy an earlier revision (default: the last good one before the live one), then lock the service", run: runRevert},
+		{name: "lock", args: "[[<service>] -m REASON] [-c FILE]", short: "lock a service against deploys (no service: list the locks)", run: runLock},
+		{name: "unlock", args: "[<service>] [-c FILE]", short: "release a service's manual lock", run: runUnlock},
+		{name: "revert", args: "[<service>] [<sha1>] [-m MESSAGE] [-c FILE]", short: "deploy an earlier revision (default: the last good one before the live one), then lock the service", run: runRevert},
 		{name: "recover", args: "[<id>] [--rollback|--mark-ended] [-c FILE]", short: "list interrupted deploys, roll one back or mark it ended", run: runRecover},
 		{name: "import-scap", args: "<deploy repo dir> [-environment ENV] [-name SERVICE] [-upstream URL] [-branch BRANCH]", short: "print a Scap3 service's settings as a deploybot services: entry", run: runImportScap},
+		{name: "install-aliases", args: "[-force] [dir]", short: "create the deploy and deploy-log commands (links to this binary), as Scap3 has", run: runInstallAliases},
 		{name: "version", short: "print the version", run: runVersion},
 	}
 }
@@ -63,7 +64,7 @@ type env struct {
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx, &env{os.Stdout, os.Stderr}, os.Args[1:])
+	code := run(ctx, &env{os.Stdout, os.Stderr}, aliasArgs(os.Args[0], os.Args[1:]))
 	stop()
 	os.Exit(code)
 }

@@ -10,9 +10,9 @@ import (
 	"time"
 
 	"deploybot/bot"
+	"deploybot/bot/metrics"
 	"deploybot/config"
 	"deploybot/deployer"
-	"deploybot/deployer/journal"
 	"deploybot/sal"
 	salweb "deploybot/sal/web"
 )
@@ -57,6 +57,11 @@ func runServe(ctx context.Context, e *env, args []string) int {
 		logger.Error("cannot start the bot", "err", err)
 		return exitFailed
 	}
+	var m *metrics.Metrics
+	if cfg.Metrics.Serve {
+		m = metrics.New()
+		b.SetMetrics(m)
+	}
 	logger.Info("starting", "version", versionString(), "config", cfg.Path)
 
 	ctx, cancel := context.WithCancel(ctx)
@@ -69,6 +74,9 @@ func runServe(ctx context.Context, e *env, args []string) int {
 			return exitFailed
 		}
 		defer eng.Close()
+		if m != nil {
+			eng.SetObserver(m)
+		}
 		b.SetDeployer(eng)
 		if cfg.Deploy.Serve != "" {
 			go func() {
@@ -83,9 +91,19 @@ func runServe(ctx context.Context, e *env, args []string) int {
 	// (deploy.logs_listen), or nowhere (deploy.serve_logs: false).
 	logs := eng != nil && cfg.Deploy.ServeLogs
 	logsApart := logs && cfg.Deploy.LogsListen != ""
+	// The metrics: on a server of their own (metrics.listen), with the SAL
+	// web pages, or nowhere (metrics.serve: false).
+	var salMetrics http.Handler
+	if m != nil && cfg.Metrics.Listen == "" {
+		salMetrics = m.Handler()
+	}
 	var servers []*webServer
 	if cfg.SAL.Listen != "" {
-		srv := newWebServer(cfg, store, logs && !logsApart, logger)
+		var deploys http.Handler
+		if logs && !logsApart {
+			deploys = eng.LogHandler("/deploys/")
+		}
+		srv := newWebServer(cfg, store, deploys, salMetrics, logger)
 		ws, err := startWeb(srv, cfg.SAL.Listen, "SAL web", logger, cancel)
 		if err != nil {
 			logger.Error("cannot serve the SAL web pages", "err", err)
@@ -95,13 +113,23 @@ func runServe(ctx context.Context, e *env, args []string) int {
 		servers = append(servers, ws)
 	}
 	if logsApart {
-		ws, err := startWeb(newLogsServer(cfg, logger), cfg.Deploy.LogsListen, "deploy logs web", logger, cancel)
+		ws, err := startWeb(newLogsServer(eng.LogHandler("/deploys/"), logger), cfg.Deploy.LogsListen, "deploy logs web", logger, cancel)
 		if err != nil {
 			logger.Error("cannot serve the deploy logs", "err", err)
 			shutdownWeb(servers)
 			return exitFailed
 		}
 		logger.Info("deploy logs", "listen", ws.addr, "url", cfg.Deploy.LogsPublicURL)
+		servers = append(servers, ws)
+	}
+	if m != nil && cfg.Metrics.Listen != "" {
+		ws, err := startWeb(newServerOf("/metrics", m.Handler(), logger), cfg.Metrics.Listen, "metrics web", logger, cancel)
+		if err != nil {
+			logger.Error("cannot serve the metrics", "err", err)
+			shutdownWeb(servers)
+			return exitFailed
+		}
+		logger.Info("metrics", "listen", ws.addr, "path", "/metrics")
 		servers = append(servers, ws)
 	}
 
@@ -158,12 +186,12 @@ func shutdownWeb(servers []*webServer) bool {
 	return ok
 }
 
-// newWebServer is the server of sal.listen: the SAL web pages, and the
+// newWebServer is the server of sal.listen: the SAL web pages, the
 // deploy logs under /deploys/ when deploys is set (there is a deployment
-// engine, deploy.serve_logs is on and deploy.logs_listen is not set). Its
-// timeouts and header limit are sal/web's (see salweb.NewServer); serve it
-// on salweb.Listener.
-func newWebServer(cfg *config.Config, store sal.Store, deploys bool, logger *slog.Logger) *http.Server {
+// engine, deploy.serve_logs is on and deploy.logs_listen is not set), and
+// metricsHandler at /metrics when it is not nil. Its timeouts and header limit
+// are sal/web's (see salweb.NewServer); serve it on salweb.Listener.
+func newWebServer(cfg *config.Config, store sal.Store, deploys, metricsHandler http.Handler, logger *slog.Logger) *http.Server {
 	mux := http.NewServeMux()
 	mux.Handle("/", salweb.New(salweb.Options{
 		Store:     store,
@@ -171,9 +199,12 @@ func newWebServer(cfg *config.Config, store sal.Store, deploys bool, logger *slo
 		TaskURL:   cfg.SAL.TaskURL,
 		Log:       logger,
 	}))
-	if deploys {
+	if deploys != nil {
 		// The full log of each deploy, linked from the channel.
-		mux.Handle("/deploys/", journal.Handler(cfg.Deploy.JournalDir, "/deploys/"))
+		mux.Handle("/deploys/", deploys)
+	}
+	if metricsHandler != nil {
+		mux.Handle("/metrics", metricsHandler)
 	}
 	srv := salweb.NewServer(mux)
 	srv.ErrorLog = slog.NewLogLogger(logger.Handler(), slog.LevelWarn)
@@ -183,9 +214,16 @@ func newWebServer(cfg *config.Config, store sal.Store, deploys bool, logger *slo
 // newLogsServer is the server of deploy.logs_listen: the deploy logs under
 // /deploys/ and nothing else, with the same timeouts and header limit as
 // the SAL web server (salweb.NewServer); serve it on salweb.Listener.
-func newLogsServer(cfg *config.Config, logger *slog.Logger) *http.Server {
+func newLogsServer(deploys http.Handler, logger *slog.Logger) *http.Server {
+	return newServerOf("/deploys/", deploys, logger)
+}
+
+// newServerOf is a server of h at pattern and nothing else, with the same
+// timeouts and header limit as the SAL web server (salweb.NewServer);
+// serve it on salweb.Listener.
+func newServerOf(pattern string, h http.Handler, logger *slog.Logger) *http.Server {
 	mux := http.NewServeMux()
-	mux.Handle("/deploys/", journal.Handler(cfg.Deploy.JournalDir, "/deploys/"))
+	mux.Handle(pattern, h)
 	srv := salweb.NewServer(mux)
 	srv.ErrorLog = slog.NewLogLogger(logger.Handler(), slog.LevelWarn)
 	return srv

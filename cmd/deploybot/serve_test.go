@@ -10,6 +10,7 @@ import (
 
 	"deploybot/bot"
 	"deploybot/config"
+	"deploybot/deployer/journal"
 	"deploybot/sal"
 	salweb "deploybot/sal/web"
 )
@@ -41,7 +42,7 @@ func TestWebServer(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer store.Close()
-	srv := newWebServer(cfg, store, true, slog.New(slog.DiscardHandler))
+	srv := newWebServer(cfg, store, journal.Handler(cfg.Deploy.JournalDir, "/deploys/"), nil, slog.New(slog.DiscardHandler))
 	if srv.ReadHeaderTimeout != salweb.ReadHeaderTimeout || srv.ReadTimeout != salweb.ReadTimeout ||
 		srv.WriteTimeout != salweb.WriteTimeout || srv.IdleTimeout != salweb.IdleTimeout ||
 		srv.MaxHeaderBytes != salweb.MaxHeaderBytes || srv.ErrorLog == nil {
@@ -76,7 +77,7 @@ func TestLogsServer(t *testing.T) {
 	if got, want := bot.DeployLogURL(cfg.Deploy.LogsPublicURL, "abc"), "http://127.0.0.1:8082/deploys/abc"; got != want {
 		t.Errorf("log link %q, want %q", got, want)
 	}
-	srv := newLogsServer(cfg, slog.New(slog.DiscardHandler))
+	srv := newLogsServer(journal.Handler(cfg.Deploy.JournalDir, "/deploys/"), slog.New(slog.DiscardHandler))
 	if srv.ReadHeaderTimeout != salweb.ReadHeaderTimeout || srv.ReadTimeout != salweb.ReadTimeout ||
 		srv.WriteTimeout != salweb.WriteTimeout || srv.IdleTimeout != salweb.IdleTimeout ||
 		srv.MaxHeaderBytes != salweb.MaxHeaderBytes || srv.ErrorLog == nil {
@@ -104,7 +105,7 @@ func TestLogsServer(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer store.Close()
-	web := newWebServer(cfg, store, false, slog.New(slog.DiscardHandler))
+	web := newWebServer(cfg, store, nil, nil, slog.New(slog.DiscardHandler))
 	if _, pattern := web.Handler.(*http.ServeMux).Handler(httptest.NewRequest(http.MethodGet, "/deploys/x", nil)); pattern == "/deploys/" {
 		t.Errorf("the SAL web server still serves /deploys/")
 	}
@@ -137,7 +138,7 @@ func TestStartWeb(t *testing.T) {
 		t.Fatal(err)
 	}
 	cancelled := false
-	ws, err := startWeb(newLogsServer(cfg, slog.New(slog.DiscardHandler)), "127.0.0.1:0", "test", slog.New(slog.DiscardHandler), func() { cancelled = true })
+	ws, err := startWeb(newLogsServer(journal.Handler(cfg.Deploy.JournalDir, "/deploys/"), slog.New(slog.DiscardHandler)), "127.0.0.1:0", "test", slog.New(slog.DiscardHandler), func() { cancelled = true })
 	if err != nil {
 		t.Fatal(err)
 	}

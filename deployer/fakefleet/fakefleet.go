@@ -38,6 +38,9 @@ type Behavior struct {
 	Hang bool
 	// Gate, when set, holds every deploy session until it is closed.
 	Gate chan struct{}
+	// DialGate, when set, holds every dial of the host until it is
+	// closed (or the dial's context ends).
+	DialGate chan struct{}
 	// FailChecks names checks that fail on this host ("port" for the port
 	// check), whatever revision runs.
 	FailChecks []string
@@ -69,7 +72,9 @@ type Host struct {
 	mu                       sync.Mutex
 	b                        Behavior
 	current, done, deploying string
-	closed                   bool
+	// history: the done revisions, oldest first (as .history).
+	history []string
+	closed  bool
 	// left is the id of an operation still running on the host, left by
 	// a deploy whose process died (Leave); it refuses every other one
 	// until stopped.
@@ -101,7 +106,19 @@ func (f *Fleet) Install(host, rev string) {
 	h := f.host(host)
 	h.mu.Lock()
 	h.current, h.done, h.deploying = rev, rev, ""
+	h.history = markDone(h.history, rev)
 	h.mu.Unlock()
+}
+
+// markDone returns history with rev as its newest entry (once).
+func markDone(history []string, rev string) []string {
+	out := make([]string, 0, len(history)+1)
+	for _, r := range history {
+		if r != rev {
+			out = append(out, r)
+		}
+	}
+	return append(out, rev)
 }
 
 // Leave marks an operation of deploy opID as still running on host, as a
@@ -163,7 +180,7 @@ func (f *Fleet) State(host string) (current, done, deploying string) {
 	return h.current, h.done, h.deploying
 }
 
-// Calls returns what was done, in order: "deploy HOST", "finalize HOST",
+// Calls returns what was done, in order: "dial HOST", "deploy HOST", "finalize HOST",
 // "rollback HOST", "stop HOST", "check HOST NAME", "status HOST".
 func (f *Fleet) Calls() []string {
 	f.mu.Lock()
@@ -186,6 +203,14 @@ func (f *Fleet) isBad(rev string) bool {
 // Dial connects to h; it fails with the host's DialErr.
 func (f *Fleet) Dial(ctx context.Context, h config.Host) (*Host, error) {
 	host := f.host(h.String())
+	f.record("dial %s", host.name)
+	if g := host.behavior().DialGate; g != nil {
+		select {
+		case <-g:
+		case <-ctx.Done():
+			return nil, &remote.HostError{Host: host.name, Kind: remote.KindCanceled, Err: ctx.Err()}
+		}
+	}
 	host.mu.Lock()
 	defer host.mu.Unlock()
 	if host.b.DialErr != nil {
@@ -256,11 +281,13 @@ func (h *Host) Finalize(ctx context.Context, t remote.Target, sha string) (remot
 	}
 	h.mu.Lock()
 	h.done, h.deploying = sha, ""
+	h.history = markDone(h.history, sha)
 	h.mu.Unlock()
 	return st, nil
 }
 
-// Rollback points the host back at its done revision.
+// Rollback points the host back at its done revision; with t.Undo naming
+// the done revision, the one done before it first (as rollback.sh).
 func (h *Host) Rollback(ctx context.Context, t remote.Target) (remote.StageResult, string, error) {
 	h.f.record("rollback %s", h.name)
 	st := remote.StageResult{Stage: remote.StageRollback, Command: "rollback"}
@@ -273,6 +300,15 @@ func (h *Host) Rollback(ctx context.Context, t remote.Target) (remote.StageResul
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if t.Undo != "" && h.done == t.Undo {
+		prev := h.history[:len(h.history)-1]
+		if len(prev) == 0 {
+			st.ExitCode = 3
+			return st, "", remote.ErrNothingToRollBack
+		}
+		h.history, h.done = prev, prev[len(prev)-1]
+		st.Output = "undid done " + t.Undo
+	}
 	if h.done == "" {
 		st.ExitCode = 3
 		return st, "", remote.ErrNothingToRollBack

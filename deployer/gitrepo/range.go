@@ -31,7 +31,9 @@ func (c Commit) Short() string { return c.SHA[:min(len(c.SHA), MinRevLen)] }
 // revision From and the revision To being deployed.
 //
 //   - From == To: nothing changes, Commits is empty.
-//   - From == "" (first deploy): Commits is To alone.
+//   - From == "" (first deploy): Commits are the newest commits of To's
+//     first-parent history, To first, at most FirstDeployCommits; More is
+//     set when there are older ones.
 //   - From is an ancestor of To (the usual deploy): Commits are the commits
 //     reachable from To and not from From, newest first.
 //   - To is an ancestor of From (a rollback to an older revision):
@@ -52,7 +54,13 @@ type Range struct {
 	// Dropped are, when From and To have diverged, the commits of From
 	// that To does not have; newest first. Empty otherwise.
 	Dropped []Commit
+	// More is set on a first deploy whose history holds more commits than
+	// Commits lists.
+	More bool
 }
+
+// FirstDeployCommits is how many commits a first deploy's Range lists.
+const FirstDeployCommits = 10
 
 // Range returns the commits between from (the currently deployed revision,
 // "" if none) and to ("" for HEAD); both are resolved like Resolve. See the
@@ -78,7 +86,7 @@ func (r *Repo) Range(from, to string) (Range, error) {
 	}
 	rg := Range{To: toHash.String()}
 	if from == "" {
-		rg.Commits = []Commit{toCommitInfo(toCommit)}
+		rg.Commits, rg.More = firstParents(toCommit, FirstDeployCommits)
 		return rg, nil
 	}
 	fromHash, err := r.resolve(from)
@@ -104,6 +112,27 @@ func (r *Repo) Range(from, to string) (Range, error) {
 		rg.Commits, rg.Dropped = added, removed
 	}
 	return rg, nil
+}
+
+// firstParents lists c and its first-parent ancestors, newest first, at
+// most n, and whether there are more.
+func firstParents(c *object.Commit, n int) ([]Commit, bool) {
+	var out []Commit
+	for c != nil {
+		if len(out) == n {
+			return out, true
+		}
+		out = append(out, toCommitInfo(c))
+		if c.NumParents() == 0 {
+			break
+		}
+		p, err := c.Parent(0)
+		if err != nil {
+			break // a shallow history: list what there is
+		}
+		c = p
+	}
+	return out, false
 }
 
 func toCommitInfo(c *object.Commit) Commit {

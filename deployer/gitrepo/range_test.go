@@ -4,6 +4,8 @@ import (
 	"context"
 	"strings"
 	"testing"
+
+	"github.com/go-git/go-git/v5/plumbing"
 )
 
 func shas(cs []Commit) []string {
@@ -66,10 +68,15 @@ func TestRange(t *testing.T) {
 		t.Errorf("Range(c3, HEAD) = %v, want [M s1 c4]", shas(rg.Commits))
 	}
 
-	// First deploy: just To.
+	// First deploy: To and its first parents, newest first.
 	rg, err = r.Range("", w.c3)
-	if err != nil || !sameList(shas(rg.Commits), []string{w.c3}) || rg.From != "" {
+	if err != nil || len(rg.Commits) < 3 || !sameList(shas(rg.Commits[:3]), []string{w.c3, w.c2, w.c1}) || rg.From != "" || rg.More {
 		t.Errorf("Range(\"\", c3) = %+v, %v", rg, err)
+	}
+	// At most n of them, saying there are more.
+	head, _ := r.repo.CommitObject(r.mustHash(t, w.c3))
+	if got, more := firstParents(head, 2); !more || !sameList(shas(got), []string{w.c3, w.c2}) {
+		t.Errorf("firstParents(c3, 2) = %v, %v", shas(got), more)
 	}
 
 	// Same revision: nothing.
@@ -104,4 +111,13 @@ func TestRange(t *testing.T) {
 			revErr(t, err)
 		}
 	}
+}
+
+func (r *Repo) mustHash(t *testing.T, rev string) plumbing.Hash {
+	t.Helper()
+	h, err := r.resolve(rev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
 }

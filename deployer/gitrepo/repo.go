@@ -151,7 +151,7 @@ func (r *Repo) clone(ctx context.Context) error {
 	// PlainCloneContext removes what it created when it fails.
 	repo, err := git.PlainCloneContext(ctx, r.opts.Dir, false, co)
 	if err != nil {
-		return fmt.Errorf("gitrepo: clone %s into %s: %w", r.opts.Upstream, r.opts.Dir, err)
+		return fmt.Errorf("gitrepo: clone %s into %s: %w", r.opts.Upstream, r.opts.Dir, upstreamErr(ctx, r.opts.Upstream, err))
 	}
 	r.repo = repo
 	if r.opts.Submodules {
@@ -233,7 +233,7 @@ func (r *Repo) Update(ctx context.Context) error {
 		Prune:      r.opts.Branch == "",
 	})
 	if err != nil && !errors.Is(err, git.NoErrAlreadyUpToDate) {
-		return fmt.Errorf("gitrepo: %s: fetch %s: %w", r.opts.Dir, r.opts.Upstream, err)
+		return fmt.Errorf("gitrepo: %s: fetch %s: %w", r.opts.Dir, r.opts.Upstream, upstreamErr(ctx, r.opts.Upstream, err))
 	}
 
 	remoteRef, err := r.repo.Reference(plumbing.NewRemoteReferenceName(remoteName, branch), true)
@@ -276,7 +276,7 @@ func (r *Repo) upstreamBranch(ctx context.Context) (string, error) {
 	}
 	refs, err := remote.ListContext(ctx, &git.ListOptions{})
 	if err != nil {
-		return "", fmt.Errorf("gitrepo: %s: list %s: %w", r.opts.Dir, r.opts.Upstream, err)
+		return "", fmt.Errorf("gitrepo: %s: list %s: %w", r.opts.Dir, r.opts.Upstream, upstreamErr(ctx, r.opts.Upstream, err))
 	}
 	var head *plumbing.Reference
 	for _, ref := range refs {

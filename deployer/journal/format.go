@@ -19,8 +19,10 @@ type FormatOptions struct {
 	// Level is the minimum level printed: "debug", "info", "warn" or
 	// "error"; "" means info.
 	Level string
-	// Output prints the output of successful commands too; at debug level
-	// it is always printed. Failed commands always show their output.
+	// Output prints the commands that passed too (at info level they are
+	// left out), with their output; at debug level they and their output
+	// are always printed, with the remote scripts. Failed commands always
+	// show their output.
 	Output bool
 	// Location for times; nil means UTC.
 	Location *time.Location
@@ -47,8 +49,13 @@ func (o FormatOptions) Match(ev Event) bool {
 		return false
 	}
 	lvl := ev.Level
-	if _, ok := levelRank[lvl]; !ok {
+	if _, ok := levelRank[lvl]; !ok || ev.Type == TypeStage || ev.Type == TypeCheck {
+		// Stages and checks are shown by today's rule whatever level an
+		// older journal recorded for them.
 		lvl = DefaultLevel(ev)
+		if o.Output && lvl == LevelDebug && ev.Type == TypeStage {
+			lvl = LevelInfo // asked for: the commands that passed, with their output
+		}
 	}
 	if levelRank[lvl] < levelRank[min] {
 		return false
@@ -106,6 +113,7 @@ func render(ev Event, opts FormatOptions) string {
 		b.WriteByte(' ')
 	}
 	failed := ev.Failed()
+	debug := strings.EqualFold(opts.Level, LevelDebug)
 	output := ""
 	switch ev.Type {
 	case TypeStarted:
@@ -114,18 +122,10 @@ func render(ev Event, opts FormatOptions) string {
 		b.WriteString("group started")
 		suffix(&b, ": ", ev.Message)
 	case TypeStageStarted:
-		b.WriteString(oneLine(firstNonEmpty(ev.Stage, "stage")))
-		if ev.Command != "" {
-			b.WriteString(": ")
-			b.WriteString(oneLine(ev.Command))
-		}
+		writeStage(&b, ev, debug)
 		b.WriteString(" …")
 	case TypeStage:
-		b.WriteString(oneLine(firstNonEmpty(ev.Stage, "stage")))
-		if ev.Command != "" {
-			b.WriteString(": ")
-			b.WriteString(oneLine(ev.Command))
-		}
+		writeStage(&b, ev, debug)
 		b.WriteString(" → ")
 		switch {
 		case ev.ExitCode != nil:
@@ -227,11 +227,21 @@ func render(ev Event, opts FormatOptions) string {
 		suffix(&b, ": ", ev.Err)
 	}
 	b.WriteByte('\n')
-	showOutput := failed || opts.Output || strings.EqualFold(opts.Level, LevelDebug)
+	showOutput := failed || opts.Output || debug
 	if output != "" && showOutput {
 		writeIndented(&b, output)
 	}
 	return b.String()
+}
+
+// writeStage writes the stage's name and, at debug level only, the
+// command it ran (a remote script can be kilobytes long).
+func writeStage(b *strings.Builder, ev Event, debug bool) {
+	b.WriteString(oneLine(firstNonEmpty(ev.Stage, "stage")))
+	if debug && ev.Command != "" {
+		b.WriteString(": ")
+		b.WriteString(oneLine(ev.Command))
+	}
 }
 
 func renderStarted(b *strings.Builder, ev Event, loc *time.Location) {

@@ -39,8 +39,7 @@ func TestFormat(t *testing.T) {
 	out := formatAll(t, evs, FormatOptions{})
 	for _, want := range []string{
 		"01:45:12.345 alice: deploying citoid 1a2b3c4..5d6e7f8 (2026-11-26 UTC, id 20261126-014512-citoid-3f9a): Fix T12345\n    groups: canary (1 host), eqiad (4 hosts)\n",
-		"01:45:12.345 [eqiad] scb1002.eqiad.wmnet fetch: git fetch origin → exit 0 in 1.2s\n01:45:12.345 [eqiad] scb1003",
-		"01:45:12.345 [eqiad] scb1003.eqiad.wmnet fetch: git fetch origin → exit 128 in 300ms\n    fatal: unable to access\n    retrying\\x1b[31m\n01:45:12.345 [canary]",
+		"01:45:12.345 [eqiad] scb1003.eqiad.wmnet fetch → exit 128 in 300ms\n    fatal: unable to access\n    retrying\\x1b[31m\n01:45:12.345 [canary]",
 		`01:45:12.345 [canary] scb1001.eqiad.wmnet check info (http GET /_info): FAILED 500 in 35ms (body: "db down")`,
 		"01:45:12.345 [eqiad] scb1003.eqiad.wmnet FAILED at fetch: fetch: exit 128\n",
 		"01:45:12.345 asked: roll back citoid to 1a2b3c4?\n",
@@ -50,8 +49,15 @@ func TestFormat(t *testing.T) {
 			t.Errorf("output lacks\n%s\n--- in ---\n%s", want, out)
 		}
 	}
-	if strings.Contains(out, "From http://deploy") || strings.Contains(out, "fetch: git fetch …") {
-		t.Errorf("info level shows debug events or successful output:\n%s", out)
+	if strings.Contains(out, "From http://deploy") || strings.Contains(out, "fetch: git fetch …") || strings.Contains(out, "scb1002") ||
+		strings.Contains(out, "git fetch origin") {
+		t.Errorf("info level shows debug events, commands that passed, scripts or successful output:\n%s", out)
+	}
+
+	// Output: the commands that passed too, with their output, but not the scripts.
+	out = formatAll(t, evs, FormatOptions{Output: true})
+	if !strings.Contains(out, "scb1002.eqiad.wmnet fetch → exit 0 in 1.2s\n    From http://deploy\n") || strings.Contains(out, "git fetch origin") {
+		t.Errorf("output:\n%s", out)
 	}
 	if strings.ContainsAny(out, "\r\x1b") {
 		t.Errorf("control characters reach the terminal: %q", out)
@@ -59,7 +65,8 @@ func TestFormat(t *testing.T) {
 
 	// Debug: stage starts and successful output too.
 	out = formatAll(t, evs, FormatOptions{Level: "debug"})
-	if !strings.Contains(out, "scb1002.eqiad.wmnet fetch: git fetch …\n") || !strings.Contains(out, "    From http://deploy\n") {
+	if !strings.Contains(out, "scb1002.eqiad.wmnet fetch: git fetch …\n") || !strings.Contains(out, "    From http://deploy\n") ||
+		!strings.Contains(out, "scb1003.eqiad.wmnet fetch: git fetch origin → exit 128") {
 		t.Errorf("debug level:\n%s", out)
 	}
 

@@ -20,7 +20,10 @@ const MaxHostGlob = 256
 // posts open the full log. A ?host= pattern longer than MaxHostGlob bytes
 // is refused (400). Serve it with timeouts: the server that mounts it
 // (sal/web's NewServer) has them.
-func Handler(dir, prefix string) http.Handler {
+func Handler(dir, prefix string) http.Handler { return HandlerFor(NewFiles(dir), prefix) }
+
+// HandlerFor is Handler for the journals of any Store.
+func HandlerFor(st Store, prefix string) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			w.Header().Set("Allow", "GET, HEAD")
@@ -28,13 +31,7 @@ func Handler(dir, prefix string) http.Handler {
 			return
 		}
 		id := strings.TrimPrefix(r.URL.Path, prefix)
-		service, _, err := ParseID(id)
-		if err != nil {
-			http.Error(w, "no such deploy: "+quoteShort(id), http.StatusNotFound)
-			return
-		}
-		path, err := JournalPath(dir, service, id)
-		if err != nil {
+		if _, _, err := ParseID(id); err != nil {
 			http.Error(w, "no such deploy: "+quoteShort(id), http.StatusNotFound)
 			return
 		}
@@ -47,7 +44,7 @@ func Handler(dir, prefix string) http.Handler {
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
 		}
-		d, err := Read(path)
+		d, err := st.Read(id)
 		switch {
 		case errors.Is(err, fs.ErrNotExist):
 			http.Error(w, "no such deploy: "+quoteShort(id), http.StatusNotFound)
@@ -58,14 +55,6 @@ func Handler(dir, prefix string) http.Handler {
 		}
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Header().Set("X-Content-Type-Options", "nosniff")
-		if err := FormatState(w, d); err != nil {
-			return
-		}
-		fmt.Fprintln(w)
-		for _, ev := range d.Events {
-			if err := Format(w, ev, opts); err != nil {
-				return
-			}
-		}
+		_ = WriteLog(w, d, opts)
 	})
 }

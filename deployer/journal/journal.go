@@ -98,6 +98,8 @@ type Meta struct {
 	Service string `json:"service"`
 	// Who started the deploy (IRC account or Unix user).
 	Who string `json:"who"`
+	// Nick is the IRC nick Who used ("" from the shell); see Person.
+	Nick string `json:"nick,omitempty"`
 	// Rev is the revision being deployed; FromRev the one deployed before.
 	Rev     string `json:"rev"`
 	FromRev string `json:"from_rev,omitempty"`
@@ -212,6 +214,13 @@ func DefaultLevel(ev Event) string {
 	switch ev.Type {
 	case TypeStageStarted:
 		return LevelDebug
+	case TypeStage, TypeCheck:
+		// A command or check that passed is detail: the summary and the
+		// host's done line say it; a failed one is an error.
+		if !ev.Failed() {
+			return LevelDebug
+		}
+		return LevelError
 	case TypeHostFailed:
 		return LevelError
 	case TypePrompt, TypeRolledBackHost, TypeResumed:

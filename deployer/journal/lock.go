@@ -16,6 +16,8 @@ import (
 type Holder struct {
 	// Who is the operator (IRC account or Unix user). Required.
 	Who string `json:"who"`
+	// Nick is the IRC nick of Who, when known (see Person).
+	Nick string `json:"nick,omitempty"`
 	// Why is the reason: "deploying 1a2b3c4", "reverted by alice", …
 	// Required for a manual lock.
 	Why string `json:"why,omitempty"`

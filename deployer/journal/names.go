@@ -69,12 +69,8 @@ func JournalPath(dir, service, id string) (string, error) {
 	if err := ValidService(service); err != nil {
 		return "", err
 	}
-	svc, _, err := ParseID(id)
-	if err != nil {
+	if err := checkID(service, id); err != nil {
 		return "", err
-	}
-	if svc != service {
-		return "", fmt.Errorf("%w %s: it belongs to service %s, not %s", ErrBadID, id, svc, service)
 	}
 	return filepath.Join(dir, service, id+".jsonl"), nil
 }
@@ -111,4 +107,16 @@ func quoteShort(s string) string {
 		return fmt.Sprintf("%q…", s[:max])
 	}
 	return fmt.Sprintf("%q", s)
+}
+
+// checkID checks that id is a deploy id of service.
+func checkID(service, id string) error {
+	svc, _, err := ParseID(id)
+	if err != nil {
+		return err
+	}
+	if svc != service {
+		return fmt.Errorf("%w %s: it belongs to service %s, not %s", ErrBadID, id, svc, service)
+	}
+	return nil
 }

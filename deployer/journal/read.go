@@ -73,6 +73,7 @@ type Summary struct {
 	Service  string
 	Path     string
 	Who      string
+	Nick     string
 	Rev      string
 	FromRev  string
 	Message  string
@@ -254,7 +255,7 @@ func firstNonEmpty(s ...string) string {
 // Summary summarizes the deploy.
 func (d *Deploy) Summary() Summary {
 	s := Summary{
-		ID: d.Meta.ID, Service: d.Meta.Service, Path: d.Path, Who: d.Meta.Who,
+		ID: d.Meta.ID, Service: d.Meta.Service, Path: d.Path, Who: d.Meta.Who, Nick: d.Meta.Nick,
 		Rev: d.Meta.Rev, FromRev: d.Meta.FromRev, Message: d.Meta.Message,
 		Started: d.Meta.Started, Ended: d.Ended, Finished: d.Finished,
 		Outcome: d.Outcome, Err: d.Err, Torn: d.Torn > 0,

@@ -6,6 +6,20 @@ import (
 	"strings"
 )
 
+// Person is how one operator is shown everywhere: the nick, with the
+// account after it when the two differ — "alice", "alice_ (alice)". Who
+// is the identity (the IRC account, or the Unix user of the shell); nick
+// is "" when there is none besides it.
+func Person(nick, who string) string {
+	switch {
+	case nick == "":
+		return who
+	case who == "" || strings.EqualFold(nick, who):
+		return nick
+	}
+	return nick + " (" + who + ")"
+}
+
 // String describes the host's state in a few words: "5d6e7f8, done",
 // "FAILED at fetch: …", "interrupted during promote", "not reached".
 func (h HostState) String() string {
@@ -115,4 +129,26 @@ func FormatState(w io.Writer, d *Deploy) error {
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// WriteLog writes a deploy's log as people read it: first the per-host
+// summary (FormatState), then a blank line, then every event that passes
+// the filters of opts (Format). The web page of a deploy and
+// 'deploybot deploy-log' both print it.
+func WriteLog(w io.Writer, d *Deploy, opts FormatOptions) error {
+	if err := opts.Validate(); err != nil {
+		return err
+	}
+	if err := FormatState(w, d); err != nil {
+		return err
+	}
+	if _, err := io.WriteString(w, "\n"); err != nil {
+		return err
+	}
+	for _, ev := range d.Events {
+		if err := Format(w, ev, opts); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -42,43 +42,19 @@ type Writer struct {
 // The caller should hold the deploy lock of service, with Holder.DeployID
 // set to meta.ID.
 func Create(dir, service string, meta Meta) (*Writer, error) {
-	if err := ValidService(service); err != nil {
+	started, err := StartedEvent(service, meta)
+	if err != nil {
 		return nil, err
 	}
-	if meta.Service != "" && meta.Service != service {
-		return nil, fmt.Errorf("create journal: meta is for service %s, not %s", quoteShort(meta.Service), service)
-	}
-	meta.Service = service
-	if meta.Who == "" {
-		return nil, errors.New("create journal: meta.Who is required")
-	}
-	if meta.Started.IsZero() {
-		meta.Started = time.Now()
-	}
-	meta.Started = meta.Started.UTC()
-	if meta.ID == "" {
-		id, err := NewID(service, meta.Started)
-		if err != nil {
-			return nil, err
-		}
-		meta.ID = id
-	}
+	meta = *started.Meta
 	path, err := JournalPath(dir, service, meta.ID)
 	if err != nil {
 		return nil, err
 	}
-	meta.Version = Version
-	if meta.PID == 0 {
-		meta.PID = os.Getpid()
-	}
-	if meta.Host == "" {
-		meta.Host = hostname()
-	}
 	if err := ensureDir(filepath.Dir(path)); err != nil {
 		return nil, fmt.Errorf("create journal: %w", err)
 	}
-	m := meta
-	line, err := encodeLine(Event{Time: meta.Started, Type: TypeStarted, Level: LevelInfo, Meta: &m})
+	line, err := encodeLine(started)
 	if err != nil {
 		return nil, err
 	}
@@ -87,7 +63,7 @@ func Create(dir, service string, meta Meta) (*Writer, error) {
 	// and rebuild it.
 	err = updateIndex(dir, service, func(ix *Index) {
 		ix.refresh()
-		ix.addSummary(Summary{ID: meta.ID, Service: service, Path: path, Who: meta.Who, Rev: meta.Rev,
+		ix.addSummary(Summary{ID: meta.ID, Service: service, Path: path, Who: meta.Who, Nick: meta.Nick, Rev: meta.Rev,
 			FromRev: meta.FromRev, Message: meta.Message, Started: meta.Started})
 	})
 	if err != nil {

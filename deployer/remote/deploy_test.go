@@ -260,6 +260,27 @@ func TestDeploy(t *testing.T) {
 	if _, restored, err := c.Rollback(ctx, tg); err != nil || restored != sha[2] || len(restartsOf(t, h)) != n {
 		t.Errorf("second rollback: %q %v", restored, err)
 	}
+	// A deploy that finalized the host before it was rolled back: with
+	// Undo naming it, the done revision before it is restored and done
+	// again; without, the finalized revision would stay.
+	deploy(c, sha[3], false)
+	if _, err := c.Finalize(ctx, tg, sha[3]); err != nil {
+		t.Fatal(err)
+	}
+	undo := tg
+	undo.Undo = sha[3]
+	if rr, restored, err := c.Rollback(ctx, undo); err != nil || restored != sha[2] || !strings.Contains(rr.Output, "undid done "+sha[3]) {
+		t.Fatalf("rollback undoing %s: %q %v %+v", sha[3][:8], restored, err, rr)
+	}
+	if st, err := c.Status(ctx, tg); err != nil || st != (TargetState{Current: sha[2], Done: sha[2]}) {
+		t.Errorf("status after undo: %+v %v", st, err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(h.Root, "svc", "deploy-cache", ".history")); string(b) != sha[2]+"\n" {
+		t.Errorf("history after undo: %q", b)
+	}
+	if _, restored, err := c.Rollback(ctx, undo); err != nil || restored != sha[2] {
+		t.Errorf("undo repeated: %q %v", restored, err)
+	}
 	// The other host never went past the first revision; a host with
 	// nothing done yet has nothing to roll back to.
 	other := conns[1]

@@ -141,7 +141,7 @@
 // whole deploy of one host is: one session for fetch+checkout+promote+
 // restart (Deploy), none for the port and HTTP checks (channels on the same
 // connection), one per command check (CheckCommand), and one for Finalize
-// after all groups succeed — or one for Rollback. Op and Stop are one
+// once the host passed — and one for Rollback if the deploy is undone. Op and Stop are one
 // session each.
 //
 // # Operations and recovery

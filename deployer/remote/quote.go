@@ -104,6 +104,9 @@ func (t Target) Validate() error {
 			bad("invalid submodule name %q: want letters, digits and ._-/ without . or .. components", clip(s, 200))
 		}
 	}
+	if t.Undo != "" && !ValidSHA(t.Undo) {
+		bad("invalid revision to undo %q: want a full git object name", clip(t.Undo, 80))
+	}
 	if strings.IndexByte(t.Restart, 0) >= 0 {
 		bad("restart command contains a NUL byte")
 	}

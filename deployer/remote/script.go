@@ -65,6 +65,12 @@ type Target struct {
 	// letters, digits and ._- ; empty: nothing is recorded (a live
 	// operation recorded by another still refuses the script).
 	OpID string
+	// Undo, for Rollback only: a revision the deploy being rolled back
+	// may already have marked done here (it finalizes every host as soon
+	// as the host passes). When .done names it, the done revision before
+	// it in .history is restored and marked done again, and Undo leaves
+	// the history. Empty: the done revision is restored as it is.
+	Undo string
 }
 
 // NewTarget returns the Target of service name as configured, fetching
@@ -314,6 +320,7 @@ func (t Target) RollbackScript() (string, error) {
 	pre := prelude(
 		shellVar{"DEPLOY_DIR", t.Dir},
 		shellVar{"DEPLOY_RESTART", t.Restart},
+		shellVar{"DEPLOY_UNDO", t.Undo},
 		shellVar{"DEPLOY_OP_ID", t.OpID},
 		shellVar{"DEPLOY_OP_KIND", OpRollback},
 	)

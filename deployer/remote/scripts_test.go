@@ -229,6 +229,7 @@ func TestScriptsNoSplicing(t *testing.T) {
 			"DEPLOY_FORCE":      map[bool]string{true: "1", false: "0"}[k.kind == "deploy force"],
 			"DEPLOY_SUBMODULES": "ZZlib vendor/ZZdep",
 			"DEPLOY_RESTART":    b.Restart,
+			"DEPLOY_UNDO":       b.Undo,
 			"DEPLOY_KEEP_REVS":  "3",
 			"DEPLOY_CHECK":      "test -f version",
 			"DEPLOY_PGID":       "4242",

@@ -245,7 +245,7 @@ func (h *Host) PID() int {
 		return 0
 	}
 	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
-	if pid <= 0 || procStart(pid) == "" || procComm(pid) != "sshd" {
+	if pid <= 0 || ProcStart(pid) == "" || procComm(pid) != "sshd" {
 		return 0
 	}
 	// A stale pid file's number may belong to another host's sshd by now.

@@ -244,9 +244,10 @@ func readSlot(slot int) (slotInfo, error) {
 	return si, nil
 }
 
-// procStart returns a process's start time in clock ticks since boot, or
-// "" if it does not exist (or is a zombie).
-func procStart(pid int) string {
+// ProcStart returns a process's start time in clock ticks since boot, or
+// "" if it does not exist (or is a zombie). A pid with the start time it had
+// is the same process: pids are reused, start times are not.
+func ProcStart(pid int) string {
 	b, err := os.ReadFile("/proc/" + itoa(pid) + "/stat")
 	if err != nil {
 		return ""
@@ -265,7 +266,7 @@ func procStart(pid int) string {
 }
 
 func (si slotInfo) ownerAlive() bool {
-	return si.pid > 0 && si.start != "" && procStart(si.pid) == si.start
+	return si.pid > 0 && si.start != "" && ProcStart(si.pid) == si.start
 }
 
 // allocate, under the lock: removes stale fleets, makes sure the deploy
@@ -289,7 +290,7 @@ func (f *Fleet) allocate() error {
 			own = "1"
 		}
 		me := os.Getpid()
-		content := fmt.Sprintf("pid=%d\nstart=%s\ndir=%s\nownsdir=%s\n", me, procStart(me), f.Dir, own)
+		content := fmt.Sprintf("pid=%d\nstart=%s\ndir=%s\nownsdir=%s\n", me, ProcStart(me), f.Dir, own)
 		if err := os.WriteFile(slotFile(slot), []byte(content), 0o644); err != nil {
 			return err
 		}

@@ -98,6 +98,10 @@ func spawn(cmd *exec.Cmd) error {
 		cmd.SysProcAttr = &syscall.SysProcAttr{}
 	}
 	cmd.SysProcAttr.Pdeathsig = syscall.SIGKILL
+	// A process group of its own: a terminal's SIGINT or SIGHUP meant for
+	// the program that runs the fleet (`make demo`) must not reach the
+	// hosts, which that program stops in order (Close).
+	cmd.SysProcAttr.Setpgid = true
 	r := spawnReq{cmd, make(chan error, 1)}
 	spawnCh <- r
 	return <-r.err

@@ -2,9 +2,6 @@ package scale
 
 import (
 	"fmt"
-	"go/ast"
-	"go/parser"
-	"go/token"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -16,7 +13,7 @@ import (
 // helperDirs are the packages, beside the _test.go files, whose code runs
 // only in tests and so waits only through D.
 var helperDirs = []string{
-	"e2e/fleet", "e2e/ircd", "e2e/pgsql", "deployer/fakefleet", "sal/saltest",
+	"e2e/fleet", "e2e/harness", "e2e/ircd", "e2e/pgsql", "e2e/simfleet", "deployer/fakefleet", "sal/saltest",
 }
 
 // timeoutCalls are the calls whose duration argument (by position) is a
@@ -90,6 +87,14 @@ func f(ctx context.Context, c net.Conn, d time.Duration) {
 	_ = time.Now().Add(scale.D(time.Second))
 	c.Expect(0, nil)
 	time.Sleep(time.Second) // scale:fixed: inside a window of 2 s
+	for time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+		if d > 0 {
+			time.Sleep(time.Second) // bad
+		}
+	}
+	for ; ; time.Sleep(20 * time.Millisecond) {
+	}
 }`
 	dir := t.TempDir()
 	path := filepath.Join(dir, "p_test.go")
@@ -105,6 +110,25 @@ func f(ctx context.Context, c net.Conn, d time.Duration) {
 		if !strings.Contains(line, "// bad") {
 			t.Errorf("flagged a good line: %s", g)
 		}
+	}
+}
+
+// TestSelfScalingHelpersTakeUnscaled: a helper that scales its own
+// timeout parameter is called with the unscaled duration, so its calls
+// are not checked; one that does not, is.
+func TestSelfScalingHelpersTakeUnscaled(t *testing.T) {
+	src := `package p
+func expect(s string, timeout time.Duration) { c.Expect(scale.D(timeout), nil) }
+func Expect(timeout time.Duration, m func()) {}
+func wait(x int, within time.Duration) { time.Sleep(D(within)) }
+`
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "p.go"), []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	got := timeoutParams(t, dir)
+	if len(got) != 1 || got["Expect"] != 0 {
+		t.Fatalf("checked helpers %v, want only Expect's argument 0", got)
 	}
 }
 
@@ -165,168 +189,4 @@ func testCodeFiles(t *testing.T, root string) []string {
 		t.Fatal("no test files found under " + root)
 	}
 	return files
-}
-
-// bareTimeouts lists, as "file:line: text", the waits of a constant
-// duration in one file: arguments of the calls in timeoutCalls and of the
-// functions in waits, deadlines time.Now().Add(d), and fields named
-// …Timeout in composite literals and assignments.
-func bareTimeouts(t *testing.T, root, path string, waits map[string]int) []string {
-	fset := token.NewFileSet()
-	f, err := parser.ParseFile(fset, path, nil, parser.ParseComments)
-	if err != nil {
-		t.Fatal(err)
-	}
-	fixed := map[int]bool{}
-	for _, g := range f.Comments {
-		for _, c := range g.List {
-			if strings.Contains(c.Text, Fixed) {
-				fixed[fset.Position(c.Pos()).Line] = true
-			}
-		}
-	}
-	rel, _ := filepath.Rel(root, path)
-	var out []string
-	flag := func(n ast.Node) {
-		if line := fset.Position(n.Pos()).Line; !fixed[line] {
-			out = append(out, fmt.Sprintf("%s:%d: %s", rel, line, exprString(fset, n)))
-		}
-	}
-	ast.Inspect(f, func(n ast.Node) bool {
-		switch n := n.(type) {
-		case *ast.CallExpr:
-			if arg := waitArg(n, waits); arg != nil && constantDuration(arg) {
-				flag(n)
-			}
-		case *ast.KeyValueExpr:
-			if key, ok := n.Key.(*ast.Ident); ok && strings.HasSuffix(key.Name, "Timeout") && constantDuration(n.Value) {
-				flag(n)
-			}
-		case *ast.AssignStmt:
-			for i, lhs := range n.Lhs {
-				if sel, ok := lhs.(*ast.SelectorExpr); ok && strings.HasSuffix(sel.Sel.Name, "Timeout") && i < len(n.Rhs) && constantDuration(n.Rhs[i]) {
-					flag(n)
-				}
-			}
-		}
-		return true
-	})
-	return out
-}
-
-// timeoutParams maps the name of each function or method of the module
-// that takes a time.Duration parameter named timeout, within or …Timeout
-// to that parameter's position.
-func timeoutParams(t *testing.T, root string) map[string]int {
-	waits := map[string]int{}
-	err := filepath.WalkDir(root, func(p string, e fs.DirEntry, err error) error {
-		if err != nil || e.IsDir() || !strings.HasSuffix(p, ".go") || strings.Contains(p, "/testdata/") {
-			return err
-		}
-		f, err := parser.ParseFile(token.NewFileSet(), p, nil, 0)
-		if err != nil {
-			return err
-		}
-		for _, d := range f.Decls {
-			if fn, ok := d.(*ast.FuncDecl); ok {
-				if i := timeoutParam(fn.Type.Params); i >= 0 {
-					waits[fn.Name.Name] = i
-				}
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return waits
-}
-
-// timeoutParam is the position of the timeout parameter in params, or -1.
-func timeoutParam(params *ast.FieldList) int {
-	i := 0
-	for _, field := range params.List {
-		isDuration := selectorName(field.Type) == "time.Duration"
-		for _, name := range field.Names {
-			if isDuration && (name.Name == "timeout" || name.Name == "within" || strings.HasSuffix(name.Name, "Timeout")) {
-				return i
-			}
-			i++
-		}
-		if len(field.Names) == 0 {
-			i++
-		}
-	}
-	return -1
-}
-
-// waitArg is the duration argument of a call that waits or sets a
-// deadline, or nil.
-func waitArg(call *ast.CallExpr, waits map[string]int) ast.Expr {
-	name := selectorName(call.Fun)
-	if i, ok := timeoutCalls[name]; ok && i < len(call.Args) {
-		return call.Args[i]
-	}
-	var short string
-	switch fn := call.Fun.(type) {
-	case *ast.Ident:
-		short = fn.Name
-	case *ast.SelectorExpr:
-		short = fn.Sel.Name
-		// time.Now().Add(d): a deadline.
-		if inner, ok := fn.X.(*ast.CallExpr); ok && short == "Add" && selectorName(inner.Fun) == "time.Now" && len(call.Args) == 1 {
-			return call.Args[0]
-		}
-	}
-	if i, ok := waits[short]; ok && i < len(call.Args) && !strings.HasPrefix(name, "time.") {
-		return call.Args[i]
-	}
-	return nil
-}
-
-// constantDuration reports whether e is built only of literals and time
-// units (5*time.Second, time.Minute, 1e9): a duration fixed in the source.
-// A negative duration is not a wait.
-func constantDuration(e ast.Expr) bool {
-	if lit, ok := e.(*ast.BasicLit); ok && lit.Value == "0" {
-		return false // no timeout at all
-	}
-	return constantExpr(e)
-}
-
-func constantExpr(e ast.Expr) bool {
-	switch e := e.(type) {
-	case *ast.BasicLit:
-		return e.Kind == token.INT || e.Kind == token.FLOAT
-	case *ast.ParenExpr:
-		return constantExpr(e.X)
-	case *ast.BinaryExpr:
-		return constantExpr(e.X) && constantExpr(e.Y)
-	case *ast.SelectorExpr:
-		return strings.HasPrefix(selectorName(e), "time.")
-	}
-	return false
-}
-
-func selectorName(e ast.Expr) string {
-	sel, ok := e.(*ast.SelectorExpr)
-	if !ok {
-		return ""
-	}
-	pkg, ok := sel.X.(*ast.Ident)
-	if !ok {
-		return ""
-	}
-	return pkg.Name + "." + sel.Sel.Name
-}
-
-func exprString(fset *token.FileSet, e ast.Node) string {
-	var b strings.Builder
-	start, end := fset.Position(e.Pos()).Offset, fset.Position(e.End()).Offset
-	src, err := os.ReadFile(fset.Position(e.Pos()).Filename)
-	if err != nil || end > len(src) {
-		return "?"
-	}
-	b.Write(src[start:end])
-	return b.String()
 }

@@ -30,7 +30,10 @@ var tokenRE = regexp.MustCompile(`(?i:https?)://[^\s<>"]+|\bT[0-9]{3,}\b|\b[0-9a
 //     one digit and at least one letter a–f links to a search of the SAL
 //     for it (/?q=<sha1>). Requiring both keeps English words made of a–f
 //     ("defaced", "deadbeef" as a word is the price) and plain numbers
-//     (timestamps, counts, dates like 20160422) from becoming links.
+//     (timestamps, counts, dates like 20160422) from becoming links. Two
+//     places hold a sha1 whatever its characters: the revision of a
+//     deploy tag, [citoid@5d6e7f8] or [citoid@1234567], and a whole
+//     40-character sha1.
 //
 // Nothing inside a URL is linked separately, and a task id or sha1 that is
 // part of a path-like word (right after / - = @ # & ? % ~ or +, as in
@@ -97,7 +100,7 @@ func (l linker) linkify(text string) template.HTML {
 			}
 			href, rel = tok, "nofollow"
 		default: // hex run
-			if !sha1Like(tok) || pathLike(text, start) {
+			if !deployTag(text, start, end) && (!sha1Like(tok) || pathLike(text, start)) {
 				continue
 			}
 			href = l.search + "?q=" + tok
@@ -127,9 +130,29 @@ func pathLike(text string, start int) bool {
 	return strings.IndexByte("/-=@#&?%~+", text[start-1]) >= 0
 }
 
-// sha1Like reports whether a hex run has both a digit and a letter.
+// sha1Like reports whether a hex run has both a digit and a letter, or
+// is a whole sha1 (40 digits).
 func sha1Like(s string) bool {
-	return strings.ContainsAny(s, "0123456789") && strings.ContainsAny(s, "abcdef")
+	return len(s) == 40 || strings.ContainsAny(s, "0123456789") && strings.ContainsAny(s, "abcdef")
+}
+
+// deployTag reports whether the hex run text[start:end] is the revision of
+// a deploy tag, "[citoid@5d6e7f8]": right after "[<service>@" and right
+// before "]". There it is a sha1 whatever its digits.
+func deployTag(text string, start, end int) bool {
+	if end >= len(text) || text[end] != ']' || start < 3 || text[start-1] != '@' {
+		return false
+	}
+	i := start - 2
+	for i >= 0 && serviceByte(text[i]) {
+		i--
+	}
+	return i >= 0 && i < start-2 && text[i] == '['
+}
+
+// serviceByte reports whether c may be part of a service name.
+func serviceByte(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.'
 }
 
 // urlEnd returns the length of the URL at the start of s once trailing

@@ -5,6 +5,7 @@ import (
 	"html/template"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"deploybot/sal"
@@ -48,6 +49,7 @@ type entryView struct {
 	Stamp    string // RFC 3339, for <time datetime>
 	Full     string // 2016-04-22 05:16:07 UTC
 	Nick     string
+	Account  string // the services account, shown after Nick when it differs
 	Project  string // shown in lists only when not already on a project page
 	Msg      template.HTML
 	Channel  string
@@ -67,6 +69,9 @@ func (h *handler) view(e sal.Entry, showProject bool) entryView {
 		Stamp: t.Format(time.RFC3339),
 		Nick:  e.Nick,
 		Msg:   h.link.linkify(e.Message),
+	}
+	if e.Account != "" && !strings.EqualFold(e.Account, e.Nick) {
+		v.Account = e.Account
 	}
 	if showProject {
 		v.Project = e.Project
@@ -233,6 +238,7 @@ ul.log li{padding:.15rem 0 .15rem 3.2rem;text-indent:-3.2rem;overflow-wrap:anywh
 .permalink{font-family:ui-monospace,Menlo,Consolas,monospace;color:#555;text-decoration:none}
 .permalink:hover,.permalink:focus{text-decoration:underline}
 .nick{font-weight:600}
+.account{color:#666}
 .proj{color:#555;font-size:.9em}
 .note{color:#555}
 nav.pager{display:flex;flex-wrap:wrap;gap:1rem;margin:1rem 0}
@@ -287,7 +293,7 @@ const listHTML = `{{define "main" -}}
 {{range .Days}}<section>
 <h2 id="d{{.Date}}"><a href="{{.Href}}">{{.Date}}</a></h2>
 <ul class="log">
-{{range .Entries}}<li id="e{{.ID}}"><a class="permalink" href="{{.Href}}" title="permalink to entry {{.ID}}"><time datetime="{{.Stamp}}">{{.HHMM}}</time></a> {{with .Project}}<span class="proj">{{.}}</span> {{end}}<span class="nick">{{.Nick}}</span>: <span class="msg">{{.Msg}}</span></li>
+{{range .Entries}}<li id="e{{.ID}}"><a class="permalink" href="{{.Href}}" title="permalink to entry {{.ID}}"><time datetime="{{.Stamp}}">{{.HHMM}}</time></a> {{with .Project}}<span class="proj">{{.}}</span> {{end}}{{template "who" .}}: <span class="msg">{{.Msg}}</span></li>
 {{end}}</ul>
 </section>
 {{else}}<p class="empty">{{.Empty}}</p>
@@ -301,10 +307,15 @@ const listHTML = `{{define "main" -}}
 {{end -}}
 {{end}}`
 
+// whoHTML is who an entry is from, the same for !log and deploy entries:
+// the nick, and the services account after it when the two differ.
+const whoHTML = `{{define "who"}}<span class="nick"{{with .Account}} title="services account {{.}}"{{end}}>{{.Nick}}</span>
+{{- with .Account}}<span class="account"> ({{.}})</span>{{end}}{{end}}`
+
 const entryHTML = `{{define "main" -}}
 {{with .Entry}}<article class="entry" id="e{{.ID}}">
 <h2><a href="{{.Href}}"><time datetime="{{.Stamp}}">{{.Full}}</time></a></h2>
-<p class="msg"><span class="nick">{{.Nick}}</span>: {{.Msg}}</p>
+<p class="msg">{{template "who" .}}: {{.Msg}}</p>
 <dl>
 <dt>Project</dt>
 <dd>{{if .ProjHref}}<a href="{{.ProjHref}}">{{.Project}}</a>{{else}}{{or .Project "–"}}{{end}}</dd>
@@ -323,7 +334,7 @@ const entryHTML = `{{define "main" -}}
 {{end}}`
 
 var (
-	layoutTemplate = template.Must(template.New("layout").Parse(layoutHTML))
+	layoutTemplate = template.Must(template.Must(template.New("layout").Parse(layoutHTML)).Parse(whoHTML))
 	listTemplate   = template.Must(template.Must(layoutTemplate.Clone()).Parse(listHTML))
 	entryTemplate  = template.Must(template.Must(layoutTemplate.Clone()).Parse(entryHTML))
 )

@@ -707,3 +707,29 @@ func TestSQLiteStore(t *testing.T) {
 
 // discardLog is a logger for tests that provoke errors on purpose.
 func discardLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// One person, one name: a !log entry and a deploy entry from the same
+// person show the nick with the services account after it (and in a
+// tooltip) when the two differ, on the list and on the entry page.
+func TestNickWithAccount(t *testing.T) {
+	store := (&fakeStore{}).add(
+		sal.Entry{Time: at("2016-04-22T05:02:00Z"), Nick: "alice_", Account: "alice", Project: "production", Message: "restarted web", Source: sal.SourceIRC},
+		sal.Entry{Time: at("2016-04-22T05:03:00Z"), Nick: "alice_", Account: "alice", Project: "production", Message: "Started deploy [web@5d6e7f8]", Source: sal.SourceDeploy},
+		sal.Entry{Time: at("2016-04-22T05:04:00Z"), Nick: "bob", Account: "Bob", Project: "production", Message: "same name", Source: sal.SourceIRC},
+	)
+	h := newTest(store)
+	body := get(t, h, "/production", 200).Body.String()
+	want := `<span class="nick" title="services account alice">alice_</span><span class="account"> (alice)</span>: `
+	if n := strings.Count(body, want); n != 2 {
+		t.Errorf("%d entries show %q, want the !log and the deploy entry:\n%s", n, want, body)
+	}
+	if !strings.Contains(body, `<span class="nick">bob</span>: `) {
+		t.Errorf("an account equal to the nick is repeated:\n%s", body)
+	}
+	for _, id := range []string{"1", "2"} {
+		d := parse(t, get(t, h, "/log/"+id, 200))
+		if got := strings.Join(strings.Fields(text(d.all("article", "entry")[0])), " "); !strings.Contains(got, "alice_ (alice): ") {
+			t.Errorf("entry %s: %s", id, got)
+		}
+	}
+}

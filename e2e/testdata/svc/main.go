@@ -24,6 +24,7 @@ func main() {
 	addr := flag.String("addr", "", "listen address")
 	dir := flag.String("dir", ".", "the revision directory")
 	get := flag.String("get", "", "fetch this URL and print status and body")
+	hold := flag.String("hold", "", "hold each /health answer while this file exists")
 	flag.Parse()
 	if *get != "" {
 		c := &http.Client{Timeout: 5 * time.Second}
@@ -56,8 +57,27 @@ func main() {
 		}
 	}
 	http.HandleFunc("/health", func(w http.ResponseWriter, r *http.Request) {
+		holdWhile(*hold)
 		w.WriteHeader(status)
 		fmt.Fprintf(w, "%s\n", strings.TrimSpace(string(version)))
 	})
 	_ = http.Serve(l, nil)
+}
+
+// holdWhile waits while file exists (at most a minute), having created
+// file.waiting to say so; "" does not wait.
+func holdWhile(file string) {
+	if file == "" {
+		return
+	}
+	if _, err := os.Stat(file); err != nil {
+		return
+	}
+	os.WriteFile(file+".waiting", nil, 0o644)
+	defer os.Remove(file + ".waiting")
+	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if _, err := os.Stat(file); err != nil {
+			return
+		}
+	}
 }

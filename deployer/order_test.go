@@ -1,0 +1,135 @@
+package deployer
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"deploybot/deployer/fakefleet"
+	"deploybot/e2e/scale"
+)
+
+// The canary is dialed alone and deployed while the other hosts are still
+// being dialed: a dial of group a that never ends until the canary's
+// deploy session has started must not hold the canary back.
+func TestCanaryBeforeOtherDials(t *testing.T) {
+	f := newFleetFixture(t, twoGroups)
+	f.installAll(f.shas[0])
+	// A deploy in the journal first: without one, every host is asked
+	// whether the revision is live already, which needs them all.
+	if res := f.deploy(t, nil, Request{Rev: f.shas[1]}); res.Outcome != OutcomeSuccess {
+		t.Fatalf("first deploy: %s", res.Outcome)
+	}
+	before := len(f.fleet.Calls())
+	gate := make(chan struct{})
+	for _, h := range []string{"a1", "a2", "b1", "b2"} {
+		f.fleet.Set(h, fakefleet.Behavior{DialGate: gate})
+	}
+	f.fleet.Started = make(chan string, 10)
+	go func() {
+		if h := <-f.fleet.Started; h == "c1" {
+			close(gate)
+		}
+		for range f.fleet.Started {
+		}
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), scale.D(20*time.Second))
+	defer cancel()
+	res, err := f.eng.Deploy(ctx, Request{Service: "svc", Who: "alice"}, nil, nil)
+	close(f.fleet.Started)
+	if err != nil || res.Outcome != OutcomeSuccess || res.OK != 5 {
+		t.Fatalf("deploy: %v %+v", err, res)
+	}
+	calls := f.fleet.Calls()[before:]
+	// Every host is dialed once: the group's hosts share the dial started
+	// ahead of them.
+	for _, h := range []string{"c1", "a1", "a2", "b1", "b2"} {
+		if n := count(calls, "dial "+h); n != 1 {
+			t.Errorf("%s dialed %d times: %v", h, n, calls)
+		}
+	}
+	if i, j := slices.Index(calls, "deploy c1"), slices.Index(calls, "dial a1"); i < 0 || j < 0 {
+		t.Errorf("calls %v", calls)
+	}
+}
+
+// Each host is finalized as soon as it passed: the canary before group a
+// deploys, so the final pass holds only what is left; a forced deploy
+// keeps the final pass after every group.
+func TestFinalizeOrder(t *testing.T) {
+	for _, force := range []bool{false, true} {
+		t.Run(map[bool]string{false: "new", true: "force"}[force], func(t *testing.T) {
+			f := newFleetFixture(t, twoGroups)
+			f.installAll(f.shas[0])
+			res := f.deploy(t, nil, Request{Force: force})
+			if res.Outcome != OutcomeSuccess || res.OK != 5 {
+				t.Fatalf("outcome %s (%s), ok %d", res.Outcome, res.Reason, res.OK)
+			}
+			calls := f.fleet.Calls()
+			for _, h := range []string{"c1", "a1", "a2", "b1", "b2"} {
+				if n := count(calls, "finalize "+h); n != 1 {
+					t.Errorf("%s finalized %d times: %v", h, n, calls)
+				}
+				if _, done, _ := f.fleet.State(h); done != f.shas[2] {
+					t.Errorf("%s done %s", h, short(done))
+				}
+			}
+			fc, da, lastDeploy := slices.Index(calls, "finalize c1"), slices.Index(calls, "deploy a1"), lastIndex(calls, "deploy ")
+			if !force && fc > da {
+				t.Errorf("canary finalized after group a started: %v", calls)
+			}
+			if force && fc < lastDeploy {
+				t.Errorf("forced deploy finalized before its last group: %v", calls)
+			}
+		})
+	}
+}
+
+// A group that fails after earlier hosts were finalized: the rollback
+// undoes their done revision (through Target.Undo), so every host is back
+// on the old revision, done; a host that failed its finalize is rolled
+// back too.
+func TestRollbackAfterEarlyFinalize(t *testing.T) {
+	f := newFleetFixture(t, `
+canary: [c1]
+groups:
+  - {name: a, hosts: [a1, a2], failure_limit: "0"}
+`)
+	f.installAll(f.shas[0])
+	f.fleet.Set("a2", fakefleet.Behavior{FinalizeFails: true})
+	res := f.deploy(t, &answerer{e: f.eng, who: "bob", answers: []Answer{Rollback}}, Request{})
+	if res.Outcome != OutcomeRolledBack {
+		t.Fatalf("outcome %s: %s", res.Outcome, res.Reason)
+	}
+	calls := f.fleet.Calls()
+	if i, j := slices.Index(calls, "finalize c1"), slices.Index(calls, "rollback c1"); i < 0 || j < i {
+		t.Errorf("c1 not finalized before its rollback: %v", calls)
+	}
+	for _, h := range []string{"c1", "a1", "a2"} {
+		if cur, done, deploying := f.fleet.State(h); cur != f.shas[0] || done != f.shas[0] || deploying != "" {
+			t.Errorf("%s: current %s done %s deploying %s", h, short(cur), short(done), short(deploying))
+		}
+	}
+}
+
+func count(calls []string, c string) int {
+	n := 0
+	for _, x := range calls {
+		if x == c {
+			n++
+		}
+	}
+	return n
+}
+
+func lastIndex(calls []string, prefix string) int {
+	i := -1
+	for j, c := range calls {
+		if strings.HasPrefix(c, prefix) {
+			i = j
+		}
+	}
+	return i
+}

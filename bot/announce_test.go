@@ -11,6 +11,7 @@ import (
 	"deploybot/deployer"
 	"deploybot/deployer/gitrepo"
 	"deploybot/deployer/remote"
+	"deploybot/e2e/scale"
 	"deploybot/sal"
 )
 
@@ -31,6 +32,22 @@ func (r *recorder) log(e *sal.Entry) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.entries = append(r.entries, e)
+}
+
+// waitLines waits until at least n lines were said (and not taken).
+func (r *recorder) waitLines(t *testing.T, n int) {
+	t.Helper()
+	for deadline := time.Now().Add(scale.D(10 * time.Second)); ; time.Sleep(scale.D(5 * time.Millisecond)) {
+		r.mu.Lock()
+		got := len(r.lines)
+		r.mu.Unlock()
+		if got >= n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d lines said, want %d", got, n)
+		}
+	}
 }
 
 func (r *recorder) take() ([]string, []*sal.Entry) {
@@ -83,7 +100,7 @@ func TestAnnouncerSuccess(t *testing.T) {
 		Checks: []remote.CheckResult{{Name: "info", Kind: remote.CheckKindHTTP, OK: true, Status: 200, Latency: 35 * time.Millisecond}}})
 	a.Observe(deployer.Event{Type: deployer.EventHostDone, Group: "canary", Host: "scb1001"})
 	a.Observe(deployer.Event{Type: deployer.EventGroupFinished, Group: "canary", Total: 1, OK: 1, Outcome: "success"})
-	time.Sleep(150 * time.Millisecond)
+	rec.waitLines(t, 1) // once the merge window has passed
 	lines, _ = rec.take()
 	if want := "citoid: canary 1/1 ok — port 1970 open in 0.4s, info GET /_info?x=1 200 in 35ms"; len(lines) != 1 || lines[0] != want {
 		t.Fatalf("canary = %q, want %q", lines, want)
@@ -120,7 +137,7 @@ func TestAnnouncerCanaryFailure(t *testing.T) {
 	a.Observe(deployer.Event{Type: deployer.EventHostFailed, Group: "canary", Host: "scb1001", Reason: "check info failed: status 500",
 		Checks: []remote.CheckResult{{Name: "info", Kind: remote.CheckKindHTTP, Status: 500, Body: "db down\n"}}})
 	a.Observe(deployer.Event{Type: deployer.EventGroupFinished, Group: "canary", Total: 1, Failed: 1, Outcome: "failed"})
-	p := &deployer.Prompt{Service: "citoid", Kind: deployer.PromptCanaryFailed, Group: "canary", Default: deployer.Rollback, Deadline: time.Now().Add(10 * time.Minute)}
+	p := &deployer.Prompt{Service: "citoid", Kind: deployer.PromptCanaryFailed, Group: "canary", Default: deployer.Rollback, Deadline: time.Now().Add(10 * time.Minute)} // scale:fixed: a deadline in the data, not a wait
 	a.Observe(deployer.Event{Type: deployer.EventPrompt, Group: "canary", Prompt: p})
 	a.Observe(deployer.Event{Type: deployer.EventAnswer, Group: "canary", Prompt: p, Answer: deployer.Rollback, Who: "timeout"})
 	a.Observe(deployer.Event{Type: deployer.EventRollback, Group: "canary", Total: 1, OK: 1})
@@ -183,7 +200,7 @@ func TestAnnouncerProgress(t *testing.T) {
 	for i := range 30 {
 		a.Observe(deployer.Event{Type: deployer.EventHostDone, Group: "eqiad", Host: fmt.Sprint(i)})
 	}
-	time.Sleep(100 * time.Millisecond)
+	rec.waitLines(t, 2) // the start line, then the first progress report
 	a.Close()
 	lines, _ := rec.take()
 	if len(lines) < 2 || lines[1] != "citoid: eqiad 30/100 done" {
@@ -230,7 +247,7 @@ func TestAnnouncerPromptAnsweredElsewhere(t *testing.T) {
 	a := testAnnouncer(rec)
 	a.AnswerAt = "(answer at the terminal of deploybot deploy)"
 	a.Observe(started())
-	p := &deployer.Prompt{Kind: deployer.PromptPause, Group: "codfw", Default: deployer.Rollback, Deadline: time.Now().Add(2 * time.Minute)}
+	p := &deployer.Prompt{Kind: deployer.PromptPause, Group: "codfw", Default: deployer.Rollback, Deadline: time.Now().Add(2 * time.Minute)} // scale:fixed: the deadline the line names
 	a.Observe(deployer.Event{Type: deployer.EventPrompt, Group: "codfw", Prompt: p})
 	lines, _ := rec.take()
 	want := "alice: citoid is paused before codfw. roll back citoid to 1a2b3c4? (answer at the terminal of deploybot deploy) — rolling back in 2m without an answer"

@@ -11,6 +11,7 @@ import (
 	"deploybot/config"
 	"deploybot/deployer"
 	"deploybot/deployer/journal"
+	"deploybot/e2e/scale"
 )
 
 // fakeEngine stands in for the deployment engine in fast tests of the
@@ -164,7 +165,7 @@ func realEngine(t *testing.T, b *Bot) *deployer.Engine {
 func newEngineBot(t *testing.T) (*Bot, *fakeWire, *fakeEngine) {
 	t.Helper()
 	b, w := newDeployBot(t)
-	f := &fakeEngine{Engine: realEngine(t, b), running: map[string]bool{}, done: make(chan struct{}, 10), promptWait: 5 * time.Second}
+	f := &fakeEngine{Engine: realEngine(t, b), running: map[string]bool{}, done: make(chan struct{}, 10), promptWait: scale.D(time.Minute)}
 	b.SetDeployer(f)
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(func() { cancel(); b.dep.wg.Wait() })
@@ -177,7 +178,7 @@ func newEngineBot(t *testing.T) (*Bot, *fakeWire, *fakeEngine) {
 func collect(t *testing.T, b *Bot, w *fakeWire, want string, before ...string) []string {
 	t.Helper()
 	all := before
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(scale.D(30 * time.Second))
 	for time.Now().Before(deadline) {
 		b.out.drainTo(w)
 		all = append(all, w.take()...)
@@ -186,7 +187,7 @@ func collect(t *testing.T, b *Bot, w *fakeWire, want string, before ...string) [
 				return all
 			}
 		}
-		time.Sleep(5 * time.Millisecond)
+		time.Sleep(scale.D(5 * time.Millisecond))
 	}
 	t.Fatalf("no line containing %q; got %q", want, all)
 	return nil
@@ -197,7 +198,7 @@ func (f *fakeEngine) wait(t *testing.T, b *Bot) {
 	t.Helper()
 	select {
 	case <-f.done:
-	case <-time.After(5 * time.Second):
+	case <-time.After(scale.D(30 * time.Second)):
 		t.Fatal("the engine was not called to the end")
 	}
 }

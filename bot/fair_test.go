@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"deploybot/e2e/scale"
 	"deploybot/sal"
 )
 
@@ -315,7 +316,7 @@ func TestMutatingCommandsSerializedPerService(t *testing.T) {
 	for _, name := range []string{"lock mathoid too", "status citoid", "deploylog citoid", "lock citoid mine"} {
 		waitFor(t, name+" beside alice's !lock citoid", func() bool { return g.isRunning(name) })
 	}
-	time.Sleep(50 * time.Millisecond)
+	time.Sleep(scale.D(50 * time.Millisecond))
 	if g.hasStarted("unlock citoid") {
 		t.Fatal("dave's !unlock citoid ran while alice's !lock citoid ran")
 	}

@@ -14,6 +14,7 @@ import (
 
 	"golang.org/x/time/rate"
 
+	"deploybot/e2e/scale"
 	"deploybot/sal"
 )
 
@@ -74,7 +75,7 @@ func startRelay(t *testing.T, allow ...string) *relayHarness {
 			if err != nil {
 				t.Errorf("serveRelay: %v", err)
 			}
-		case <-time.After(5 * time.Second):
+		case <-time.After(scale.D(30 * time.Second)):
 			t.Error("serveRelay did not stop when its context ended")
 		}
 		<-senderDone
@@ -103,7 +104,7 @@ func write(t *testing.T, c net.Conn, s string) {
 // sent since the previous call.
 func (h *relayHarness) waitSent(t *testing.T, last string) []string {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(scale.D(30 * time.Second))
 	for {
 		h.sent = append(h.sent, h.w.take()...)
 		if n := len(h.sent); n > 0 && h.sent[n-1] == last {
@@ -114,7 +115,7 @@ func (h *relayHarness) waitSent(t *testing.T, last string) []string {
 		if time.Now().After(deadline) {
 			t.Fatalf("never sent %q; sent %q\nlogs:\n%s", last, h.sent, h.logs.String())
 		}
-		time.Sleep(5 * time.Millisecond)
+		time.Sleep(scale.D(5 * time.Millisecond))
 	}
 }
 
@@ -223,11 +224,11 @@ func TestRelayAllowlist(t *testing.T) {
 	c := h.dial(t)
 	// The write may or may not fail; the server must close the connection.
 	io.WriteString(c, "!log ops1@deploy1001 restarted citoid\nhello\n")
-	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	c.SetReadDeadline(time.Now().Add(scale.D(30 * time.Second)))
 	if _, err := c.Read(make([]byte, 1)); err == nil || isTimeout(err) {
 		t.Fatalf("connection from outside relay_allow not closed: %v", err)
 	}
-	time.Sleep(100 * time.Millisecond)
+	time.Sleep(scale.D(100 * time.Millisecond))
 	if got := h.w.take(); len(got) != 0 {
 		t.Fatalf("sent %q", got)
 	}
@@ -269,9 +270,9 @@ func TestRelayConcurrentConnections(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(scale.D(30 * time.Second))
 	for len(h.entries(t)) < n+2 && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
+		time.Sleep(scale.D(10 * time.Millisecond))
 	}
 	if es := h.entries(t); len(es) != n+2 {
 		t.Fatalf("%d entries, want %d", len(es), n+2)
@@ -284,7 +285,7 @@ func TestRelayIdleTimeout(t *testing.T) {
 	t.Cleanup(func() { relayIdle = old })
 	h := startRelay(t, "127.0.0.0/8")
 	c := h.dial(t)
-	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	c.SetReadDeadline(time.Now().Add(scale.D(30 * time.Second)))
 	if _, err := c.Read(make([]byte, 1)); err == nil || isTimeout(err) {
 		t.Fatalf("idle connection not closed: %v", err)
 	}

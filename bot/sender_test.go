@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"deploybot/e2e/scale"
 )
 
 // switchWire is a wire that can be taken down, recording what it sends.
@@ -46,12 +48,12 @@ func (w *switchWire) lines() []string {
 
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(scale.D(30 * time.Second))
 	for !cond() {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
-		time.Sleep(10 * time.Millisecond)
+		time.Sleep(scale.D(10 * time.Millisecond))
 	}
 }
 
@@ -120,7 +122,7 @@ func TestSenderResendsUnechoedAfterReconnect(t *testing.T) {
 	s.echoed("#OPS", "one") // channel names fold
 	w.set(false)
 	s.say("#ops", PriorityNormal, "three")
-	time.Sleep(50 * time.Millisecond)
+	time.Sleep(scale.D(50 * time.Millisecond))
 	if got := w.lines(); len(got) != 2 {
 		t.Fatalf("sent while down: %q", got)
 	}
@@ -147,7 +149,7 @@ func TestSenderWithoutEcho(t *testing.T) {
 	s.say("#ops", PriorityNormal, "one")
 	waitFor(t, "one line", func() bool { return len(w.lines()) == 1 })
 	s.reconnected()
-	time.Sleep(50 * time.Millisecond)
+	time.Sleep(scale.D(50 * time.Millisecond))
 	if got := w.lines(); len(got) != 1 {
 		t.Fatalf("sent = %q", got)
 	}
@@ -387,7 +389,7 @@ func TestSenderPacingWithinBucket(t *testing.T) {
 		wg.Go(func() {
 			for i := range n / numPriorities {
 				s.put(line{target: fmt.Sprintf("#c%d", i%3), prio: Priority(p), origin: "o", text: fmt.Sprintf("%d-%d", p, i)})
-				time.Sleep(time.Millisecond)
+				time.Sleep(scale.D(time.Millisecond))
 			}
 		})
 	}
@@ -398,9 +400,12 @@ func TestSenderPacingWithinBucket(t *testing.T) {
 	w.mu.Unlock()
 	// Replay the bucket over the send times: it must never go below
 	// zero. The slack covers the time between the limiter's grant and
-	// the wire's clock reading, a millisecond's worth of tokens.
+	// the wire's clock reading, which a busy machine stretches (a
+	// descheduled sender reads the clock late for one line, on time for
+	// the next): 50 ms (scaled) worth of tokens. A sender that ignored the
+	// bucket would be dozens of tokens under.
 	tokens, last := float64(burst), start
-	const slack = 0.05
+	slack := scale.D(50*time.Millisecond).Seconds() * perSecond
 	for i, at := range times {
 		tokens = min(float64(burst), tokens+at.Sub(last).Seconds()*perSecond)
 		last = at

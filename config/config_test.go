@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"deploybot/e2e/scale"
+
 	"gopkg.in/yaml.v3"
 )
 
@@ -574,7 +576,7 @@ func TestAliasBomb(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), "the document expands to more than") {
 			t.Errorf("got %v", firstLines(err, 5))
 		}
-	case <-time.After(30 * time.Second):
+	case <-time.After(scale.D(30 * time.Second)):
 		t.Fatal("Parse did not return")
 	}
 }

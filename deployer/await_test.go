@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"deploybot/deployer/journal"
+	"deploybot/e2e/scale"
 )
 
 // crashedAsking is crashed, with the canary's failure question open when
@@ -54,7 +55,7 @@ func TestAwaitPrompt(t *testing.T) {
 		}
 		start := time.Now()
 		res, err := f.eng.AwaitPrompt(context.Background(), id, "deploybot", nil, nil)
-		if err != nil || res.Outcome != OutcomeRolledBack || time.Since(start) > 10*time.Second {
+		if err != nil || res.Outcome != OutcomeRolledBack || time.Since(start) > scale.D(10*time.Second) {
 			t.Fatalf("await: %+v %v", res, err)
 		}
 		if got := answersIn(f.readJournal(t, id)); !slices.Equal(got, []string{"rollback by " + AnsweredByMissed}) {
@@ -66,7 +67,7 @@ func TestAwaitPrompt(t *testing.T) {
 	})
 	t.Run("deadline ahead, no answer", func(t *testing.T) {
 		f := newFleetFixture(t, "canary: [c1]\ngroups: [{name: a, hosts: [a1, a2]}]")
-		deadline := time.Now().Add(500 * time.Millisecond)
+		deadline := time.Now().Add(scale.D(500 * time.Millisecond))
 		id := f.crashedAsking(t, deadline)
 		var evs []Event
 		var live *Live
@@ -94,7 +95,7 @@ func TestAwaitPrompt(t *testing.T) {
 	})
 	t.Run("answered continue", func(t *testing.T) {
 		f := newFleetFixture(t, "canary: [c1]\ngroups: [{name: a, hosts: [a1, a2]}]")
-		id := f.crashedAsking(t, time.Now().Add(time.Minute))
+		id := f.crashedAsking(t, time.Now().Add(scale.D(time.Minute)))
 		res, err := f.eng.AwaitPrompt(context.Background(), id, "deploybot", ObserverFunc(func(ev Event) {
 			if ev.Type == EventPrompt {
 				if err := f.eng.Answer("svc", Continue, "bob"); err != nil {

@@ -96,17 +96,17 @@ deploy:
   deploy_dir: "%[1]s/deployment"
   journal_dir: "%[1]s/deploys"
   serve: %[2]s
-  ssh: {user: deploy, key_file: "%[1]s/id", known_hosts: "%[1]s/known_hosts", connect_timeout: 2s}
+  ssh: {user: deploy, key_file: "%[1]s/id", known_hosts: "%[1]s/known_hosts", connect_timeout: %[7]s}
 services:
   svc:
     repo: svc/deploy
     upstream: "%[3]s"
     target_dir: /srv/deployment/svc/deploy
-    prompt_timeout: 1s
+    prompt_timeout: %[8]s
     canary: [%[4]q]
     groups:
       - {name: a, hosts: [%[5]q, %[6]q], failure_limit: "50%%"}
-`, f.dir, addrs[0], f.upstream, addrs[1], addrs[2], addrs[3])
+`, f.dir, addrs[0], f.upstream, addrs[1], addrs[2], addrs[3], yamlDuration(2*time.Second), yamlDuration(time.Second))
 	p := filepath.Join(f.dir, "deploybot.yaml")
 	os.WriteFile(p, []byte(conf), 0o644)
 	f.cfg, err = config.Load(p)

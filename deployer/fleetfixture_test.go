@@ -8,10 +8,12 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"deploybot/config"
 	"deploybot/deployer/fakefleet"
 	"deploybot/deployer/journal"
+	"deploybot/e2e/scale"
 )
 
 // fleetFixture is an engine whose targets are an in-memory fleet, on a
@@ -21,6 +23,10 @@ type fleetFixture struct {
 	fleet *fakefleet.Fleet
 	eng   *Engine
 }
+
+// yamlDuration is d scaled, as a configuration duration: the timeouts of
+// a test's configuration grow with the machine's load.
+func yamlDuration(d time.Duration) string { return scale.D(d).String() }
 
 // newFleetFixture configures service "svc" with the given YAML (the keys
 // under services.svc besides repo, upstream and target_dir).
@@ -33,7 +39,7 @@ deploy:
   deploy_dir: "%[1]s/deployment"
   journal_dir: "%[1]s/deploys"
   serve: %[2]s
-  ssh: {user: deploy, key_file: "%[1]s/id", known_hosts: "%[1]s/known_hosts", command_timeout: 1s}
+  ssh: {user: deploy, key_file: "%[1]s/id", known_hosts: "%[1]s/known_hosts", command_timeout: %[5]s}
 services:
   svc:
     repo: svc/deploy
@@ -42,7 +48,7 @@ services:
     checks:
       - {name: health, http: "http://127.0.0.1:8080/health"}
 %[4]s
-`, f.dir, f.cfg.Deploy.Serve, f.upstream, indentYAML(svcYAML, "    "))
+`, f.dir, f.cfg.Deploy.Serve, f.upstream, indentYAML(svcYAML, "    "), yamlDuration(time.Second))
 	p := filepath.Join(f.dir, "fleet.yaml")
 	if err := os.WriteFile(p, []byte(conf), 0o644); err != nil {
 		t.Fatal(err)

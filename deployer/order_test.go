@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"deploybot/deployer/fakefleet"
+	"deploybot/e2e/scale"
 )
 
 // The canary is dialed alone and deployed while the other hosts are still
@@ -34,7 +35,7 @@ func TestCanaryBeforeOtherDials(t *testing.T) {
 		for range f.fleet.Started {
 		}
 	}()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), scale.D(20*time.Second))
 	defer cancel()
 	res, err := f.eng.Deploy(ctx, Request{Service: "svc", Who: "alice"}, nil, nil)
 	close(f.fleet.Started)

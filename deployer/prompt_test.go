@@ -11,11 +11,12 @@ import (
 
 	"deploybot/deployer/fakefleet"
 	"deploybot/deployer/journal"
+	"deploybot/e2e/scale"
 )
 
 // No answer by the deadline takes the default, and the journal says so.
 func TestPromptTimeoutTakesDefault(t *testing.T) {
-	f := newFleetFixture(t, "prompt_timeout: 200ms\ncanary: [c1]\ngroups: [{name: a, hosts: [a1]}]")
+	f := newFleetFixture(t, "prompt_timeout: "+yamlDuration(200*time.Millisecond)+"\ncanary: [c1]\ngroups: [{name: a, hosts: [a1]}]")
 	f.installAll(f.shas[0])
 	f.fleet.BadRevision(f.shas[2])
 	var prompt *Prompt
@@ -45,7 +46,7 @@ func TestPromptTimeoutTakesDefault(t *testing.T) {
 // the observer, before the engine waits) is honoured; the first answer
 // wins and names who gave it; Active shows the open prompt meanwhile.
 func TestAnswerAtOnceBySecondDeployer(t *testing.T) {
-	f := newFleetFixture(t, "prompt_timeout: 1m\ncanary: [c1]\ngroups: [{name: a, hosts: [a1]}]")
+	f := newFleetFixture(t, "prompt_timeout: "+yamlDuration(time.Minute)+"\ncanary: [c1]\ngroups: [{name: a, hosts: [a1]}]")
 	f.installAll(f.shas[0])
 	f.fleet.Set("c1", fakefleet.Behavior{FailChecks: []string{"health"}})
 	var errs []error
@@ -59,7 +60,7 @@ func TestAnswerAtOnceBySecondDeployer(t *testing.T) {
 		errs = append(errs, f.eng.Answer("svc", Continue, "bob"))
 		errs = append(errs, f.eng.Answer("svc", Rollback, "carol"))
 	}), Request{Who: "alice"})
-	if time.Since(start) > 30*time.Second {
+	if time.Since(start) > scale.D(30*time.Second) {
 		t.Fatalf("the answer was not taken at once")
 	}
 	if res.Outcome != OutcomeSuccess {
@@ -100,7 +101,7 @@ func TestPrompter(t *testing.T) {
 		{fixedPrompter{ans: Continue}, OutcomeSuccess, "alice"},
 		{fixedPrompter{err: errors.New("no terminal")}, OutcomeRolledBack, AnsweredByDefault},
 	} {
-		f := newFleetFixture(t, "prompt_timeout: 1m\ncanary: [c1]\ngroups: [{name: a, hosts: [a1]}]")
+		f := newFleetFixture(t, "prompt_timeout: "+yamlDuration(time.Minute)+"\ncanary: [c1]\ngroups: [{name: a, hosts: [a1]}]")
 		f.installAll(f.shas[0])
 		f.fleet.Set("c1", fakefleet.Behavior{FailChecks: []string{"health"}})
 		if c.out == OutcomeRolledBack {

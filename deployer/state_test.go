@@ -12,6 +12,7 @@ import (
 	"deploybot/deployer/fakefleet"
 	"deploybot/deployer/journal"
 	"deploybot/deployer/remote"
+	"deploybot/e2e/scale"
 )
 
 // crashed writes the journal of a deploy of svc from shas[0] to shas[2]
@@ -25,7 +26,7 @@ func (f *fleetFixture) crashed(t *testing.T) string {
 	// What the dead deploy did on the hosts.
 	for _, h := range []string{"c1", "a1"} {
 		c, _ := f.fleet.Dial(context.Background(), mustHost(t, h))
-		c.Deploy(context.Background(), remoteTarget(), f.shas[2], false, time.Second)
+		c.Deploy(context.Background(), remoteTarget(), f.shas[2], false, scale.D(time.Second))
 	}
 	id, _ := journal.NewID("svc", time.Now().Add(-time.Minute))
 	jw, err := journal.Create(f.cfg.Deploy.JournalDir, "svc", journal.Meta{ID: id, Who: "erin", Rev: f.shas[2], FromRev: f.shas[0],

@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestScapBuild: deploybot build moves the deploy repository's source
@@ -61,7 +62,7 @@ func TestScapBuild(t *testing.T) {
 	pushURL := fmt.Sprintf("ssh://%s@%s%s", e.fleet.User, e.fleet.Hosts[0].IP, bare)
 	conf := e.config("build.yaml", fmt.Sprintf(scapServiceBlock, bare,
 		"    build_command: '{ cat src/app.txt; echo \"built for $DEPLOY_SOURCE_REV\"; } > app-built.txt'\n"+
-			"    build_push_url: "+pushURL+"\n"))
+			"    build_push_url: "+pushURL+"\n", yamlDuration(60*time.Second)))
 	alice, _ := e.startIRC(conf)
 
 	code, out, errOut := e.cli(conf, "", "build", "svc", "--review")

@@ -11,6 +11,7 @@ import (
 	"github.com/ergochat/irc-go/ircmsg"
 
 	"deploybot/e2e/ircd"
+	"deploybot/e2e/scale"
 )
 
 // connConfig is a bot on server with nick (and SASL account) nick in one
@@ -41,7 +42,7 @@ func startConnBot(t *testing.T, srv *ircd.Server, nick, channel string) *bot {
 func expectHelp(t *testing.T, c *ircd.Client, botNick, channel string, b *bot) {
 	t.Helper()
 	c.Say(channel, "!help")
-	if _, err := c.Expect(10*time.Second, ircd.IsPrivmsgFrom(botNick, channel)); err != nil {
+	if _, err := c.Expect(scale.D(10*time.Second), ircd.IsPrivmsgFrom(botNick, channel)); err != nil {
 		t.Fatalf("no answer to !help from %s: %v\n%s", botNick, err, b.log.String())
 	}
 }
@@ -54,7 +55,7 @@ func waitLogCount(t *testing.T, b *bot, substr string, n int, timeout time.Durat
 		if time.Now().After(deadline) {
 			t.Fatalf("the bot logged %q %d times, want %d:\n%s", substr, strings.Count(b.log.String(), substr), n, b.log.String())
 		}
-		time.Sleep(50 * time.Millisecond)
+		time.Sleep(scale.D(50 * time.Millisecond))
 	}
 }
 
@@ -66,15 +67,15 @@ func TestConnRejoinAfterKick(t *testing.T) {
 	// The first to join a channel is its operator.
 	op := ircd.DialT(t, srv.Addr, ircd.ClientOptions{Nick: "kickop", Channels: []string{channel}})
 	b := startConnBot(t, srv, nick, channel)
-	if _, err := op.Expect(30*time.Second, inChannel(nick, channel)); err != nil {
+	if _, err := op.Expect(scale.D(30*time.Second), inChannel(nick, channel)); err != nil {
 		t.Fatalf("the bot never joined: %v\n%s", err, b.log.String())
 	}
 	op.Raw("KICK " + channel + " " + nick + " :out you go")
-	if _, err := op.Expect(5*time.Second, ircd.IsCommand("KICK")); err != nil {
+	if _, err := op.Expect(scale.D(5*time.Second), ircd.IsCommand("KICK")); err != nil {
 		t.Fatalf("KICK not seen: %v", err)
 	}
 	kicked := time.Now()
-	if _, err := op.Expect(10*time.Second, ircd.IsJoinOf(nick, channel)); err != nil {
+	if _, err := op.Expect(scale.D(10*time.Second), ircd.IsJoinOf(nick, channel)); err != nil {
 		t.Fatalf("the bot did not rejoin within 10s: %v\n%s", err, b.log.String())
 	}
 	if d := time.Since(kicked); d < 4*time.Second {
@@ -91,14 +92,14 @@ func TestConnRejoinRetriesWhileBanned(t *testing.T) {
 	const nick, channel = "banbot", "#banned"
 	op := ircd.DialT(t, srv.Addr, ircd.ClientOptions{Nick: "banop", Channels: []string{channel}})
 	b := startConnBot(t, srv, nick, channel)
-	if _, err := op.Expect(30*time.Second, inChannel(nick, channel)); err != nil {
+	if _, err := op.Expect(scale.D(30*time.Second), inChannel(nick, channel)); err != nil {
 		t.Fatalf("the bot never joined: %v\n%s", err, b.log.String())
 	}
 	op.Raw("MODE " + channel + " +b " + nick + "!*@*")
 	op.Raw("KICK " + channel + " " + nick + " :banned")
-	waitLogCount(t, b, `msg="cannot join a channel; retrying" channel=#banned numeric=474`, 1, 15*time.Second)
+	waitLogCount(t, b, `msg="cannot join a channel; retrying" channel=#banned numeric=474`, 1, scale.D(15*time.Second))
 	op.Raw("MODE " + channel + " -b " + nick + "!*@*")
-	if _, err := op.Expect(15*time.Second, ircd.IsJoinOf(nick, channel)); err != nil {
+	if _, err := op.Expect(scale.D(15*time.Second), ircd.IsJoinOf(nick, channel)); err != nil {
 		t.Fatalf("the bot did not rejoin after the ban was lifted: %v\n%s", err, b.log.String())
 	}
 	expectHelp(t, op, nick, channel, b)
@@ -120,7 +121,7 @@ func TestConnReconnectBackoff(t *testing.T) {
 	}
 	// One "lost" and at least three refused attempts: delays in about
 	// [0.5,1], [1,2], [2,4], [4,8] seconds.
-	waitLogCount(t, b, "retry_in=", 4, 20*time.Second)
+	waitLogCount(t, b, "retry_in=", 4, scale.D(20*time.Second))
 	if err := srv.Resume(); err != nil {
 		t.Fatal(err)
 	}
@@ -143,9 +144,9 @@ func TestConnReconnectBackoff(t *testing.T) {
 	if delays[0] > time.Second || delays[3] < 4*time.Second || delays[3] > 8*time.Second {
 		t.Fatalf("retry delays %v: want the first within 1s and the fourth within [4s, 8s]", delays)
 	}
-	waitLogCount(t, b, "msg=connected", 2, 30*time.Second)
+	waitLogCount(t, b, "msg=connected", 2, scale.D(30*time.Second))
 	c := ircd.DialT(t, srv.Addr, ircd.ClientOptions{Nick: "backuser", Channels: []string{channel}})
-	if _, err := c.Expect(15*time.Second, inChannel(nick, channel)); err != nil {
+	if _, err := c.Expect(scale.D(15*time.Second), inChannel(nick, channel)); err != nil {
 		t.Fatalf("the bot is not back in %s: %v\n%s", channel, err, b.log.String())
 	}
 	expectHelp(t, c, nick, channel, b)
@@ -165,7 +166,7 @@ func TestConnRegainNickFromImpostor(t *testing.T) {
 	b := startBot(t, fmt.Sprintf(connConfig, srv.Addr, nick, nick, channel), map[string]string{"sasl.secret": pass + "\n"})
 	waitLog(t, b, `msg="an impostor holds the primary nick; asking NickServ to recover it" nick=impbot holder_account=(none)`)
 	// The bot ends up with the nick (NICK seen by the channel).
-	if _, err := impostor.Expect(20*time.Second, func(m ircmsg.Message) bool {
+	if _, err := impostor.Expect(scale.D(20*time.Second), func(m ircmsg.Message) bool {
 		return m.Command == "NICK" && len(m.Params) > 0 && strings.EqualFold(m.Params[0], nick) && !strings.EqualFold(m.Nick(), impostor.Nick())
 	}); err != nil {
 		t.Fatalf("the bot never took its nick: %v\n%s", err, b.log.String())
@@ -206,13 +207,13 @@ func TestConnSecondCopyTakesOverWhenFirstStops(t *testing.T) {
 	second := startBot(t, fmt.Sprintf(connConfig, srv.Addr, nick, nick, channel), map[string]string{"sasl.secret": pass + "\n"})
 	waitLog(t, second, `msg="another copy of the bot holds the primary nick; staying quiet until it leaves" nick=twinbot holder_account=twinbot`)
 	c := ircd.DialT(t, srv.Addr, ircd.ClientOptions{Nick: "twinuser", Channels: []string{channel}})
-	if _, err := c.Expect(10*time.Second, inChannel("twinbot_0", channel)); err != nil {
+	if _, err := c.Expect(scale.D(10*time.Second), inChannel("twinbot_0", channel)); err != nil {
 		t.Fatalf("the second copy is not in %s: %v\n%s", channel, err, second.log.String())
 	}
 
 	first.cmd.Process.Signal(os.Interrupt)
 	first.cmd.Wait()
-	if _, err := c.Expect(10*time.Second, func(m ircmsg.Message) bool {
+	if _, err := c.Expect(scale.D(10*time.Second), func(m ircmsg.Message) bool {
 		return m.Command == "NICK" && len(m.Params) > 0 && strings.EqualFold(m.Nick(), "twinbot_0") && strings.EqualFold(m.Params[0], nick)
 	}); err != nil {
 		t.Fatalf("the second copy did not take the nick: %v\n%s", err, second.log.String())

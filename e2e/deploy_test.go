@@ -179,6 +179,23 @@ func newDeployEnv(t testing.TB, n int, groups func(f *fleet.Fleet) string) *depl
 	return d
 }
 
+// promptTimeoutDefault is the services' prompt_timeout in the deploy
+// configuration, before scaling.
+const promptTimeoutDefault = 3 * time.Second
+
+// yamlDuration is d scaled, as a configuration duration: every timeout
+// in a test's configuration grows with the machine's load.
+func yamlDuration(d time.Duration) string { return scale.D(d).String() }
+
+// promptWords is how the bot writes a prompt's timeout d ("8s", "1m30s").
+func promptWords(d time.Duration) string {
+	s := max(d.Round(time.Second), time.Second).String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	return s
+}
+
 func (d *deployEnv) writeConfig(path, knownHosts, groups, serve string) {
 	d.t.Helper()
 	conf := fmt.Sprintf(`irc:
@@ -196,8 +213,8 @@ deploy:
     user: %[3]s
     key_file: %[4]s
     known_hosts: %[5]s
-    connect_timeout: 3s
-    command_timeout: 8s
+    connect_timeout: %[12]s
+    command_timeout: %[13]s
 services:
   svc:
     repo: svc/deploy
@@ -207,12 +224,15 @@ services:
     target_dir: %[7]s
     restart: SVC_BIN=%[8]s sh ./restart.sh
     port: %[9]d
-    port_timeout: 5s
+    port_timeout: %[14]s
     keep_revs: 2
-    prompt_timeout: 3s
+    prompt_timeout: %[15]s
     checks:
-      - {name: health, http: "http://127.0.0.1:%[9]d%[10]s", timeout: 3s}
-%[11]s`, d.dir, serve, d.fleet.User, d.fleet.KeyFile, knownHosts, d.upstream, targetDir, d.svcBin, svcPort, healthPath, groups)
+      - {name: health, http: "http://127.0.0.1:%[9]d%[10]s", timeout: %[16]s}
+%[11]s`, d.dir, serve, d.fleet.User, d.fleet.KeyFile, knownHosts, d.upstream, targetDir, d.svcBin, svcPort, healthPath, groups,
+		// Generous: 30 hosts deploying at once on a busy machine take their
+		// time; only the hung-command case waits the command timeout out.
+		yamlDuration(10*time.Second), yamlDuration(20*time.Second), yamlDuration(15*time.Second), yamlDuration(promptTimeoutDefault), yamlDuration(10*time.Second))
 	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
 		d.t.Fatal(err)
 	}
@@ -235,7 +255,7 @@ func (d *deployEnv) cliAt(dir, prog, stdin string, args ...string) (code int, st
 	cmd.Stdin = strings.NewReader(stdin)
 	var o, e bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &o, &e
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), scale.D(90*time.Second))
 	defer cancel()
 	done := make(chan error, 1)
 	if err := cmd.Start(); err != nil {
@@ -285,7 +305,7 @@ func (d *deployEnv) wantFleet(label string, hosts ...int) {
 		}
 		// The service may take a moment to answer after a restart.
 		var got string
-		for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		for deadline := time.Now().Add(scale.D(5 * time.Second)); ; time.Sleep(scale.D(50 * time.Millisecond)) {
 			if got = d.health(i); got == "200 "+label || time.Now().After(deadline) {
 				break
 			}
@@ -643,7 +663,7 @@ func TestDeploy(t *testing.T) {
 			if ev.Type == deployer.EventGroupStarted && ev.Group == "a" {
 				once.Do(func() {
 					go func() {
-						time.Sleep(700 * time.Millisecond) // host02 is in its restart
+						time.Sleep(700 * time.Millisecond) // scale:fixed: host02 is inside its 2 s restart
 						f.Hosts[1].StopSSHD()
 					}()
 				})
@@ -682,7 +702,7 @@ func TestDeploy(t *testing.T) {
 			t.Fatal(err)
 		}
 		var running *journal.Holder
-		for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		for deadline := time.Now().Add(scale.D(20 * time.Second)); ; time.Sleep(scale.D(50 * time.Millisecond)) {
 			if running, _ = journal.Running(d.cfg.Deploy.JournalDir, svcName); running != nil {
 				break
 			}
@@ -705,7 +725,7 @@ func TestDeploy(t *testing.T) {
 		// Kill the slow restart: the first deploy's canary fails, and it
 		// rolls back (no answer on its terminal).
 		pid := filepath.Join(f.Hosts[0].Root, "restart.pid")
-		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		for deadline := time.Now().Add(scale.D(10 * time.Second)); time.Now().Before(deadline); time.Sleep(scale.D(20 * time.Millisecond)) {
 			if _, err := os.Stat(pid); err == nil {
 				break
 			}
@@ -718,7 +738,7 @@ func TestDeploy(t *testing.T) {
 			if !strings.Contains(log, "slow one") || !strings.Contains(log, "deploy rolled back") {
 				t.Errorf("deploy-log -f:\n%s", log)
 			}
-		case <-time.After(10 * time.Second):
+		case <-time.After(scale.D(10 * time.Second)):
 			t.Error("deploy-log -f did not end with the deploy")
 		}
 		d.hostFile(0, "slow", "")
@@ -801,12 +821,12 @@ func TestDeploy(t *testing.T) {
 		}()
 		select {
 		case <-started:
-		case <-time.After(30 * time.Second):
+		case <-time.After(scale.D(30 * time.Second)):
 			cmd.Process.Kill()
 			cmd.Wait()
 			t.Fatal("group b never started")
 		}
-		time.Sleep(time.Second) // group b's first hosts are in restart
+		time.Sleep(scale.D(time.Second)) // group b's first hosts are in restart
 		cmd.Process.Signal(syscall.SIGKILL)
 		cmd.Wait()
 		// The orphaned restart scripts are killed as a host's admin would.
@@ -923,6 +943,6 @@ func waitOpGone(t *testing.T, path string) {
 		if time.Now().After(deadline) {
 			t.Fatalf("the operation in %s (%s) is still running", path, strings.TrimSpace(string(b)))
 		}
-		time.Sleep(50 * time.Millisecond)
+		time.Sleep(scale.D(50 * time.Millisecond))
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/ergochat/irc-go/ircmsg"
 
 	"deploybot/e2e/ircd"
+	"deploybot/e2e/scale"
 )
 
 const floodConfig = `
@@ -46,24 +47,24 @@ func TestIRCFloodFromUserWithoutAccount(t *testing.T) {
 		ircd.ClientOptions{Nick: "alice", Account: "alice", Password: "alice-pw-1", Channels: []string{"#ops"}},
 		ircd.ClientOptions{Nick: "mallory", Channels: []string{"#ops"}})
 	alice, mallory := cs[0], cs[1]
-	if _, err := alice.Expect(30*time.Second, inChannel(botNick, "#ops")); err != nil {
+	if _, err := alice.Expect(scale.D(30*time.Second), inChannel(botNick, "#ops")); err != nil {
 		t.Fatalf("the bot never joined #ops: %v\n%s", err, b.log.String())
 	}
 	// The bot answers mallory before the flood: mallory is heard.
 	mallory.Say("#ops", "!help")
-	if _, err := mallory.Expect(10*time.Second, ircd.And(ircd.IsPrivmsgFrom(botNick, "#ops"), ircd.TextHasPrefix("mallory: commands:"))); err != nil {
+	if _, err := mallory.Expect(scale.D(10*time.Second), ircd.And(ircd.IsPrivmsgFrom(botNick, "#ops"), ircd.TextHasPrefix("mallory: commands:"))); err != nil {
 		t.Fatal(err)
 	}
 	// Let mallory's flood allowance at the server, and its backlog at the
 	// bot, clear.
-	time.Sleep(6 * time.Second)
+	time.Sleep(scale.D(6 * time.Second))
 	before := len(mallory.History())
 
 	logged := func(what string) {
 		t.Helper()
 		start := time.Now()
 		alice.Say("#ops", "!log "+what)
-		if _, err := alice.Expect(10*time.Second, ircd.And(ircd.IsPrivmsgFrom(botNick, "#ops"), ircd.TextHasPrefix("Logged the message at "))); err != nil {
+		if _, err := alice.Expect(scale.D(10*time.Second), ircd.And(ircd.IsPrivmsgFrom(botNick, "#ops"), ircd.TextHasPrefix("Logged the message at "))); err != nil {
 			t.Fatalf("alice's !log %s was not acknowledged within 10 s: %v", what, err)
 		}
 		t.Logf("alice's !log %s acknowledged in %v", what, time.Since(start).Round(time.Millisecond))
@@ -81,16 +82,16 @@ func TestIRCFloodFromUserWithoutAccount(t *testing.T) {
 		t.Fatal(err)
 	}
 	logged("at the start of the flood")
-	time.Sleep(20 * time.Second)
+	time.Sleep(scale.D(20 * time.Second))
 	logged("in the middle of the flood")
 
 	// The server passes mallory's lines on in order: once it answers a
 	// PING sent after them, the bot has them all.
-	if err := mallory.Sync(4 * time.Minute); err != nil {
+	if err := mallory.Sync(scale.D(4 * time.Minute)); err != nil {
 		t.Fatalf("mallory's flood never got through the server: %v", err)
 	}
 	t.Logf("the server passed the flood on in %v", time.Since(floodStart).Round(time.Second))
-	mallory.Collect(10*time.Second, nil) // what the bot still had to say
+	mallory.Collect(scale.D(10*time.Second), nil) // what the bot still had to say
 
 	toMallory := func(m ircmsg.Message) bool {
 		if ircd.IsPrivmsgFrom(botNick, "mallory")(m) {

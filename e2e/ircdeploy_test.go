@@ -29,14 +29,15 @@ type ircEnv struct {
 	*deployEnv
 	srv     *ircd.Server
 	botNick string
-	botConf string // the configuration text
-	bots    []*bot // started by startBot, in order
+	botConf string        // the configuration text
+	bots    []*bot        // started by startBot, in order
+	prompt  time.Duration // the services' prompt_timeout, scaled
 }
 
 // ircConfig turns the deploy configuration of d into a bot's: the IRC
 // server, SASL, #ops as the SAL channel, relay and web listeners, and the
 // deployers. rate is the irc.rate line ("" for the default pacing).
-func ircConfig(t *testing.T, d *deployEnv, srv *ircd.Server, nick, rate string, promptTimeout string) string {
+func ircConfig(t *testing.T, d *deployEnv, srv *ircd.Server, nick, rate string, promptTimeout time.Duration) string {
 	t.Helper()
 	raw, err := os.ReadFile(d.config)
 	if err != nil {
@@ -58,7 +59,7 @@ func ircConfig(t *testing.T, d *deployEnv, srv *ircd.Server, nick, rate string, 
 	text = strings.Replace(text, ircBlock, newIRC, 1)
 	salBlock := fmt.Sprintf("sal:\n  database: %s/sal.db\n", d.dir)
 	text = strings.Replace(text, salBlock, salBlock+fmt.Sprintf("  listen: %s\n  projects: {\"#ops\": production}\n", freeAddr(t)), 1)
-	text = strings.Replace(text, "prompt_timeout: 3s", "prompt_timeout: "+promptTimeout, 1)
+	text = strings.Replace(text, "prompt_timeout: "+yamlDuration(promptTimeoutDefault), "prompt_timeout: "+promptTimeout.String(), 1)
 	text += `access:
   deployers:
     accounts: [alice, bob]
@@ -77,19 +78,19 @@ func ircConfig(t *testing.T, d *deployEnv, srv *ircd.Server, nick, rate string, 
 
 // newIRCEnv starts a fleet of n hosts and an IRC server (opts), registers
 // the bot's and the operators' accounts, and writes the bot's
-// configuration.
-func newIRCEnv(t *testing.T, n int, groups func(f *fleet.Fleet) string, opts ircd.Options, rate, promptTimeout string) *ircEnv {
+// configuration; promptTimeout is the services' prompt_timeout.
+func newIRCEnv(t *testing.T, n int, groups func(f *fleet.Fleet) string, opts ircd.Options, rate string, promptTimeout time.Duration) *ircEnv {
 	t.Helper()
 	requireTools(t)
 	srv := ircd.StartT(t, opts)
 	d := newDeployEnv(t, n, groups)
-	e := &ircEnv{deployEnv: d, srv: srv, botNick: "deploybot"}
+	e := &ircEnv{deployEnv: d, srv: srv, botNick: "deploybot", prompt: promptTimeout}
 	for acct, pass := range map[string]string{e.botNick: ircBotPass, "alice": "alice-pw-1", "bob": "bob-pw-1", "eve": "eve-pw-1"} {
 		if err := srv.Register(acct, pass); err != nil {
 			t.Fatalf("register %s: %v", acct, err)
 		}
 	}
-	e.botConf = ircConfig(t, d, srv, e.botNick, rate, promptTimeout)
+	e.botConf = ircConfig(t, d, srv, e.botNick, rate, e.prompt)
 	return e
 }
 
@@ -98,7 +99,7 @@ func (e *ircEnv) startBot(t *testing.T, client *ircd.Client) *bot {
 	t.Helper()
 	b := startBot(t, e.botConf, map[string]string{})
 	e.bots = append(e.bots, b)
-	if _, err := client.Expect(30*time.Second, inChannel(e.botNick, "#ops")); err != nil {
+	if _, err := client.Expect(scale.D(30*time.Second), inChannel(e.botNick, "#ops")); err != nil {
 		t.Fatalf("the bot never joined #ops: %v\n%s", err, b.log.String())
 	}
 	return b
@@ -136,7 +137,7 @@ func salMessages(t *testing.T, dir string) []sal.Entry {
 	t.Helper()
 	// Deploy entries reach the log through the spool: wait until it is
 	// drained.
-	for deadline := time.Now().Add(scale.D(10 * time.Second)); ; time.Sleep(20 * time.Millisecond) {
+	for deadline := time.Now().Add(scale.D(10 * time.Second)); ; time.Sleep(scale.D(20 * time.Millisecond)) {
 		fi, err := os.Stat(filepath.Join(dir, "sal.db.spool"))
 		if err != nil || fi.Size() == 0 || time.Now().After(deadline) {
 			break
@@ -180,12 +181,12 @@ var durationRE = regexp.MustCompile(`\(duration: \d\dm \d\ds\)$`)
 // deploy whose canary fails and is rolled back on !rollback, a prompt left
 // unanswered, a revert, !status; and users without the right refused.
 func TestIRCDeployStory(t *testing.T) {
-	e := newIRCEnv(t, 5, threeGroups, ircd.Options{}, "  rate: {per_second: 5, burst: 10}\n", "8s")
+	e := newIRCEnv(t, 5, threeGroups, ircd.Options{}, "  rate: {per_second: 5, burst: 10}\n", scale.D(8*time.Second))
 	d := e.deployEnv
 	alice := e.operator(t, "alice", "alice-pw-1")
 	b := e.startBot(t, alice)
 	nick := e.botNick
-	const long = 60 * time.Second
+	long := scale.D(60 * time.Second)
 
 	// A second copy of the bot, configured the same (but for its
 	// listeners), runs throughout and must do nothing: it never holds the
@@ -207,7 +208,7 @@ func TestIRCDeployStory(t *testing.T) {
 
 	t.Run("log", func(t *testing.T) {
 		alice.Say("#ops", "!log deploying svc soon")
-		expectBot(t, alice, nick, "Logged the message at http://", 10*time.Second)
+		expectBot(t, alice, nick, "Logged the message at http://", scale.D(10*time.Second))
 	})
 
 	v2 := d.commit("v2", 200)
@@ -268,12 +269,12 @@ func TestIRCDeployStory(t *testing.T) {
 		if !strings.Contains(failed, "health GET /health 500") || !strings.Contains(failed, d.fleet.Hosts[0].IP) {
 			t.Fatalf("failure line %q", failed)
 		}
-		prompt := expectBot(t, alice, nick, "!rollback svc / !continue svc", 10*time.Second)
-		if !strings.HasPrefix(prompt, "alice: roll back svc to "+v2[:7]+"?") || !strings.HasSuffix(prompt, "rolling back in 8s without an answer") {
+		prompt := expectBot(t, alice, nick, "!rollback svc / !continue svc", scale.D(10*time.Second))
+		if !strings.HasPrefix(prompt, "alice: roll back svc to "+v2[:7]+"?") || !strings.HasSuffix(prompt, "rolling back in "+promptWords(e.prompt)+" without an answer") {
 			t.Fatalf("prompt %q", prompt)
 		}
 		alice.Say("#ops", "!rollback svc")
-		expectBot(t, alice, nick, "svc: rolling back", 10*time.Second)
+		expectBot(t, alice, nick, "svc: rolling back", scale.D(10*time.Second))
 		fin := expectBot(t, alice, nick, "Rolled back svc to "+v2[:7], long)
 		if !strings.HasPrefix(fin, "alice: Rolled back svc to "+v2[:7]+" (canary failed; 1 host restored;") {
 			t.Fatalf("rollback line %q", fin)
@@ -289,8 +290,8 @@ func TestIRCDeployStory(t *testing.T) {
 	t.Run("prompt timeout rolls back", func(t *testing.T) {
 		alice.Say("#ops", "!deploy svc "+v3)
 		expectBot(t, alice, nick, "svc: canary FAILED", long)
-		expectBot(t, alice, nick, "rolling back in 8s without an answer", 10*time.Second)
-		expectBot(t, alice, nick, "svc: no answer in time — rolling back", 20*time.Second)
+		expectBot(t, alice, nick, "rolling back in "+promptWords(e.prompt)+" without an answer", scale.D(10*time.Second))
+		expectBot(t, alice, nick, "svc: no answer in time — rolling back", e.prompt+scale.D(12*time.Second))
 		expectBot(t, alice, nick, "Rolled back svc to "+v2[:7], long)
 		d.wantFleet("v2")
 	})
@@ -305,7 +306,7 @@ func TestIRCDeployStory(t *testing.T) {
 		for _, c := range []*ircd.Client{eve, spoof, carol} {
 			for _, cmd := range []string{"!deploy svc", "!revert svc " + v2[:7], "!rollback svc", "!lock svc mine"} {
 				c.Say("#ops", cmd)
-				m, err := c.Expect(15*time.Second, ircd.And(ircd.IsPrivmsgFrom(nick, "#ops"), ircd.TextHasPrefix(c.Nick()+": ")))
+				m, err := c.Expect(scale.D(15*time.Second), ircd.And(ircd.IsPrivmsgFrom(nick, "#ops"), ircd.TextHasPrefix(c.Nick()+": ")))
 				if err != nil {
 					t.Fatalf("%s %q: no answer: %v", c.Nick(), cmd, err)
 				}
@@ -330,7 +331,7 @@ func TestIRCDeployStory(t *testing.T) {
 			t.Fatalf("start line %q", start)
 		}
 		expectBot(t, alice, nick, "Finished deploy [svc@"+v1[:7]+"]", long)
-		expectBot(t, alice, nick, "svc is locked (reverted by alice) until !unlock svc", 10*time.Second)
+		expectBot(t, alice, nick, "svc is locked (reverted by alice) until !unlock svc", scale.D(10*time.Second))
 		d.wantFleet("v1")
 		entries := salMessages(t, d.dir)
 		if countPrefix(entries, sal.SourceDeploy, "Started deploy [svc@"+v1[:7]+"]: revert to "+v1[:7]) != 1 ||
@@ -339,7 +340,7 @@ func TestIRCDeployStory(t *testing.T) {
 		}
 
 		alice.Say("#ops", "!status svc")
-		st := expectBot(t, alice, nick, "alice: svc: ", 10*time.Second)
+		st := expectBot(t, alice, nick, "alice: svc: ", scale.D(10*time.Second))
 		for _, want := range []string{"idle", "live " + v1[:7] + " (deployed by alice", "per group: canary " + v1[:7] + ", a " + v1[:7] + ", b " + v1[:7], "locked by alice since", "reverted by alice"} {
 			if !strings.Contains(st, want) {
 				t.Fatalf("status %q lacks %q", st, want)
@@ -347,31 +348,31 @@ func TestIRCDeployStory(t *testing.T) {
 		}
 		// Locked: a deploy is refused, naming who and why.
 		alice.Say("#ops", "!deploy svc")
-		refused := expectBot(t, alice, nick, "svc not deployed", 20*time.Second)
+		refused := expectBot(t, alice, nick, "svc not deployed", scale.D(20*time.Second))
 		if !strings.Contains(refused, "alice") || !strings.Contains(refused, "reverted by alice") {
 			t.Fatalf("refusal %q", refused)
 		}
 		alice.Say("#ops", "!unlock svc")
-		expectBot(t, alice, nick, "Unlocked svc", 10*time.Second)
+		expectBot(t, alice, nick, "Unlocked svc", scale.D(10*time.Second))
 		// Without a sha1, !revert takes the revision live before the
 		// current one: v2.
 		alice.Say("#ops", "!revert svc")
 		expectBot(t, alice, nick, "alice: deploying svc "+v1[:7]+".."+v2[:7], long)
 		expectBot(t, alice, nick, "Finished deploy [svc@"+v2[:7]+"]", long)
-		expectBot(t, alice, nick, "svc is locked (reverted by alice)", 10*time.Second)
+		expectBot(t, alice, nick, "svc is locked (reverted by alice)", scale.D(10*time.Second))
 		d.wantFleet("v2")
 	})
 
 	t.Run("the CLI announces through the bot", func(t *testing.T) {
 		alice.Say("#ops", "!unlock svc")
-		expectBot(t, alice, nick, "Unlocked svc", 10*time.Second)
+		expectBot(t, alice, nick, "Unlocked svc", scale.D(10*time.Second))
 		v4 := d.commit("v4", 200)
 		code, out, errOut := d.cli("", "deploy", svcName, "-m", "from the shell")
 		if code != 0 {
 			t.Fatalf("deploy: exit %d\n%s\n%s", code, out, errOut)
 		}
-		expectBot(t, alice, nick, fmt.Sprintf("alice: deploying svc %s..%s (2 commits: ", v2[:7], v4[:7]), 30*time.Second)
-		expectBot(t, alice, nick, "Finished deploy [svc@"+v4[:7]+"]: from the shell", 30*time.Second)
+		expectBot(t, alice, nick, fmt.Sprintf("alice: deploying svc %s..%s (2 commits: ", v2[:7], v4[:7]), scale.D(30*time.Second))
+		expectBot(t, alice, nick, "Finished deploy [svc@"+v4[:7]+"]: from the shell", scale.D(30*time.Second))
 		entries := salMessages(t, d.dir)
 		if countPrefix(entries, sal.SourceDeploy, "Finished deploy [svc@"+v4[:7]+"]: from the shell") != 1 {
 			t.Fatalf("SAL entries: %+v", entries)
@@ -385,11 +386,11 @@ func TestIRCDeployStory(t *testing.T) {
 			t.Fatalf("revert: exit %d\n%s\n%s", code, out, errOut)
 		}
 		msg := fmt.Sprintf("revert %s to %s", v4[:7], v2[:7])
-		start := expectBot(t, alice, nick, fmt.Sprintf("alice: reverting svc %s..%s (2 commits taken away: ", v4[:7], v2[:7]), 30*time.Second)
+		start := expectBot(t, alice, nick, fmt.Sprintf("alice: reverting svc %s..%s (2 commits taken away: ", v4[:7], v2[:7]), scale.D(30*time.Second))
 		if !strings.Contains(start, ": "+msg+" on 5 hosts") {
 			t.Fatalf("start line %q", start)
 		}
-		expectBot(t, alice, nick, "Finished deploy [svc@"+v2[:7]+"]: "+msg, 30*time.Second)
+		expectBot(t, alice, nick, "Finished deploy [svc@"+v2[:7]+"]: "+msg, scale.D(30*time.Second))
 		d.wantFleet("v2")
 		entries = salMessages(t, d.dir)
 		if countPrefix(entries, sal.SourceDeploy, "Started deploy [svc@"+v2[:7]+"]: "+msg) != 1 ||
@@ -397,7 +398,7 @@ func TestIRCDeployStory(t *testing.T) {
 			t.Fatalf("SAL entries of the CLI revert: %+v", entries)
 		}
 		alice.Say("#ops", "!status svc")
-		if st := expectBot(t, alice, nick, "alice: svc: ", 10*time.Second); !strings.Contains(st, "locked by alice since") || !strings.Contains(st, "reverted by alice") {
+		if st := expectBot(t, alice, nick, "alice: svc: ", scale.D(10*time.Second)); !strings.Contains(st, "locked by alice since") || !strings.Contains(st, "reverted by alice") {
 			t.Fatalf("status after the CLI revert: %q", st)
 		}
 		code, out, errOut = d.cli("", "deploy", svcName)
@@ -439,4 +440,4 @@ func httpGet(t *testing.T, url string) string {
 	return string(body)
 }
 
-var httpClient = &http.Client{Timeout: 10 * time.Second}
+var httpClient = &http.Client{Timeout: scale.D(10 * time.Second)}

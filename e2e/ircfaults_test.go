@@ -9,6 +9,7 @@ import (
 
 	"deploybot/e2e/fleet"
 	"deploybot/e2e/ircd"
+	"deploybot/e2e/scale"
 	"deploybot/sal"
 )
 
@@ -26,9 +27,9 @@ func slowRestarts(d *deployEnv, sha string) {
 // redial connects a new client as account once the server is back.
 func redial(t *testing.T, srv *ircd.Server, account, password string) *ircd.Client {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(scale.D(30 * time.Second))
 	for {
-		c, err := ircd.Dial(srv.Addr, ircd.ClientOptions{Nick: account, Account: account, Password: password, Channels: []string{"#ops"}, Timeout: 10 * time.Second})
+		c, err := ircd.Dial(srv.Addr, ircd.ClientOptions{Nick: account, Account: account, Password: password, Channels: []string{"#ops"}, Timeout: scale.D(10 * time.Second)})
 		if err == nil {
 			t.Cleanup(func() { c.Close() })
 			return c
@@ -36,7 +37,7 @@ func redial(t *testing.T, srv *ircd.Server, account, password string) *ircd.Clie
 		if time.Now().After(deadline) {
 			t.Fatalf("cannot reconnect %s: %v", account, err)
 		}
-		time.Sleep(200 * time.Millisecond)
+		time.Sleep(scale.D(200 * time.Millisecond))
 	}
 }
 
@@ -46,7 +47,7 @@ func redial(t *testing.T, srv *ircd.Server, account, password string) *ircd.Clie
 // history to whoever joins, so the operator's new client sees what the bot
 // said before it was back.
 func TestIRCServerRestartMidDeploy(t *testing.T) {
-	e := newIRCEnv(t, 5, threeGroups, ircd.Options{HistoryChannels: []string{"#ops"}}, "  rate: {per_second: 5, burst: 10}\n", "30s")
+	e := newIRCEnv(t, 5, threeGroups, ircd.Options{HistoryChannels: []string{"#ops"}}, "  rate: {per_second: 5, burst: 10}\n", scale.D(30*time.Second))
 	d := e.deployEnv
 	alice := e.operator(t, "alice", "alice-pw-1")
 	b := e.startBot(t, alice)
@@ -55,13 +56,13 @@ func TestIRCServerRestartMidDeploy(t *testing.T) {
 	v2 := d.commit("v2", 200)
 	slowRestarts(d, v2)
 	alice.Say("#ops", "!deploy svc")
-	expectBot(t, alice, nick, "svc: canary 1/1 ok", 60*time.Second)
+	expectBot(t, alice, nick, "svc: canary 1/1 ok", scale.D(60*time.Second))
 	if err := e.srv.Restart(); err != nil {
 		t.Fatal(err)
 	}
 	restarted := time.Now()
 	alice2 := redial(t, e.srv, "alice", "alice-pw-1")
-	expectBot(t, alice2, nick, "Finished deploy [svc@"+v2[:7]+"]", 90*time.Second)
+	expectBot(t, alice2, nick, "Finished deploy [svc@"+v2[:7]+"]", scale.D(90*time.Second))
 	t.Logf("deploy finished %v after the restart", time.Since(restarted).Round(time.Millisecond))
 	d.wantFleet("v2")
 
@@ -95,14 +96,14 @@ func TestIRCServerRestartMidDeploy(t *testing.T) {
 	}
 	// The bot answers commands again.
 	alice2.Say("#ops", "!status svc")
-	expectBot(t, alice2, nick, "alice: svc: idle; live "+v2[:7], 20*time.Second)
+	expectBot(t, alice2, nick, "alice: svc: idle; live "+v2[:7], scale.D(20*time.Second))
 }
 
 // TestIRCBotKilledMidDeploy kills the bot (SIGKILL) in the middle of a
 // deploy: the bot started again posts the interrupted deploy with the
 // state of its hosts, and !rollback brings the fleet back.
 func TestIRCBotKilledMidDeploy(t *testing.T) {
-	e := newIRCEnv(t, 5, threeGroups, ircd.Options{}, "  rate: {per_second: 5, burst: 10}\n", "30s")
+	e := newIRCEnv(t, 5, threeGroups, ircd.Options{}, "  rate: {per_second: 5, burst: 10}\n", scale.D(30*time.Second))
 	d := e.deployEnv
 	alice := e.operator(t, "alice", "alice-pw-1")
 	b := e.startBot(t, alice)
@@ -110,53 +111,53 @@ func TestIRCBotKilledMidDeploy(t *testing.T) {
 	v1 := d.revs["v1"]
 
 	alice.Say("#ops", "!deploy svc")
-	expectBot(t, alice, nick, "Finished deploy [svc@"+v1[:7]+"]", 60*time.Second)
+	expectBot(t, alice, nick, "Finished deploy [svc@"+v1[:7]+"]", scale.D(60*time.Second))
 	v2 := d.commit("v2", 200)
 	slowRestarts(d, v2)
 	alice.Discard()
 	alice.Say("#ops", "!deploy svc")
-	expectBot(t, alice, nick, "svc: canary 1/1 ok", 60*time.Second)
-	time.Sleep(500 * time.Millisecond) // group a is restarting
+	expectBot(t, alice, nick, "svc: canary 1/1 ok", scale.D(60*time.Second))
+	time.Sleep(scale.D(500 * time.Millisecond)) // group a is restarting
 	b.cmd.Process.Kill()
 	b.cmd.Wait()
-	alice.Expect(15*time.Second, ircd.IsQuitOf(nick))
+	alice.Expect(scale.D(15*time.Second), ircd.IsQuitOf(nick))
 
 	alice.Discard()
 	e.startBot(t, alice)
-	posted := expectBot(t, alice, nick, "was interrupted", 30*time.Second)
+	posted := expectBot(t, alice, nick, "was interrupted", scale.D(30*time.Second))
 	for _, w := range []string{"-svc-", "by alice of " + v2[:7] + " (from " + v1[:7] + ")", "canary: 1 on " + v2[:7], "a: 2 in flight (state unknown); b: 2 not reached", "!rollback svc puts them back on " + v1[:7], "!continue svc finishes the deploy of " + v2[:7]} {
 		if !strings.Contains(posted, w) {
 			t.Fatalf("posted %q, lacking %q", posted, w)
 		}
 	}
 	alice.Say("#ops", "!status svc")
-	st := expectBot(t, alice, nick, "an interrupted deploy waits: !rollback svc or !continue svc", 20*time.Second)
+	st := expectBot(t, alice, nick, "an interrupted deploy waits: !rollback svc or !continue svc", scale.D(20*time.Second))
 	// Hosts whose state is unknown are never reported at the starting
 	// revision.
 	if !strings.Contains(st, "per group: canary "+v2[:7]+", a ? (2 in flight), b "+v1[:7]) {
 		t.Fatalf("status after the crash %q", st)
 	}
 	alice.Say("#ops", "!rollback svc")
-	expectBot(t, alice, nick, "rolling back the interrupted deploy ", 30*time.Second)
-	expectBot(t, alice, nick, "Rolled back svc to "+v1[:7], 60*time.Second)
+	expectBot(t, alice, nick, "rolling back the interrupted deploy ", scale.D(30*time.Second))
+	expectBot(t, alice, nick, "Rolled back svc to "+v1[:7], scale.D(60*time.Second))
 	d.wantFleet("v1")
 	// Nothing is left to recover.
 	alice.Say("#ops", "!rollback svc")
-	expectBot(t, alice, nick, "nothing to answer for svc", 20*time.Second)
+	expectBot(t, alice, nick, "nothing to answer for svc", scale.D(20*time.Second))
 
 	// Killed again mid-deploy; this time !continue finishes the deploy.
 	b2 := e.bots[len(e.bots)-1]
 	alice.Discard()
 	alice.Say("#ops", "!deploy svc")
-	expectBot(t, alice, nick, "svc: canary 1/1 ok", 60*time.Second)
-	time.Sleep(500 * time.Millisecond)
+	expectBot(t, alice, nick, "svc: canary 1/1 ok", scale.D(60*time.Second))
+	time.Sleep(scale.D(500 * time.Millisecond))
 	b2.cmd.Process.Kill()
 	b2.cmd.Wait()
-	alice.Expect(15*time.Second, ircd.IsQuitOf(nick))
+	alice.Expect(scale.D(15*time.Second), ircd.IsQuitOf(nick))
 	e.startBot(t, alice)
-	expectBot(t, alice, nick, "was interrupted", 30*time.Second)
+	expectBot(t, alice, nick, "was interrupted", scale.D(30*time.Second))
 	alice.Say("#ops", "!continue svc")
-	expectBot(t, alice, nick, "Finished deploy [svc@"+v2[:7]+"]: resuming ", 60*time.Second)
+	expectBot(t, alice, nick, "Finished deploy [svc@"+v2[:7]+"]: resuming ", scale.D(60*time.Second))
 	d.wantFleet("v2")
 }
 
@@ -183,7 +184,7 @@ func TestIRCFloodProtection(t *testing.T) {
       - {name: b, hosts: [%s], parallel: 15}
 `, f.Hosts[0].IP, strings.Join(a, ", "), strings.Join(b, ", "))
 	}
-	e := newIRCEnv(t, 30, groups, ircd.Options{FloodProtection: true}, "", "30s")
+	e := newIRCEnv(t, 30, groups, ircd.Options{FloodProtection: true}, "", scale.D(30*time.Second))
 	alice := e.operator(t, "alice", "alice-pw-1")
 	b := e.startBot(t, alice)
 	nick := e.botNick
@@ -199,16 +200,16 @@ func TestIRCFloodProtection(t *testing.T) {
 		wg.Go(func() {
 			for range 3 {
 				u.Say("#ops", "!status svc")
-				time.Sleep(300 * time.Millisecond)
+				time.Sleep(scale.D(300 * time.Millisecond))
 			}
 		})
 	}
 	wg.Wait()
-	expectBot(t, alice, nick, "Finished deploy [svc@"+v1[:7]+"]", 3*time.Minute)
+	expectBot(t, alice, nick, "Finished deploy [svc@"+v1[:7]+"]", scale.D(3*time.Minute))
 	e.wantFleet("v1")
 	for _, u := range users {
 		prefix := u.Nick() + ": svc: "
-		answers := u.Collect(10*time.Second, ircd.And(ircd.IsPrivmsgFrom(nick, "#ops"), ircd.TextHasPrefix(prefix)))
+		answers := u.Collect(scale.D(10*time.Second), ircd.And(ircd.IsPrivmsgFrom(nick, "#ops"), ircd.TextHasPrefix(prefix)))
 		if len(answers) == 0 {
 			t.Errorf("%s got no answer to its !status", u.Nick())
 		}

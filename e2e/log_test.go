@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"deploybot/e2e/ircd"
+	"deploybot/e2e/scale"
 	"deploybot/sal"
 )
 
@@ -39,7 +40,7 @@ var lastPermalink string
 // the entry id in it.
 func expectLogged(t *testing.T, c *ircd.Client, botNick string) int64 {
 	t.Helper()
-	m, err := c.Expect(10*time.Second, ircd.IsPrivmsgFrom(botNick, "#ops"))
+	m, err := c.Expect(scale.D(10*time.Second), ircd.IsPrivmsgFrom(botNick, "#ops"))
 	if err != nil {
 		t.Fatalf("no reply from the bot: %v", err)
 	}
@@ -65,7 +66,7 @@ func TestLogEndToEnd(t *testing.T) {
 	alice := ircd.DialT(t, srv.Addr, ircd.ClientOptions{Nick: "alice", Account: "alice", Password: "alice-pw-1", Channels: []string{"#ops"}})
 	relay := ircd.DialT(t, srv.Addr, ircd.ClientOptions{Nick: "logmsgbot", Account: "logmsgbot", Password: "relay-pw-1", Channels: []string{"#ops"}})
 	mallory := ircd.DialT(t, srv.Addr, ircd.ClientOptions{Nick: "mallory", Channels: []string{"#ops"}})
-	if _, err := alice.Expect(30*time.Second, inChannel(botNick, "#ops")); err != nil {
+	if _, err := alice.Expect(scale.D(30*time.Second), inChannel(botNick, "#ops")); err != nil {
 		t.Fatalf("the bot never joined #ops: %v\n%s", err, b.log.String())
 	}
 	store, err := sal.OpenSQLite(filepath.Join(b.dir, "sal.db"))
@@ -106,7 +107,7 @@ func TestLogEndToEnd(t *testing.T) {
 
 	t.Run("empty log", func(t *testing.T) {
 		alice.Say("#ops", "!log")
-		m, err := alice.Expect(10*time.Second, ircd.IsPrivmsgFrom(botNick, "#ops"))
+		m, err := alice.Expect(scale.D(10*time.Second), ircd.IsPrivmsgFrom(botNick, "#ops"))
 		if err != nil || m.Params[1] != "alice: Message missing. Nothing logged." {
 			t.Fatalf("reply %v, %v", m.Params, err)
 		}
@@ -139,14 +140,14 @@ func TestLogEndToEnd(t *testing.T) {
 		if e.Message != "underline done" {
 			t.Fatalf("stored %q", e.Message)
 		}
-		if extra := alice.Collect(2*time.Second, ircd.IsPrivmsgFrom(botNick, "#ops")); len(extra) != 0 {
+		if extra := alice.Collect(scale.D(2*time.Second), ircd.IsPrivmsgFrom(botNick, "#ops")); len(extra) != 0 {
 			t.Fatalf("extra lines from the bot: %v", extra)
 		}
 	})
 
 	t.Run("not in a SAL channel", func(t *testing.T) {
 		alice.Say(botNick, "!log in private")
-		m, err := alice.Expect(10*time.Second, ircd.IsPrivmsgFrom(botNick, "alice"))
+		m, err := alice.Expect(scale.D(10*time.Second), ircd.IsPrivmsgFrom(botNick, "alice"))
 		if err != nil || !strings.Contains(m.Params[1], "works only in a channel with a Server Admin Log") {
 			t.Fatalf("reply %v, %v", m.Params, err)
 		}

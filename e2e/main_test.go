@@ -3,7 +3,6 @@ package e2e
 import (
 	"errors"
 	"fmt"
-	"github.com/ergochat/irc-go/ircmsg"
 	"net"
 	"os"
 	"os/exec"
@@ -13,7 +12,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ergochat/irc-go/ircmsg"
+
 	"deploybot/e2e/ircd"
+	"deploybot/e2e/scale"
 )
 
 // binary is the deploybot binary built for this test run.
@@ -103,7 +105,7 @@ func startBot(t testing.TB, config string, files map[string]string) *bot {
 		go func() { b.cmd.Wait(); close(done) }()
 		select {
 		case <-done:
-		case <-time.After(10 * time.Second):
+		case <-time.After(scale.D(10 * time.Second)):
 			b.cmd.Process.Kill()
 			<-done
 		}

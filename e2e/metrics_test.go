@@ -29,7 +29,7 @@ func TestPrometheusMetrics(t *testing.T) {
 	canaryAndA := func(f *fleet.Fleet) string {
 		return fmt.Sprintf("\n    canary: [%q]\n    groups:\n      - {name: a, hosts: [%q, %q], parallel: 2}\n", f.Hosts[0].IP, f.Hosts[1].IP, f.Hosts[2].IP)
 	}
-	e := newIRCEnv(t, 3, canaryAndA, ircd.Options{}, "  rate: {per_second: 5, burst: 10}\n", "60s")
+	e := newIRCEnv(t, 3, canaryAndA, ircd.Options{}, "  rate: {per_second: 5, burst: 10}\n", scale.D(60*time.Second))
 	d := e.deployEnv
 	metricsAddr := freeAddr(t)
 	e.botConf += fmt.Sprintf("metrics:\n  listen: %s\n", metricsAddr)
@@ -88,7 +88,7 @@ func TestPrometheusMetrics(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatalf("Prometheus's figures after %v:\n%s", scale.D(60*time.Second), strings.Join(bad, "\n"))
 		}
-		time.Sleep(500 * time.Millisecond)
+		time.Sleep(scale.D(500 * time.Millisecond))
 	}
 }
 
@@ -148,7 +148,7 @@ scrape_configs:
 		}
 	})
 	p := &promServer{url: "http://" + addr}
-	for deadline := time.Now().Add(scale.D(30 * time.Second)); ; time.Sleep(100 * time.Millisecond) {
+	for deadline := time.Now().Add(scale.D(30 * time.Second)); ; time.Sleep(scale.D(100 * time.Millisecond)) {
 		if resp, err := http.Get(p.url + "/-/ready"); err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {

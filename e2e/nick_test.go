@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"deploybot/e2e/ircd"
+	"deploybot/e2e/scale"
 	"deploybot/sal"
 )
 
@@ -28,12 +29,12 @@ sal:
 // waitLog waits until the bot's log contains substr.
 func waitLog(t *testing.T, b *bot, substr string) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(scale.D(30 * time.Second))
 	for !strings.Contains(b.log.String(), substr) {
 		if time.Now().After(deadline) {
 			t.Fatalf("the bot never logged %q:\n%s", substr, b.log.String())
 		}
-		time.Sleep(50 * time.Millisecond)
+		time.Sleep(scale.D(50 * time.Millisecond))
 	}
 }
 
@@ -60,20 +61,20 @@ func TestTLSAndSecondCopyStaysQuiet(t *testing.T) {
 	}
 
 	carol := ircd.DialT(t, srv.Addr, ircd.ClientOptions{Nick: "carol", Account: "carol", Password: "carol-pw-1", Channels: []string{"#tls"}})
-	if _, err := carol.Expect(30*time.Second, inChannel(nick, "#tls")); err != nil {
+	if _, err := carol.Expect(scale.D(30*time.Second), inChannel(nick, "#tls")); err != nil {
 		t.Fatalf("the bot never joined #tls: %v", err)
 	}
 	carol.Say("#tls", "!log over tls")
-	m, err := carol.Expect(10*time.Second, ircd.IsPrivmsgFrom(nick, "#tls"))
+	m, err := carol.Expect(scale.D(10*time.Second), ircd.IsPrivmsgFrom(nick, "#tls"))
 	if err != nil || !strings.HasPrefix(ircd.Text(m), "Logged the message at https://sal.example.org/log/") {
 		t.Fatalf("reply %v, %v", m.Params, err)
 	}
 	carol.Say("#tls", "!help")
-	if _, err := carol.Expect(10*time.Second, ircd.IsPrivmsgFrom(nick, "#tls")); err != nil {
+	if _, err := carol.Expect(scale.D(10*time.Second), ircd.IsPrivmsgFrom(nick, "#tls")); err != nil {
 		t.Fatal(err)
 	}
 	// Nothing at all from the second copy, whatever nick it got.
-	for _, m := range carol.Collect(3*time.Second, ircd.IsCommand("PRIVMSG")) {
+	for _, m := range carol.Collect(scale.D(3*time.Second), ircd.IsCommand("PRIVMSG")) {
 		if !strings.EqualFold(m.Nick(), nick) {
 			t.Fatalf("the second copy spoke: %v", m)
 		}

@@ -18,7 +18,7 @@ import (
 // before it, the bot asks again with the same deadline and takes the
 // default on time.
 func TestIRCBotKilledWhilePromptWaits(t *testing.T) {
-	e := newIRCEnv(t, 5, threeGroups, ircd.Options{}, "  rate: {per_second: 5, burst: 10}\n", "20s")
+	e := newIRCEnv(t, 5, threeGroups, ircd.Options{}, "  rate: {per_second: 5, burst: 10}\n", scale.D(20*time.Second))
 	d := e.deployEnv
 	alice := e.operator(t, "alice", "alice-pw-1")
 	b := e.startBot(t, alice)
@@ -35,7 +35,7 @@ func TestIRCBotKilledWhilePromptWaits(t *testing.T) {
 		t.Helper()
 		alice.Discard()
 		alice.Say("#ops", "!deploy svc "+bad[:7])
-		expectBot(t, alice, nick, "rolling back in 20s without an answer", long)
+		expectBot(t, alice, nick, "rolling back in "+promptWords(e.prompt)+" without an answer", long)
 		asked := time.Now()
 		b.cmd.Process.Kill()
 		b.cmd.Wait()
@@ -46,7 +46,7 @@ func TestIRCBotKilledWhilePromptWaits(t *testing.T) {
 	top := t // bots outlive the subtests
 	t.Run("restarted after the deadline", func(t *testing.T) {
 		asked := killAtPrompt(b)
-		time.Sleep(time.Until(asked.Add(30 * time.Second)))
+		time.Sleep(time.Until(asked.Add(e.prompt + scale.D(10*time.Second))))
 		alice.Discard()
 		e.startBot(top, alice)
 		started := time.Now()
@@ -68,7 +68,7 @@ func TestIRCBotKilledWhilePromptWaits(t *testing.T) {
 
 	t.Run("restarted before the deadline", func(t *testing.T) {
 		asked := killAtPrompt(e.bots[len(e.bots)-1])
-		time.Sleep(time.Until(asked.Add(5 * time.Second)))
+		time.Sleep(time.Until(asked.Add(scale.D(5 * time.Second))))
 		alice.Discard()
 		e.startBot(top, alice)
 		reminder := expectBot(t, alice, nick, "was waiting for an answer when the bot stopped", scale.D(20*time.Second))
@@ -82,8 +82,8 @@ func TestIRCBotKilledWhilePromptWaits(t *testing.T) {
 		}
 		now := time.Now().UTC()
 		deadline := time.Date(now.Year(), now.Month(), now.Day(), at.Hour(), at.Minute(), at.Second(), 0, time.UTC)
-		if off := deadline.Sub(asked.Add(20 * time.Second)).Abs(); off > 3*time.Second {
-			t.Fatalf("deadline %v, the question was asked at %v with 20 s", deadline, asked)
+		if off := deadline.Sub(asked.Add(e.prompt)).Abs(); off > scale.D(3*time.Second) {
+			t.Fatalf("deadline %v, the question was asked at %v with %v", deadline, asked, e.prompt)
 		}
 		expectBot(t, alice, nick, "svc: no answer in time — rolling back", scale.D(40*time.Second))
 		if took := time.Now(); took.Before(deadline) || took.After(deadline.Add(scale.D(5*time.Second))) {
@@ -123,7 +123,7 @@ func restartsOf(d *deployEnv, i int) []string {
 // nothing of the killed deploy runs on any host, and no host is restarted
 // by it afterwards.
 func TestIRCBotKilledDuringSlowRestart(t *testing.T) {
-	e := newIRCEnv(t, 5, threeGroups, ircd.Options{}, "  rate: {per_second: 5, burst: 10}\n", "30s")
+	e := newIRCEnv(t, 5, threeGroups, ircd.Options{}, "  rate: {per_second: 5, burst: 10}\n", scale.D(30*time.Second))
 	d := e.deployEnv
 	alice := e.operator(t, "alice", "alice-pw-1")
 	bots := []*bot{e.startBot(t, alice)}
@@ -149,7 +149,7 @@ func TestIRCBotKilledDuringSlowRestart(t *testing.T) {
 			if time.Now().After(deadline) {
 				t.Fatal("group a never started its slow restart")
 			}
-			time.Sleep(50 * time.Millisecond)
+			time.Sleep(scale.D(50 * time.Millisecond))
 		}
 		b := bots[len(bots)-1]
 		b.cmd.Process.Kill()

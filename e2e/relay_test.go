@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"deploybot/e2e/ircd"
+	"deploybot/e2e/scale"
 	"deploybot/sal"
 )
 
@@ -52,14 +53,14 @@ func TestRelayEndToEnd(t *testing.T) {
 	b := startBot(t, fmt.Sprintf(relayConfig, srv.Addr, botNick, botNick, relayAcct, relayAddr, freeAddr(t)), map[string]string{"sasl.secret": botPass + "\n"})
 
 	watcher := ircd.DialT(t, srv.Addr, ircd.ClientOptions{Nick: "relaywatcher", Channels: []string{"#ops"}})
-	if _, err := watcher.Expect(30*time.Second, inChannel(botNick, "#ops")); err != nil {
+	if _, err := watcher.Expect(scale.D(30*time.Second), inChannel(botNick, "#ops")); err != nil {
 		t.Fatalf("the bot never joined #ops: %v\n%s", err, b.log.String())
 	}
 
 	// Like: echo '!log ops1@deploy1001 restarted citoid' | nc host port
 	var c net.Conn
 	var err error
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+	for deadline := time.Now().Add(scale.D(10 * time.Second)); ; time.Sleep(scale.D(50 * time.Millisecond)) {
 		if c, err = net.Dial("tcp", relayAddr); err == nil || time.Now().After(deadline) {
 			break
 		}
@@ -72,7 +73,7 @@ func TestRelayEndToEnd(t *testing.T) {
 	}
 	c.Close()
 
-	m, err := watcher.Expect(10*time.Second, ircd.IsPrivmsgFrom(botNick, "#ops"))
+	m, err := watcher.Expect(scale.D(10*time.Second), ircd.IsPrivmsgFrom(botNick, "#ops"))
 	if err != nil {
 		t.Fatalf("the relayed line never reached #ops: %v", err)
 	}

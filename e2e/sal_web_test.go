@@ -12,6 +12,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"deploybot/e2e/scale"
 	"deploybot/sal"
 	"deploybot/sal/web"
 )
@@ -62,7 +63,7 @@ func TestSALWebInChromium(t *testing.T) {
 	}))
 	defer srv.Close()
 
-	ctx, cancel := context.WithTimeout(t.Context(), 90*time.Second)
+	ctx, cancel := context.WithTimeout(t.Context(), scale.D(90*time.Second))
 	defer cancel()
 	ctx, cancel = chromedp.NewExecAllocator(ctx,
 		chromedp.ExecPath(chromiumPath),

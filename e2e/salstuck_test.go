@@ -28,7 +28,7 @@ func TestIRCDeployWithStuckSAL(t *testing.T) {
 	}
 	pg := pgsql.StartT(t)
 	url := pg.DatabaseT(t)
-	e := newIRCEnv(t, 5, threeGroups, ircd.Options{}, "  rate: {per_second: 5, burst: 10}\n", "30s")
+	e := newIRCEnv(t, 5, threeGroups, ircd.Options{}, "  rate: {per_second: 5, burst: 10}\n", scale.D(30*time.Second))
 	d := e.deployEnv
 	// The SAL on PostgreSQL, its spool in the test's directory.
 	salBlock := fmt.Sprintf("sal:\n  database: %s/sal.db\n", d.dir)
@@ -109,7 +109,7 @@ func TestIRCDeployWithStuckSAL(t *testing.T) {
 		if done || time.Now().After(deadline) {
 			break
 		}
-		time.Sleep(200 * time.Millisecond)
+		time.Sleep(scale.D(200 * time.Millisecond))
 	}
 	time.Sleep(scale.D(time.Second)) // a double would show by now
 	list, _ := store.List(t.Context(), sal.Query{Limit: 100})

@@ -162,7 +162,7 @@ func startSandbox(t *testing.T, cfg string) *sandboxRun {
 		case err := <-sb.done:
 			sb.done <- err
 			t.Fatalf("deploybot-sandbox exited (%v) before it was up:\n%s", err, sb.out.String())
-		case <-time.After(100 * time.Millisecond):
+		case <-time.After(scale.D(100 * time.Millisecond)):
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("deploybot-sandbox not up after %v:\n%s", scale.D(3*time.Minute), sb.out.String())

@@ -40,7 +40,7 @@ const scapServiceBlock = `  svc:
     repo: svc/deploy
     upstream: %s
     scap: true
-%s    prompt_timeout: 60s
+%s    prompt_timeout: %s
 `
 
 // scapLong bounds a deploy's wait for its next line.
@@ -112,13 +112,14 @@ deploy:
     user: %[6]s
     key_file: %[7]s
     known_hosts: %[8]s
-    connect_timeout: 3s
-    command_timeout: 30s
+    connect_timeout: %[9]s
+    command_timeout: %[10]s
 access:
   deployers:
     accounts: [alice]
 services:
-`, e.srv.Addr, dir, freeAddr(t), freeAddr(t), serve, e.fleet.User, e.fleet.KeyFile, e.fleet.KnownHostsFile)
+`, e.srv.Addr, dir, freeAddr(t), freeAddr(t), serve, e.fleet.User, e.fleet.KeyFile, e.fleet.KnownHostsFile,
+		yamlDuration(10*time.Second), yamlDuration(30*time.Second))
 	return e
 }
 
@@ -198,7 +199,7 @@ func (e *scapEnv) scapConfig(environment string) string {
 	if environment != "" {
 		extra = "    environment: " + environment + "\n"
 	}
-	return e.config("scap.yaml", fmt.Sprintf(scapServiceBlock, e.upstream, extra))
+	return e.config("scap.yaml", fmt.Sprintf(scapServiceBlock, e.upstream, extra, yamlDuration(60*time.Second)))
 }
 
 // importedConfig is the configuration whose service is what import-scap
@@ -221,7 +222,7 @@ func (e *scapEnv) importedConfig(environment string) string {
 	if !ok {
 		t.Fatalf("import-scap printed no services:\n%s", out)
 	}
-	p := e.config("imported.yaml", body+"    prompt_timeout: 60s\n")
+	p := e.config("imported.yaml", body+"    prompt_timeout: "+yamlDuration(60*time.Second)+"\n")
 	if code, sum, errOut := e.cli(p, "", "check-config"); code != 0 {
 		t.Fatalf("check-config of the imported service: exit %d\n%s\n%s\n%s", code, sum, errOut, out)
 	}

@@ -17,6 +17,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"deploybot/e2e/ircd"
+	"deploybot/e2e/scale"
 )
 
 // The !status latency benchmark: the real deploybot binary on a real
@@ -71,8 +72,6 @@ const (
 	// tickers.
 	statusGapMin = 45 * time.Millisecond
 	statusGapMax = 65 * time.Millisecond
-	// statusTimeout bounds the wait for one reply.
-	statusTimeout = 10 * time.Second
 
 	statusChannel   = "#status-bench"
 	statusService   = "svc"
@@ -153,7 +152,7 @@ func BenchmarkStatusLatency(b *testing.B) {
 	}
 	clients := ircd.DialAllT(b, srv.Addr, opts...)
 	asker, reflector, chatters := clients[0], clients[1], clients[2:]
-	if _, err := asker.Expect(30*time.Second, inChannel(botNick, statusChannel)); err != nil {
+	if _, err := asker.Expect(scale.D(30*time.Second), inChannel(botNick, statusChannel)); err != nil {
 		b.Fatalf("the bot never joined %s: %v\n%s", statusChannel, err, bt.log.String())
 	}
 
@@ -162,7 +161,7 @@ func BenchmarkStatusLatency(b *testing.B) {
 	go func() {
 		trigger := ircd.And(ircd.IsPrivmsgFrom(user, statusChannel), ircd.TextContains("reflect "))
 		for {
-			m, err := reflector.Expect(time.Hour, trigger)
+			m, err := reflector.Expect(scale.D(time.Hour), trigger)
 			if err != nil {
 				return
 			}
@@ -193,7 +192,7 @@ func BenchmarkStatusLatency(b *testing.B) {
 		if err := asker.Say(statusChannel, line); err != nil {
 			b.Fatalf("sending %q: %v", line, err)
 		}
-		m, err := asker.Expect(statusTimeout, match)
+		m, err := asker.Expect(scale.D(10*time.Second), match)
 		d := time.Since(t0)
 		if err != nil {
 			b.Fatalf("no reply to %q: %v\n%s", line, err, bt.log.String())
@@ -213,7 +212,7 @@ func BenchmarkStatusLatency(b *testing.B) {
 			out = append(out, ask(toBot))
 		}
 		// Exactly one line per !status: nothing else from the bot.
-		if extra := asker.Collect(200*time.Millisecond, ircd.IsPrivmsgFrom(botNick, statusChannel)); len(extra) != 0 {
+		if extra := asker.Collect(scale.D(200*time.Millisecond), ircd.IsPrivmsgFrom(botNick, statusChannel)); len(extra) != 0 {
 			b.Fatalf("%d extra lines from the bot, first %q", len(extra), ircd.Text(extra[0]))
 		}
 		return out
@@ -247,7 +246,7 @@ func BenchmarkStatusLatency(b *testing.B) {
 	// Every chatter line reached the channel (the asker is a member, as
 	// are the bot and the reflector), and nobody was disconnected.
 	var got int64
-	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+	for deadline := time.Now().Add(scale.D(5 * time.Second)); ; time.Sleep(scale.D(50 * time.Millisecond)) {
 		got = 0
 		for _, m := range asker.History() {
 			if m.Command == "PRIVMSG" && strings.HasPrefix(m.Nick(), "chatter") {

@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"deploybot/e2e/scale"
 )
 
 func TestNewServerSetsEveryTimeout(t *testing.T) {
@@ -180,7 +182,7 @@ func TestWholeResponseBounded(t *testing.T) {
 		if err != nil {
 			break
 		}
-		time.Sleep(5 * time.Millisecond)
+		time.Sleep(scale.D(5 * time.Millisecond))
 	}
 	if got == 256<<20 {
 		t.Fatal("the whole file was sent past WriteTimeout")

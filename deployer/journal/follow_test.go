@@ -6,6 +6,8 @@ import (
 	"os"
 	"testing"
 	"time"
+
+	"deploybot/e2e/scale"
 )
 
 func collect(ctx context.Context, path string, from int64) (<-chan Event, <-chan error) {
@@ -26,7 +28,7 @@ func next(t *testing.T, evs <-chan Event) Event {
 			t.Fatal("Follow stopped early")
 		}
 		return ev
-	case <-time.After(10 * time.Second):
+	case <-time.After(scale.D(30 * time.Second)):
 		t.Fatal("no event from Follow")
 	}
 	return Event{}
@@ -80,7 +82,7 @@ func TestFollow(t *testing.T) {
 		if err != nil {
 			t.Fatalf("Follow: %v", err)
 		}
-	case <-time.After(5 * time.Second):
+	case <-time.After(scale.D(30 * time.Second)):
 		t.Fatal("Follow did not stop at the finished event")
 	}
 }
@@ -133,7 +135,7 @@ func TestFollowInterruptedAndCancelled(t *testing.T) {
 	select {
 	case err := <-done:
 		t.Fatalf("Follow returned while the deploy runs: %v", err)
-	case <-time.After(500 * time.Millisecond):
+	case <-time.After(scale.D(500 * time.Millisecond)):
 	}
 	cancel()
 	if err := <-done; !errors.Is(err, context.Canceled) {
@@ -155,7 +157,7 @@ func TestFollowInterruptedAndCancelled(t *testing.T) {
 		if !errors.Is(err, ErrInterrupted) {
 			t.Errorf("Follow of a dead deploy: %v, want ErrInterrupted", err)
 		}
-	case <-time.After(10 * time.Second):
+	case <-time.After(scale.D(30 * time.Second)):
 		t.Fatal("Follow of a dead deploy did not return")
 	}
 }
@@ -180,7 +182,7 @@ func TestFollowAcrossTornLine(t *testing.T) {
 	defer lock.Release()
 	evs, done := collect(context.Background(), w.Path(), 0)
 	next(t, evs) // started
-	time.Sleep(100 * time.Millisecond)
+	time.Sleep(scale.D(100 * time.Millisecond))
 	w2, _, err := Reopen(w.Path(), lock)
 	if err != nil {
 		t.Fatal(err)

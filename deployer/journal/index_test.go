@@ -100,7 +100,7 @@ func TestIndexAfterCrashes(t *testing.T) {
 	// The index names a journal that never came to be (the process died
 	// between the two): rebuilt.
 	err = updateIndex(dir, "citoid", func(ix *Index) {
-		ix.addSummary(Summary{ID: "20991231-235959-citoid-dead", Service: "citoid", Path: dir + "/citoid/20991231-235959-citoid-dead.jsonl", Started: time.Now().Add(time.Hour)})
+		ix.addSummary(Summary{ID: "20991231-235959-citoid-dead", Service: "citoid", Path: dir + "/citoid/20991231-235959-citoid-dead.jsonl", Started: time.Now().Add(time.Hour)}) // scale:fixed: a start time in the data
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"deploybot/e2e/scale"
 )
 
 // The test binary doubles as the "other process": with JOURNAL_TEST_CHILD
@@ -153,7 +155,7 @@ func startChild(t *testing.T, mode, dir, service string, env ...string) *child {
 			cmd.Wait()
 			t.Fatalf("child %s did not get ready: %s", mode, stderr.String())
 		}
-	case <-time.After(20 * time.Second):
+	case <-time.After(scale.D(20 * time.Second)):
 		t.Fatalf("child %s: timeout; stderr: %s", mode, stderr.String())
 	}
 	return c

@@ -13,6 +13,7 @@ import (
 
 	"deploybot/config"
 	"deploybot/e2e/fleet"
+	"deploybot/e2e/scale"
 )
 
 // BenchmarkDeploy20 deploys a new commit to 20 hosts at once, as in
@@ -66,12 +67,12 @@ func benchDeploy(b *testing.B, n int) {
 					return
 				}
 				defer c.Close()
-				stages, err := c.Deploy(ctx, tg, sha, false, time.Minute)
+				stages, err := c.Deploy(ctx, tg, sha, false, scale.D(time.Minute))
 				if err != nil {
 					errs <- err
 					return
 				}
-				if r := c.CheckPort(ctx, servicePort, 30*time.Second); !r.OK {
+				if r := c.CheckPort(ctx, servicePort, scale.D(30*time.Second)); !r.OK {
 					errs <- fmt.Errorf("%s: %s", h.Name, r.Err)
 					return
 				}

@@ -16,6 +16,7 @@ import (
 
 	"deploybot/config"
 	"deploybot/e2e/fleet"
+	"deploybot/e2e/scale"
 )
 
 // copyHelper puts the test binary on h at /srv/deployment/remote.test.
@@ -34,16 +35,16 @@ func copyHelper(t *testing.T, h *fleet.Host) {
 	}
 }
 
-// waitHTTP repeats an HTTP check until it passes or 10 s have passed:
+// waitHTTP repeats an HTTP check until it passes or 30 s (scaled) have passed:
 // the restarted service may take a moment to replace the old one.
 func waitHTTP(c *Conn, chk config.Check) CheckResult {
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(scale.D(30 * time.Second))
 	for {
 		r := c.CheckHTTP(context.Background(), chk)
 		if r.OK || time.Now().After(deadline) {
 			return r
 		}
-		time.Sleep(20 * time.Millisecond)
+		time.Sleep(scale.D(20 * time.Millisecond))
 	}
 }
 
@@ -92,7 +93,7 @@ func TestDeploy(t *testing.T) {
 	deploy := func(c *Conn, s string, force bool) []StageResult {
 		t.Helper()
 		start := time.Now()
-		stages, err := c.Deploy(ctx, tg, s, force, 30*time.Second)
+		stages, err := c.Deploy(ctx, tg, s, force, scale.D(30*time.Second))
 		if err != nil {
 			t.Fatalf("%s: deploy %s: %v\n%+v", c.Host(), s[:8], err, stages)
 		}
@@ -130,7 +131,7 @@ func TestDeploy(t *testing.T) {
 		}
 
 		// Port and HTTP checks through the connection: no session.
-		pr := c.CheckPort(ctx, servicePort, 10*time.Second)
+		pr := c.CheckPort(ctx, servicePort, scale.D(10*time.Second))
 		if !pr.OK {
 			t.Errorf("%s: port check: %+v", h.Name, pr)
 		}
@@ -172,9 +173,9 @@ func TestDeploy(t *testing.T) {
 		t.Logf("http check on a closed port: %s", r.Err)
 	}
 	start := time.Now()
-	if r := c.CheckPort(ctx, servicePort+1, 300*time.Millisecond); r.OK || !r.TimedOut || !strings.Contains(r.Err, "refused") {
+	if r := c.CheckPort(ctx, servicePort+1, scale.D(300*time.Millisecond)); r.OK || !r.TimedOut || !strings.Contains(r.Err, "refused") {
 		t.Errorf("closed port: %+v", r)
-	} else if el := time.Since(start); el > 2*time.Second {
+	} else if el := time.Since(start); el > scale.D(2*time.Second) {
 		t.Errorf("port check of 300ms took %v", el)
 	} else {
 		t.Logf("closed port: %s (%s)", r.Err, r.Output)
@@ -189,7 +190,7 @@ func TestDeploy(t *testing.T) {
 	if r := c.CheckCommand(ctx, tg, config.Check{Name: "ok", Command: `test "$(cat version)" = v1`}); !r.OK || r.ExitCode != 0 {
 		t.Errorf("command check: %+v", r)
 	}
-	if r := c.CheckCommand(ctx, tg, config.Check{Name: "hang", Command: "sleep 30", Timeout: config.Duration(500 * time.Millisecond)}); r.OK || !r.TimedOut || r.Latency > 3*time.Second {
+	if r := c.CheckCommand(ctx, tg, config.Check{Name: "hang", Command: "sleep 30", Timeout: config.Duration(500 * time.Millisecond)}); r.OK || !r.TimedOut || r.Latency > scale.D(3*time.Second) {
 		t.Errorf("hanging command check: %+v", r)
 	}
 
@@ -245,7 +246,7 @@ func TestDeploy(t *testing.T) {
 		t.Fatalf("rollback: %q %v %+v", restored, err, rr)
 	}
 	t.Logf("rollback in %v", rr.Duration.Round(time.Millisecond))
-	if pr := c.CheckPort(ctx, servicePort, 10*time.Second); !pr.OK {
+	if pr := c.CheckPort(ctx, servicePort, scale.D(10*time.Second)); !pr.OK {
 		t.Errorf("port after rollback: %+v", pr)
 	}
 	chk.ExpectBody = "^rev " + sha[2]
@@ -312,17 +313,17 @@ func TestDeployTimeout(t *testing.T) {
 	ctx := context.Background()
 	tg := Target{Dir: "/srv/deployment/x/deploy", ServeURL: g.ServeURL, Repo: g.Repo, Restart: "echo starting; sleep 300"}
 	start := time.Now()
-	stages, err := c.Deploy(ctx, tg, g.SHAs[0], false, 2*time.Second)
+	stages, err := c.Deploy(ctx, tg, g.SHAs[0], false, scale.D(2*time.Second))
 	wantKind(t, err, KindCommandTimeout)
 	if n := len(stages); n != 4 || !stages[3].TimedOut || stages[3].ExitCode != -1 || stages[2].ExitCode != 0 {
 		t.Errorf("stages %+v", stages)
 	}
-	if el := time.Since(start); el > 5*time.Second {
+	if el := time.Since(start); el > scale.D(5*time.Second) {
 		t.Errorf("deploy with a 2s timeout returned after %v", el)
 	}
 	tg.Restart = "sleep 300 & echo started in the background"
 	start = time.Now()
-	stages, err = c.Deploy(ctx, tg, g.SHAs[0], true, 10*time.Second)
+	stages, err = c.Deploy(ctx, tg, g.SHAs[0], true, scale.D(10*time.Second))
 	if err != nil || len(stages) != 4 || !strings.Contains(stages[3].Output, "started in the background") {
 		t.Errorf("background service: %v %+v", err, stages)
 	}
@@ -345,7 +346,7 @@ func TestHelperProcess(t *testing.T) {
 			if l, err = net.Listen("tcp", arg); err == nil {
 				break
 			}
-			time.Sleep(20 * time.Millisecond)
+			time.Sleep(scale.D(20 * time.Millisecond))
 		}
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
@@ -359,7 +360,7 @@ func TestHelperProcess(t *testing.T) {
 			w.WriteHeader(code)
 			fmt.Fprintf(w, "status %d\n", code)
 		})
-		mux.HandleFunc("/slow", func(w http.ResponseWriter, r *http.Request) { time.Sleep(5 * time.Second) })
+		mux.HandleFunc("/slow", func(w http.ResponseWriter, r *http.Request) { time.Sleep(scale.D(5 * time.Second)) })
 		_ = http.Serve(l, mux)
 		os.Exit(0)
 	}

@@ -131,7 +131,11 @@
 // that was running. It must end its line and be exactly in the form above
 // (one space between words, numbers in decimal, stage names in lowercase
 // letters); a line that only looks like one, or a marker cut off before
-// its newline, is output. Durations are measured on the target from /proc/uptime
+// its newline, is output. The only output not written by the scripts
+// themselves, the restart command's (and the service's, which shares its
+// log), reaches the stream with "##deploybot " turned into "##deploybot: ",
+// so it cannot end a stage or name a revision, however it is written.
+// Durations are measured on the target from /proc/uptime
 // (10 ms resolution, no process forked for it). The script's exit status
 // is authoritative: a deploy succeeded only if it is 0 and every stage
 // reported its end.

@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"deploybot/e2e/scale"
 )
 
 // TestOpMarkers parses the op, busy and stop markers as the scripts print
@@ -121,7 +123,7 @@ func TestWatchdogLocal(t *testing.T) {
 	}
 	start := time.Now()
 	p.stdin.Close()
-	if !waitGone(pgid, 10*time.Second) {
+	if !waitGone(pgid, scale.D(10*time.Second)) {
 		t.Fatal("process group alive 10 s after the end of stdin")
 	}
 	t.Logf("group gone %v after the end of stdin", time.Since(start).Round(time.Millisecond))
@@ -141,7 +143,7 @@ func TestWatchdogLocal(t *testing.T) {
 	}
 	defer syscall.Kill(child, syscall.SIGKILL)
 	p.stdin.Close()
-	time.Sleep(3 * time.Second) // past the watchdog's grace, had it fired
+	time.Sleep(scale.D(3 * time.Second)) // past the watchdog's grace, had it fired
 	if !groupAlive(p.pgid) || syscall.Kill(child, 0) != nil {
 		t.Error("the background process left by a script that ended normally was killed")
 	}
@@ -239,9 +241,9 @@ func TestOpLocal(t *testing.T) {
 	if marks, _, code := stop("other", time.Second); code != ExitBusy || marks["busy"] != strings.TrimSpace(before) || !groupAlive(pgid) {
 		t.Errorf("stop other: %d %v", code, marks)
 	}
-	marks, out, code := stop("live", 5*time.Second)
+	marks, out, code := stop("live", scale.D(5*time.Second))
 	sig, waited, gone, ok := parseStopMarker(marks["stop"])
-	if code != 0 || !ok || sig != "TERM" || !gone || waited > 4*time.Second || groupAlive(pgid) {
+	if code != 0 || !ok || sig != "TERM" || !gone || waited > scale.D(4*time.Second) || groupAlive(pgid) {
 		t.Errorf("stop live: %d %v %q", code, marks, out)
 	}
 	t.Logf("TERM: gone after %v", waited)

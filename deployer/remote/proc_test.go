@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"deploybot/e2e/fleet"
+	"deploybot/e2e/scale"
 )
 
 // runLocal runs script with /bin/sh as sshd runs it: the leader of a
@@ -72,7 +73,7 @@ func (b *syncBuffer) String() string {
 // waitOutput waits until the script has printed s.
 func (p *localProc) waitOutput(t *testing.T, s string) {
 	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(p.out.String(), s); time.Sleep(10 * time.Millisecond) {
+	for deadline := time.Now().Add(scale.D(30 * time.Second)); !strings.Contains(p.out.String(), s); time.Sleep(scale.D(10 * time.Millisecond)) {
 		if time.Now().After(deadline) {
 			t.Fatalf("script did not print %q: %q", s, p.out.String())
 		}
@@ -113,7 +114,7 @@ func (p *localProc) wait(t *testing.T) error {
 	select {
 	case <-p.done:
 		return p.err
-	case <-time.After(30 * time.Second):
+	case <-time.After(scale.D(30 * time.Second)):
 		t.Fatal("script still running after 30 s")
 		return nil
 	}
@@ -142,7 +143,7 @@ func groupAlive(pgid int) bool {
 
 // waitGone waits up to within for process group pgid to be gone.
 func waitGone(pgid int, within time.Duration) bool {
-	for deadline := time.Now().Add(within); ; time.Sleep(20 * time.Millisecond) {
+	for deadline := time.Now().Add(within); ; time.Sleep(scale.D(20 * time.Millisecond)) {
 		if !groupAlive(pgid) {
 			return true
 		}
@@ -162,7 +163,7 @@ func hostPath(h *fleet.Host, path string) string {
 // returns its content.
 func waitFor(t *testing.T, p, s string) string {
 	t.Helper()
-	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+	for deadline := time.Now().Add(scale.D(20 * time.Second)); ; time.Sleep(scale.D(20 * time.Millisecond)) {
 		b, _ := os.ReadFile(p)
 		if strings.Contains(string(b), s) {
 			return string(b)

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"deploybot/config"
+	"deploybot/e2e/scale"
 )
 
 // deployerEnv switches the test binary into a deploying process (see
@@ -54,7 +55,7 @@ func TestHelperDeployer(t *testing.T) {
 	if err != nil {
 		os.Exit(4)
 	}
-	_, err = c.Deploy(context.Background(), job.Target, job.SHA, false, time.Minute)
+	_, err = c.Deploy(context.Background(), job.Target, job.SHA, false, scale.D(time.Minute))
 	if err != nil {
 		os.Exit(5)
 	}
@@ -76,7 +77,7 @@ func TestWatchdogSSH(t *testing.T) {
 	c := dialT(t, d, h)
 	ran := make(chan error, 1)
 	go func() {
-		_, err := c.Run(ctx, "echo $$ >/srv/deployment/wd.pid; sleep 30 & echo $! >/srv/deployment/wd.child; wait", time.Minute)
+		_, err := c.Run(ctx, "echo $$ >/srv/deployment/wd.pid; sleep 30 & echo $! >/srv/deployment/wd.child; wait", scale.D(time.Minute))
 		ran <- err
 	}()
 	waitFor(t, filepath.Join(h.Root, "wd.child"), "\n")
@@ -86,7 +87,7 @@ func TestWatchdogSSH(t *testing.T) {
 	}
 	start := time.Now()
 	c.client.Close() // the TCP connection, without ending the session
-	if !waitGone(pgid, 15*time.Second) {
+	if !waitGone(pgid, scale.D(15*time.Second)) {
 		t.Fatalf("process group %d alive 15 s after the connection was closed", pgid)
 	}
 	t.Logf("connection closed: process group gone after %v", time.Since(start).Round(time.Millisecond))
@@ -125,7 +126,7 @@ func TestWatchdogSSH(t *testing.T) {
 	if err := <-helperDone; err == nil || !strings.Contains(err.Error(), "killed") {
 		t.Fatalf("deploying process: %v", err)
 	}
-	if !waitGone(pgid, 15*time.Second) {
+	if !waitGone(pgid, scale.D(15*time.Second)) {
 		t.Fatalf("deploy's process group %d alive 15 s after the deploying process was killed", pgid)
 	}
 	t.Logf("deploying process killed: process group gone after %v", time.Since(start).Round(time.Millisecond))
@@ -137,7 +138,7 @@ func TestWatchdogSSH(t *testing.T) {
 	if _, rev, err := c.Rollback(ctx, rb); err != nil || rev != g.SHAs[0] {
 		t.Fatalf("rollback: %q %v", rev, err)
 	}
-	time.Sleep(3 * time.Second) // what the abandoned script would have done, it would do now
+	time.Sleep(scale.D(3 * time.Second)) // what the abandoned script would have done, it would do now
 	if cur, _, err := c.State(ctx, tg); err != nil || cur != g.SHAs[0] {
 		t.Errorf("current after the rollback: %s %v", cur, err)
 	}
@@ -164,7 +165,7 @@ func TestWatchdogSSH(t *testing.T) {
 		t.Fatalf("background process %d in group %d, want the script's %d", pid, procGroup(pid), pgid)
 	}
 	c.Close()
-	time.Sleep(3 * time.Second) // past the watchdog's grace, had it fired
+	time.Sleep(scale.D(3 * time.Second)) // past the watchdog's grace, had it fired
 	if procGroup(pid) == 0 {
 		t.Error("the background process a normal deploy left running was killed")
 	}
@@ -201,7 +202,7 @@ func TestOpFileSSH(t *testing.T) {
 	long.OpID = "20261205-091203-svc-ab12"
 	long.Restart = "echo started; sleep 30"
 	done := make(chan error, 1)
-	go func() { _, err := a.Deploy(ctx, long, g.SHAs[1], false, time.Minute); done <- err }()
+	go func() { _, err := a.Deploy(ctx, long, g.SHAs[1], false, scale.D(time.Minute)); done <- err }()
 	pgid := opFileGroup(t, h, tg, long.OpID)
 	waitFor(t, hostPath(h, tg.Dir+"-cache/.restart.log"), "started")
 	snap := snapshot(t, hostPath(h, tg.Dir+"-cache"))
@@ -244,8 +245,8 @@ func TestOpFileSSH(t *testing.T) {
 	if sr, err := b.Stop(ctx, tg, "other", time.Second); !errors.As(err, new(*BusyError)) || sr.Found || sr.OpID != long.OpID || !groupAlive(pgid) {
 		t.Errorf("stop of another operation: %+v %v", sr, err)
 	}
-	sr, err := b.Stop(ctx, tg, long.OpID, 10*time.Second)
-	if err != nil || !sr.Found || sr.Signal != "TERM" || sr.OpID != long.OpID || sr.PGID != pgid || sr.Kind != OpDeploy || sr.Waited > 9*time.Second {
+	sr, err := b.Stop(ctx, tg, long.OpID, scale.D(10*time.Second))
+	if err != nil || !sr.Found || sr.Signal != "TERM" || sr.OpID != long.OpID || sr.PGID != pgid || sr.Kind != OpDeploy || sr.Waited > scale.D(9*time.Second) {
 		t.Errorf("stop: %+v %v", sr, err)
 	}
 	if groupAlive(pgid) {
@@ -261,11 +262,11 @@ func TestOpFileSSH(t *testing.T) {
 	stubborn := long
 	stubborn.OpID = "stubborn"
 	stubborn.Restart = "trap '' TERM; echo started again; sleep 30"
-	go func() { _, err := a.Deploy(ctx, stubborn, g.SHAs[2], false, time.Minute); done <- err }()
+	go func() { _, err := a.Deploy(ctx, stubborn, g.SHAs[2], false, scale.D(time.Minute)); done <- err }()
 	pgid = opFileGroup(t, h, tg, "stubborn")
 	waitFor(t, hostPath(h, tg.Dir+"-cache/.restart.log"), "started again")
 	sr, err = b.Stop(ctx, tg, "", 500*time.Millisecond)
-	if err != nil || !sr.Found || sr.Signal != "KILL" || sr.OpID != "stubborn" || sr.PGID != pgid || sr.Waited < 500*time.Millisecond || sr.Waited > 6*time.Second {
+	if err != nil || !sr.Found || sr.Signal != "KILL" || sr.OpID != "stubborn" || sr.PGID != pgid || sr.Waited < 500*time.Millisecond || sr.Waited > scale.D(6*time.Second) {
 		t.Errorf("stop of a TERM-proof operation: %+v %v", sr, err)
 	}
 	if groupAlive(pgid) {
@@ -299,7 +300,7 @@ func TestOpFileSSH(t *testing.T) {
 	noFile(t, opf)
 
 	// A live group whose leader runs something else: a reused number.
-	go a.Run(ctx, "echo $$ >/srv/deployment/unrelated.pid; exec sleep 30", time.Minute)
+	go a.Run(ctx, "echo $$ >/srv/deployment/unrelated.pid; exec sleep 30", scale.D(time.Minute))
 	unrelated := atoi(waitFor(t, filepath.Join(h.Root, "unrelated.pid"), "\n"))
 	if err := os.WriteFile(opf, []byte("ghost "+strconv.Itoa(unrelated)+" deploy 1700000000\n"), 0o644); err != nil {
 		t.Fatal(err)

@@ -24,6 +24,7 @@ import (
 
 	"deploybot/config"
 	"deploybot/e2e/fleet"
+	"deploybot/e2e/scale"
 )
 
 // helperEnv switches the test binary, copied onto a host, into a helper
@@ -131,11 +132,11 @@ func TestDial(t *testing.T) {
 	if err := h2.StopSSHD(); err != nil {
 		t.Fatal(err)
 	}
-	_, err = c2.Run(ctx, "true", 5*time.Second)
+	_, err = c2.Run(ctx, "true", scale.D(5*time.Second))
 	wantKind(t, err, KindConnectionLost)
 	select {
 	case <-c2.Done():
-	case <-time.After(5 * time.Second):
+	case <-time.After(scale.D(30 * time.Second)):
 		t.Error("Done not closed after sshd died")
 	}
 	_, err = d.Dial(ctx, target(h2))
@@ -148,15 +149,15 @@ func TestDial(t *testing.T) {
 	// Blackholed: the dial times out within the connect timeout, and an
 	// open connection is closed by its keepalives.
 	dk := newDialer(t, f, f.KnownHostsFile, f.KeyFile)
-	dk.ConnectTimeout = 500 * time.Millisecond
-	dk.Keepalive = 200 * time.Millisecond
+	dk.ConnectTimeout = scale.D(500 * time.Millisecond)
+	dk.Keepalive = scale.D(200 * time.Millisecond)
 	dk.KeepaliveMax = 2
 	c3, err := dk.Dial(ctx, target(h2))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c3.Close()
-	time.Sleep(500 * time.Millisecond) // keepalives answered meanwhile
+	time.Sleep(scale.D(500 * time.Millisecond)) // keepalives answered meanwhile
 	if c3.Err() != nil {
 		t.Fatalf("live connection closed: %v", c3.Err())
 	}
@@ -168,17 +169,17 @@ func TestDial(t *testing.T) {
 	_, err = dk.Dial(ctx, target(h2))
 	el := time.Since(start)
 	wantKind(t, err, KindTimeout)
-	if el > 1500*time.Millisecond {
-		t.Errorf("blackholed dial took %v with a 500ms connect timeout", el)
+	if el > scale.D(1500*time.Millisecond) {
+		t.Errorf("blackholed dial took %v with a %v connect timeout", el, dk.ConnectTimeout)
 	}
 	t.Logf("blackholed dial: %v after %v", err, el.Round(time.Millisecond))
 	select {
 	case <-c3.Done():
 		t.Logf("silent peer: connection closed %v after blackhole: %v", time.Since(start).Round(time.Millisecond), c3.Err())
-	case <-time.After(5 * time.Second):
+	case <-time.After(scale.D(30 * time.Second)):
 		t.Error("keepalives did not close the connection to a silent peer")
 	}
-	_, err = c3.Run(ctx, "true", time.Second)
+	_, err = c3.Run(ctx, "true", scale.D(time.Second))
 	wantKind(t, err, KindConnectionLost)
 	if err := h2.Unblackhole(); err != nil {
 		t.Fatal(err)
@@ -251,18 +252,18 @@ sleep 317 &
 echo $! >/srv/deployment/hang.child
 echo started
 wait
-echo never`, time.Second)
+echo never`, scale.D(time.Second))
 	el := time.Since(start)
 	wantKind(t, err, KindCommandTimeout)
 	if !res.TimedOut || res.ExitCode != -1 || res.Output != "started\n" {
 		t.Errorf("result %+v", res)
 	}
-	if el > 3*time.Second {
-		t.Errorf("Run returned after %v with a 1s timeout", el)
+	if el > scale.D(3*time.Second) {
+		t.Errorf("Run returned after %v with a %v timeout", el, scale.D(time.Second))
 	}
 	t.Logf("timed out after %v", el.Round(time.Millisecond))
 	// Both the shell and its child are gone.
-	deadline := time.Now().Add(3 * time.Second)
+	deadline := time.Now().Add(scale.D(30 * time.Second))
 	for {
 		out, _ := h.Exec(`for f in hang.pid hang.child; do kill -0 "$(cat /srv/deployment/$f)" 2>/dev/null && echo "$f alive"; done; true`)
 		if out == "" {
@@ -271,7 +272,7 @@ echo never`, time.Second)
 		if time.Now().After(deadline) {
 			t.Fatalf("after the timeout: %s", out)
 		}
-		time.Sleep(50 * time.Millisecond)
+		time.Sleep(scale.D(50 * time.Millisecond))
 	}
 	if res, err := c.Run(ctx, "echo still here", 0); err != nil || res.Output != "still here\n" {
 		t.Errorf("connection after a kill: %+v %v", res, err)
@@ -282,7 +283,7 @@ echo never`, time.Second)
 
 	// A canceled context ends a command too.
 	cctx, cancel := context.WithCancel(ctx)
-	time.AfterFunc(300*time.Millisecond, cancel)
+	time.AfterFunc(scale.D(300*time.Millisecond), cancel)
 	_, err = c.Run(cctx, "sleep 30", 0)
 	wantKind(t, err, KindCanceled)
 
@@ -291,22 +292,22 @@ echo never`, time.Second)
 	os.Remove(filepath.Join(h.Root, "g.pid"))
 	ran := make(chan Result, 1)
 	go func() {
-		res, _ := c.Run(ctx, "echo $$ >/srv/deployment/g.pid; sleep 318 & echo $! >/srv/deployment/g.child; wait", 20*time.Second)
+		res, _ := c.Run(ctx, "echo $$ >/srv/deployment/g.pid; sleep 318 & echo $! >/srv/deployment/g.child; wait", scale.D(20*time.Second))
 		ran <- res
 	}()
 	var pgid int
-	for deadline := time.Now().Add(5 * time.Second); pgid == 0 && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+	for deadline := time.Now().Add(scale.D(30 * time.Second)); pgid == 0 && time.Now().Before(deadline); time.Sleep(scale.D(20 * time.Millisecond)) {
 		b, _ := os.ReadFile(filepath.Join(h.Root, "g.pid"))
 		pgid, _ = strconv.Atoi(strings.TrimSpace(string(b)))
 	}
-	time.Sleep(100 * time.Millisecond) // the child is started
+	time.Sleep(scale.D(100 * time.Millisecond)) // the child is started
 	c.killGroup(pgid)
 	select {
 	case res := <-ran:
 		if res.ExitCode != 128+9 {
 			t.Errorf("killed group: %+v", res)
 		}
-	case <-time.After(5 * time.Second):
+	case <-time.After(scale.D(30 * time.Second)):
 		t.Fatal("killGroup did not end the command")
 	}
 	if out, _ := h.Exec(`kill -0 "$(cat /srv/deployment/g.child)" 2>/dev/null && echo alive; true`); out != "" {

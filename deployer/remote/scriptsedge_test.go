@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"deploybot/e2e/scale"
 )
 
 // TestKillScript runs kill.sh as Conn.kill's fallback sends it: a whole
@@ -26,9 +28,9 @@ func TestKillScript(t *testing.T) {
 	pgid := cmd.Process.Pid
 	waitc := make(chan error, 1)
 	go func() { waitc <- cmd.Wait() }()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(scale.D(30 * time.Second))
 	for out.Len() == 0 && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
+		time.Sleep(scale.D(10 * time.Millisecond))
 	}
 	child, err := strconv.Atoi(strings.TrimSpace(out.String()))
 	if err != nil {
@@ -45,7 +47,7 @@ func TestKillScript(t *testing.T) {
 		if !errors.As(err, &ee) || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
 			t.Errorf("leader ended with %v, want killed", err)
 		}
-	case <-time.After(10 * time.Second):
+	case <-time.After(scale.D(30 * time.Second)):
 		syscall.Kill(-pgid, syscall.SIGKILL)
 		t.Fatal("leader still running")
 	}
@@ -60,7 +62,7 @@ func TestKillScript(t *testing.T) {
 			syscall.Kill(child, syscall.SIGKILL)
 			t.Fatal("background child survived")
 		}
-		time.Sleep(10 * time.Millisecond)
+		time.Sleep(scale.D(10 * time.Millisecond))
 	}
 	// A group that is gone already: no output, success.
 	if b, err := exec.Command("/bin/sh", "-c", line).CombinedOutput(); err != nil || len(b) != 0 {

@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"deploybot/e2e/scale"
 )
 
 // Faults a test sets up inside one host: environment variables for every
@@ -46,7 +48,7 @@ func (h *Host) RootInSessions(ctx context.Context, command string) (string, erro
 	if pid == 0 {
 		return "", fmt.Errorf("fleet: %s: sshd is not running", h.Name)
 	}
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, scale.D(30*time.Second))
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "nsenter", "-t", strconv.Itoa(pid), "-m", "--", "/bin/sh", "-c", command)
 	cmd.Env = []string{"PATH=" + stdPath, "LC_ALL=C"}

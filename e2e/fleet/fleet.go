@@ -57,6 +57,8 @@ import (
 	"testing"
 	"time"
 
+	"deploybot/e2e/scale"
+
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/knownhosts"
 )
@@ -404,7 +406,7 @@ func (f *Fleet) ClientConfig() *ssh.ClientConfig {
 		Auth:              []ssh.AuthMethod{ssh.PublicKeys(f.Signer)},
 		HostKeyCallback:   f.hostKeyCB,
 		HostKeyAlgorithms: []string{ssh.KeyAlgoED25519},
-		Timeout:           10 * time.Second,
+		Timeout:           scale.D(10 * time.Second),
 	}
 }
 
@@ -453,7 +455,7 @@ func (f *Fleet) close() error {
 			h.mu.Unlock()
 		}
 	}
-	if err := killNetns(nss, nil, reapers, 10*time.Second); err != nil {
+	if err := killNetns(nss, nil, reapers, scale.D(10*time.Second)); err != nil {
 		errs = append(errs, err)
 	}
 	for _, h := range f.Hosts {
@@ -463,7 +465,7 @@ func (f *Fleet) close() error {
 			h.mu.Unlock()
 		}
 	}
-	if err := killNetns(nss, nil, nil, 5*time.Second); err != nil {
+	if err := killNetns(nss, nil, nil, scale.D(5*time.Second)); err != nil {
 		errs = append(errs, err)
 	}
 	if f.Slot != 0 {

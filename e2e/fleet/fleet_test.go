@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"deploybot/e2e/scale"
+
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/knownhosts"
 )
@@ -176,7 +178,7 @@ func TestLoopbackIsPerHost(t *testing.T) {
 		conn.Close()
 		t.Errorf("%s reachable through %s", addr, h2.Name)
 	}
-	if conn, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+	if conn, err := net.DialTimeout("tcp", addr, scale.D(time.Second)); err == nil {
 		conn.Close()
 		t.Errorf("%s reachable from the root namespace", addr)
 	}
@@ -204,7 +206,7 @@ func TestLoopbackIsPerHost(t *testing.T) {
 		if want := "host01 from " + h1.IP; g != want {
 			t.Errorf("gateway got %q, want %q (helper: %s)", g, want, out)
 		}
-	case <-time.After(10 * time.Second):
+	case <-time.After(scale.D(10 * time.Second)):
 		t.Fatal("gateway got nothing")
 	}
 
@@ -322,7 +324,7 @@ func TestBlackhole(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg := f.ClientConfig()
-	cfg.Timeout = 500 * time.Millisecond
+	cfg.Timeout = scale.D(500 * time.Millisecond)
 	start := time.Now()
 	_, err := ssh.Dial("tcp", h.Addr, cfg)
 	var ne net.Error
@@ -523,7 +525,7 @@ func TestParallelFleets(t *testing.T) {
 		var slot int
 		select {
 		case slot = <-ch.slot:
-		case <-time.After(60 * time.Second):
+		case <-time.After(scale.D(60 * time.Second)):
 		}
 		if slot == 0 || seen[slot] {
 			t.Errorf("child slot %d (seen %v)", slot, seen)
@@ -638,7 +640,7 @@ func TestHelperProcess(t *testing.T) {
 			c.Close()
 		}
 	case "dial": // send the contents of /srv/deployment/x to arg
-		c, err := net.DialTimeout("tcp", arg, 5*time.Second)
+		c, err := net.DialTimeout("tcp", arg, scale.D(5*time.Second))
 		if err != nil {
 			fmt.Println("error:", err)
 			os.Exit(1)

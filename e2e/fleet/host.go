@@ -19,6 +19,8 @@ import (
 	"syscall"
 	"time"
 
+	"deploybot/e2e/scale"
+
 	"golang.org/x/crypto/ssh"
 )
 
@@ -130,7 +132,7 @@ func (h *Host) endReapers() {
 	for _, p := range h.procs {
 		select {
 		case <-p.done:
-		case <-time.After(5 * time.Second):
+		case <-time.After(scale.D(5 * time.Second)):
 			_ = syscall.Kill(p.pid, syscall.SIGKILL)
 			<-p.done
 		}
@@ -188,7 +190,7 @@ func (h *Host) StartSSHD() error {
 	cmd.Env = []string{"PATH=" + stdPath, "LC_ALL=C", reaperEnv + "=1", "GOMAXPROCS=1"}
 	lw := newLineLog(h.Name+" sshd: ", h.f.opts.Log)
 	cmd.Stdout, cmd.Stderr = lw, lw
-	cmd.WaitDelay = time.Second
+	cmd.WaitDelay = scale.D(time.Second)
 	if err := spawn(cmd); err != nil {
 		return fmt.Errorf("fleet: %s: start sshd: %w", h.Name, err)
 	}
@@ -197,7 +199,7 @@ func (h *Host) StartSSHD() error {
 	h.procs = append(h.procs, p)
 	h.lastLog = lw
 
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(scale.D(20 * time.Second))
 	for !listening(p.pid, h.IP, 22) {
 		if p.exited() {
 			return fmt.Errorf("fleet: %s: sshd exited: %v: %s", h.Name, p.err, lw.tail())
@@ -205,7 +207,7 @@ func (h *Host) StartSSHD() error {
 		if time.Now().After(deadline) {
 			return fmt.Errorf("fleet: %s: sshd not listening on %s after 20s: %s", h.Name, h.Addr, lw.tail())
 		}
-		time.Sleep(2 * time.Millisecond)
+		time.Sleep(scale.D(2 * time.Millisecond))
 	}
 	return nil
 }
@@ -270,7 +272,7 @@ func (h *Host) PID() int {
 func (h *Host) StopSSHD() error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	err := killNetns([]string{h.NetNS}, func(pid int) bool { return procComm(pid) != "sshd" }, nil, 5*time.Second)
+	err := killNetns([]string{h.NetNS}, func(pid int) bool { return procComm(pid) != "sshd" }, nil, scale.D(5*time.Second))
 	h.liveProcs()
 	return err
 }
@@ -285,9 +287,9 @@ func (h *Host) KillAll() error {
 	for _, p := range h.liveProcs() {
 		reapers[p.pid] = true
 	}
-	err := killNetns([]string{h.NetNS}, nil, reapers, 5*time.Second)
+	err := killNetns([]string{h.NetNS}, nil, reapers, scale.D(5*time.Second))
 	h.endReapers()
-	if err2 := killNetns([]string{h.NetNS}, nil, nil, 5*time.Second); err == nil {
+	if err2 := killNetns([]string{h.NetNS}, nil, nil, scale.D(5*time.Second)); err == nil {
 		err = err2
 	}
 	return err
@@ -316,7 +318,7 @@ func (h *Host) ExecContext(ctx context.Context, command string) (string, error) 
 	if st, err := os.Stat(f.home); err == nil && st.IsDir() {
 		cmd.Dir = f.home
 	}
-	cmd.WaitDelay = 2 * time.Second
+	cmd.WaitDelay = scale.D(2 * time.Second)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {

@@ -18,6 +18,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"deploybot/e2e/scale"
 )
 
 // Names. Every interface and namespace a fleet creates starts with
@@ -160,7 +162,7 @@ func sshdVersion(path string) (major, minor int) {
 func commandContext(ctx context.Context, name string, args ...string) *exec.Cmd {
 	cmd := exec.CommandContext(ctx, name, args...)
 	cmd.Env = []string{"PATH=" + stdPath, "LC_ALL=C"}
-	cmd.WaitDelay = 2 * time.Second
+	cmd.WaitDelay = scale.D(2 * time.Second)
 	return cmd
 }
 
@@ -495,7 +497,7 @@ func reapStaleLocked(log io.Writer) error {
 		if log != nil {
 			fmt.Fprintf(log, "fleet: removing stale fleet in slot %d (owner pid %d gone)\n", slot, si.pid)
 		}
-		if err := killNetns(netnss[slot], nil, nil, 10*time.Second); err != nil {
+		if err := killNetns(netnss[slot], nil, nil, scale.D(10*time.Second)); err != nil {
 			errs = append(errs, err)
 		}
 		if err := removeSlotNet(slot); err != nil {
@@ -613,7 +615,7 @@ func killNetns(names []string, keep func(pid int) bool, except map[int]bool, tim
 		if time.Now().After(deadline) {
 			return fmt.Errorf("fleet: processes %v in %v survive SIGKILL", left, names)
 		}
-		time.Sleep(5 * time.Millisecond)
+		time.Sleep(scale.D(5 * time.Millisecond))
 	}
 }
 

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"deploybot/e2e/scale"
+
 	"github.com/ergochat/irc-go/ircmsg"
 	"github.com/ergochat/irc-go/ircutils"
 )
@@ -25,7 +27,7 @@ var DefaultCaps = []string{"message-tags", "account-tag", "extended-join", "serv
 
 // DefaultDialTimeout bounds Dial (connect, registration, SASL, joins) when
 // ClientOptions.Timeout is zero.
-const DefaultDialTimeout = 15 * time.Second
+var DefaultDialTimeout = scale.D(15 * time.Second)
 
 // maxHistory is how many received messages a Client keeps; beyond it the
 // oldest are dropped (a test never gets near it; a long demo might).
@@ -252,7 +254,7 @@ func (c *Client) handleLine(line string) {
 func (c *Client) Raw(line string) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
-	c.conn.SetWriteDeadline(time.Now().Add(10 * time.Second))
+	c.conn.SetWriteDeadline(time.Now().Add(scale.D(10 * time.Second)))
 	_, err := c.conn.Write([]byte(line + "\r\n"))
 	return err
 }
@@ -382,13 +384,13 @@ func (c *Client) take(seq int) bool {
 	return true
 }
 
-// Collect waits d (or until the connection ends), then returns every
+// Collect waits within (or until the connection ends), then returns every
 // message that matches and was not handed out before, including ones that
 // arrived before the call, and marks them handed out. match nil matches
 // any message.
-func (c *Client) Collect(d time.Duration, match func(ircmsg.Message) bool) []ircmsg.Message {
+func (c *Client) Collect(within time.Duration, match func(ircmsg.Message) bool) []ircmsg.Message {
 	select {
-	case <-time.After(d):
+	case <-time.After(within):
 	case <-c.done:
 	}
 	var out []ircmsg.Message
@@ -486,7 +488,7 @@ func (c *Client) roundTrip(deadline time.Time, lines ...string) ([]ircmsg.Messag
 func (c *Client) Close() error {
 	c.closing.Do(func() {
 		c.wmu.Lock()
-		c.conn.SetWriteDeadline(time.Now().Add(time.Second))
+		c.conn.SetWriteDeadline(time.Now().Add(scale.D(time.Second)))
 		c.conn.Write([]byte("QUIT :bye\r\n"))
 		c.wmu.Unlock()
 		c.closeErr = c.conn.Close()

@@ -3,6 +3,9 @@ package ircd
 import (
 	"fmt"
 	"strings"
+	"time"
+
+	"deploybot/e2e/scale"
 )
 
 // Names the generated configurations give the two servers. Both contain a
@@ -57,7 +60,8 @@ func (c inspircdConfig) render() string {
 
 	// One connect class for everybody on loopback: many clients per IP, no
 	// DNS, no ident. Flood settings per Options.FloodProtection.
-	conn := `<connect name="main" allow="*" timeout="20" pingfreq="2m" maxchans="100" ` +
+	// Registration may take its time on a busy machine: its timeout scales.
+	conn := fmt.Sprintf(`<connect name="main" allow="*" timeout="%d" pingfreq="2m" maxchans="100" `, int(scale.D(20*time.Second).Seconds())) +
 		`localmax="10000" globalmax="10000" limit="100000" resolvehostnames="no" useident="no" ` +
 		`useconnectban="no" useconnflood="no" usednsbl="no"`
 	if c.flood {
@@ -108,8 +112,8 @@ func (c inspircdConfig) render() string {
 
 	// Services.
 	p(`<sasl target="%s">`, ServicesName)
-	p(`<link name="%s" ipaddr="127.0.0.1" port="%d" allowmask="127.0.0.0/8" timeout="30s" sendpass="%s" recvpass="%s">`,
-		ServicesName, c.linkPort, c.linkPassword, c.linkPassword)
+	p(`<link name="%s" ipaddr="127.0.0.1" port="%d" allowmask="127.0.0.0/8" timeout="%ds" sendpass="%s" recvpass="%s">`,
+		ServicesName, c.linkPort, int(scale.D(30*time.Second).Seconds()), c.linkPassword, c.linkPassword)
 	p(`<uline server="%s" silent="yes">`, ServicesName)
 	for _, svc := range []string{"NickServ", "ChanServ"} {
 		p(`<alias text="%s" replace="SQUERY $requirement :$2-" requires="%s" uline="yes">`, strings.ToUpper(svc), svc)

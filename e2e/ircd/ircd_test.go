@@ -8,10 +8,12 @@ import (
 	"testing"
 	"time"
 
+	"deploybot/e2e/scale"
+
 	"github.com/ergochat/irc-go/ircmsg"
 )
 
-const wait = 10 * time.Second
+var wait = scale.D(10 * time.Second)
 
 // dialAll dials every client at once (their registrations then finish
 // together) and fails the test if any fails.
@@ -174,7 +176,7 @@ func TestServer(t *testing.T) {
 			t.Fatal(err)
 		}
 		carol.Discard()
-		if got := carol.Collect(200*time.Millisecond, nil); len(got) != 0 {
+		if got := carol.Collect(scale.D(200*time.Millisecond), nil); len(got) != 0 {
 			t.Errorf("after Discard: %v", got)
 		}
 	})
@@ -202,7 +204,7 @@ func TestServer(t *testing.T) {
 		if err := s.Kill("nobody-here", "x"); err == nil {
 			t.Error("Kill of a missing nick succeeded")
 		}
-		if _, err := carol.Expect(100*time.Millisecond, IsCommand("PRIVMSG")); err == nil || !strings.Contains(err.Error(), "connection ended") {
+		if _, err := carol.Expect(scale.D(100*time.Millisecond), IsCommand("PRIVMSG")); err == nil || !strings.Contains(err.Error(), "connection ended") {
 			t.Errorf("Expect on a closed connection: %v", err)
 		}
 	})
@@ -254,7 +256,7 @@ func TestFloodProtection(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	got := receiver.Collect(1500*time.Millisecond, IsPrivmsgFrom("sender", "#flood"))
+	got := receiver.Collect(scale.D(1500*time.Millisecond), IsPrivmsgFrom("sender", "#flood"))
 	if len(got) == 0 || len(got) >= n {
 		t.Fatalf("with flood protection, %d of %d burst lines arrived within 1.5 s; want some but not all", len(got), n)
 	}
@@ -263,7 +265,7 @@ func TestFloodProtection(t *testing.T) {
 
 func TestDialErrors(t *testing.T) {
 	t.Parallel()
-	if _, err := Dial("127.0.0.1:1", ClientOptions{Nick: "x", Timeout: time.Second}); err == nil {
+	if _, err := Dial("127.0.0.1:1", ClientOptions{Nick: "x", Timeout: scale.D(time.Second)}); err == nil {
 		t.Error("Dial to a closed port succeeded")
 	}
 	if _, err := Dial("127.0.0.1:1", ClientOptions{}); err == nil {

@@ -20,6 +20,8 @@ import (
 	"testing"
 	"time"
 
+	"deploybot/e2e/scale"
+
 	"github.com/ergochat/irc-go/ircfmt"
 	"github.com/ergochat/irc-go/ircmsg"
 	"golang.org/x/sys/unix"
@@ -38,7 +40,7 @@ const (
 const ControlNick = "e2e-ctl"
 
 // startTimeout bounds each of Start's and Resume's waits.
-const startTimeout = 20 * time.Second
+var startTimeout = scale.D(20 * time.Second)
 
 // ErrAccountExists is wrapped by Register's error when the account (nick)
 // is already registered with services.
@@ -397,7 +399,7 @@ func (s *Server) startDaemons() (err error) {
 // waitListening waits until InspIRCd accepts TCP connections.
 func (s *Server) waitListening(deadline time.Time) error {
 	for {
-		c, err := net.DialTimeout("tcp", s.Addr, 100*time.Millisecond)
+		c, err := net.DialTimeout("tcp", s.Addr, scale.D(100*time.Millisecond))
 		if err == nil {
 			c.Close()
 			return nil
@@ -405,7 +407,7 @@ func (s *Server) waitListening(deadline time.Time) error {
 		select {
 		case <-s.ircd.done:
 			return fmt.Errorf("inspircd exited (%v) before listening on %s%s", s.ircd.err, s.Addr, s.out.tail())
-		case <-time.After(5 * time.Millisecond):
+		case <-time.After(scale.D(5 * time.Millisecond)):
 		}
 		if time.Now().After(deadline) {
 			return fmt.Errorf("inspircd does not listen on %s after %v: %v%s", s.Addr, startTimeout, err, s.out.tail())
@@ -432,7 +434,7 @@ func (s *Server) waitServices(deadline time.Time) error {
 		select {
 		case <-s.anope.done:
 			return fmt.Errorf("anope exited (%v) before linking%s", s.anope.err, s.out.tail())
-		case <-time.After(10 * time.Millisecond):
+		case <-time.After(scale.D(10 * time.Millisecond)):
 		}
 	}
 }
@@ -558,7 +560,7 @@ func (s *Server) Register(account, password string) error {
 	if pw, ok := s.accounts[FoldNick(account)]; ok && pw == password {
 		return nil
 	}
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(scale.D(10 * time.Second))
 	seq := ctl.next()
 	if err := ctl.Raw("NICK " + account); err != nil {
 		return err
@@ -582,7 +584,7 @@ func (s *Server) Register(account, password string) error {
 	defer func() {
 		seq := ctl.next()
 		ctl.Raw("NICK " + ControlNick)
-		ctl.await(&seq, time.Now().Add(5*time.Second), func(m ircmsg.Message) bool {
+		ctl.await(&seq, time.Now().Add(scale.D(5*time.Second)), func(m ircmsg.Message) bool {
 			return m.Command == "NICK" || m.Command == "433" || m.Command == "432"
 		})
 	}()
@@ -646,7 +648,7 @@ func (s *Server) OperCommand(line string) ([]ircmsg.Message, error) {
 	if s.ctl == nil {
 		return nil, errors.New("ircd: server is not running")
 	}
-	return s.ctl.roundTrip(time.Now().Add(10*time.Second), line)
+	return s.ctl.roundTrip(time.Now().Add(scale.D(10*time.Second)), line)
 }
 
 // Output returns the last lines the servers wrote to stdout and stderr.
@@ -679,7 +681,7 @@ func (s *Server) spawn(name, bin string, args []string, dir string, cred *syscal
 		// If the test binary dies without Close, so do the servers.
 		Pdeathsig: syscall.SIGKILL,
 	}
-	cmd.WaitDelay = 2 * time.Second
+	cmd.WaitDelay = scale.D(2 * time.Second)
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", name, err)
 	}
@@ -712,7 +714,7 @@ func terminate(p *proc) {
 	syscall.Kill(-pid, syscall.SIGTERM)
 	select {
 	case <-p.done:
-	case <-time.After(5 * time.Second):
+	case <-time.After(scale.D(5 * time.Second)):
 		syscall.Kill(-pid, syscall.SIGKILL)
 		<-p.done
 	}

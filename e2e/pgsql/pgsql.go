@@ -33,6 +33,8 @@ import (
 	"testing"
 	"time"
 
+	"deploybot/e2e/scale"
+
 	"github.com/jackc/pgx/v5"
 )
 
@@ -180,7 +182,7 @@ func start(dir string, cred *syscall.Credential) (*Server, error) {
 		s.cmd.Wait()
 		close(s.done)
 	}()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), scale.D(60*time.Second))
 	defer cancel()
 	for {
 		conn, err := pgx.Connect(ctx, s.URL("postgres"))
@@ -194,7 +196,7 @@ func start(dir string, cred *syscall.Credential) (*Server, error) {
 		case <-ctx.Done():
 			s.stop()
 			return nil, fmt.Errorf("postgres not ready after 60s: %v\n%s", err, s.log.String())
-		case <-time.After(20 * time.Millisecond):
+		case <-time.After(scale.D(20 * time.Millisecond)):
 		}
 	}
 }
@@ -292,7 +294,7 @@ func (s *Server) stop() {
 	s.cmd.Process.Signal(syscall.SIGINT) // fast shutdown
 	select {
 	case <-s.done:
-	case <-time.After(10 * time.Second):
+	case <-time.After(scale.D(10 * time.Second)):
 		s.cmd.Process.Kill()
 		<-s.done
 	}

@@ -12,6 +12,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"deploybot/e2e/scale"
 )
 
 // fetcher is one dumb-HTTP fetch of a host, as git's: one HTTP connection
@@ -31,7 +33,7 @@ type fetcher struct {
 func (h *Host) fetch(url, sha string, out *bytes.Buffer) int {
 	tr := &http.Transport{MaxIdleConnsPerHost: 1, DisableCompression: true}
 	defer tr.CloseIdleConnections()
-	f := &fetcher{h: h, url: url, client: &http.Client{Transport: tr, Timeout: 60 * time.Second}}
+	f := &fetcher{h: h, url: url, client: &http.Client{Transport: tr, Timeout: scale.D(60 * time.Second)}}
 	if _, err := f.get("info/refs"); err != nil {
 		fmt.Fprintf(out, "fatal: %v\n", err)
 		return 128

@@ -27,6 +27,8 @@ import (
 	"sync"
 	"time"
 
+	"deploybot/e2e/scale"
+
 	"golang.org/x/crypto/ssh"
 )
 
@@ -144,7 +146,7 @@ func (f *Fleet) accept(h *Host) {
 
 func (f *Fleet) serveConn(h *Host, c net.Conn) {
 	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(30 * time.Second))
+	_ = c.SetDeadline(time.Now().Add(scale.D(30 * time.Second)))
 	sc, chans, reqs, err := ssh.NewServerConn(c, f.srv)
 	if err != nil {
 		return

@@ -105,7 +105,7 @@ func TestSimulatedHosts(t *testing.T) {
 		if err != nil || len(stages) != 4 || stages[3].Stage != remote.StageRestart || !strings.Contains(stages[0].Output, "fetched "+sha) {
 			t.Fatalf("deploy %d: %v %+v", i, err, stages)
 		}
-		if r := c.CheckPort(ctx, 8080, time.Second); !r.OK {
+		if r := c.CheckPort(ctx, 8080, scale.D(time.Second)); !r.OK {
 			t.Errorf("port check: %+v", r)
 		}
 		chk := config.Check{Name: "health", HTTP: "http://127.0.0.1:8080/health", ExpectStatus: 200, ExpectBody: "^rev " + sha}

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"deploybot/e2e/scale"
 	"deploybot/sal"
 )
 
@@ -158,7 +159,7 @@ func (su *suite) appendSetsIDAndTime(t *testing.T) {
 	s := su.open(t)
 	before := time.Now().Add(-time.Second)
 	a := add(t, s, sal.Entry{Message: "first"})
-	after := time.Now().Add(time.Second)
+	after := time.Now().Add(scale.D(time.Second))
 	if a.ID <= 0 {
 		t.Errorf("ID = %d, want > 0", a.ID)
 	}

@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"testing"
 	"time"
+
+	"deploybot/e2e/scale"
 )
 
 func TestNewServerSetsEveryTimeout(t *testing.T) {
@@ -74,7 +76,7 @@ func TestListenerLimitsConnections(t *testing.T) {
 	select {
 	case line := <-answer:
 		t.Fatalf("connection %d answered %q while %d were open", MaxConns+1, line, MaxConns)
-	case <-time.After(300 * time.Millisecond):
+	case <-time.After(scale.D(300 * time.Millisecond)):
 	}
 	idle[0].Close()
 	select {

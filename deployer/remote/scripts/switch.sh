@@ -7,9 +7,9 @@
 #   DEPLOY_RESTART  the restart command (operator's shell code, evaluated,
 #                   never spliced); empty: the service has none
 #
-# Uses from common.sh: current, cur_tmp, dir_tmp, restart_log.
+# Uses from common.sh: M, current, cur_tmp, dir_tmp, restart_log.
 : "${DEPLOY_DIR?}" "${DEPLOY_RESTART?}"
-: "${current?}" "${cur_tmp?}" "${dir_tmp?}" "${restart_log?}"
+: "${M?}" "${current?}" "${cur_tmp?}" "${dir_tmp?}" "${restart_log?}"
 
 # promote_to REL: points current at REL (a path relative to <target_dir>-cache)
 # and makes target_dir point at current, each atomically: a symlink under
@@ -28,10 +28,12 @@ promote_to() {
 # run_restart DIR SHA: runs the restart command in DIR with DEPLOY_REV=SHA
 # in its environment (and no positional parameters), its output in the
 # restart log (a service it starts in the background may keep that open,
-# not our session's output), then prints the log's tail. The command's
-# status is left in _rc.
+# not our session's output), then prints the log's tail with every marker
+# prefix in it defused ("##deploybot " becomes "##deploybot: "): what the
+# command or the service prints is output, and can neither end the stage
+# nor name a revision. The command's status is left in _rc.
 run_restart() {
 	( cd "$1" && DEPLOY_REV=$2 && export DEPLOY_REV && set -- && eval "$DEPLOY_RESTART" ) >"$restart_log" 2>&1 </dev/null
 	_rc=$?
-	[ ! -s "$restart_log" ] || tail -c 3072 "$restart_log"
+	[ ! -s "$restart_log" ] || tail -c 3072 "$restart_log" | sed "s/$M /$M: /g"
 }

@@ -19,7 +19,9 @@ func TestScapSimple(t *testing.T) {
 	conf := e.scapConfig("")
 	alice, _ := e.startIRC(conf)
 	alice.Say("#ops", "!deploy svc")
-	expectBot(t, alice, "deploybot", "alice: deploying svc "+e.revs["v1"][:7]+" on 2 hosts", scapLong())
+	if start := expectBot(t, alice, "deploybot", "alice: deploying svc "+e.revs["v1"][:7]+" (first deploy", scapLong()); !strings.Contains(start, " on 2 hosts") {
+		t.Fatalf("start line %q: want the deploy on 2 hosts", start)
+	}
 	expectBot(t, alice, "deploybot", "default 2/2 ok", scapLong())
 	expectBot(t, alice, "deploybot", "alice: Finished deploy [svc@"+e.revs["v1"][:7]+"]", scapLong())
 	e.wantLive("v1", 0, 1) // host03 is in no target list
@@ -51,7 +53,9 @@ func TestScapGroups(t *testing.T) {
 	v1 := e.revs["v1"][:7]
 	alice.Say("#ops", "!deploy svc")
 	// beta's codfw is host05 alone: 4 hosts, host04 untouched.
-	expectBot(t, alice, "deploybot", "alice: deploying svc "+v1+" on 4 hosts", scapLong())
+	if start := expectBot(t, alice, "deploybot", "alice: deploying svc "+v1+" (first deploy", scapLong()); !strings.Contains(start, " on 4 hosts") {
+		t.Fatalf("start line %q: want the deploy on 4 hosts", start)
+	}
 	canary := expectBot(t, alice, "deploybot", "svc: canary 1/1 ok", scapLong())
 	for _, check := range []string{"version", "health"} {
 		if !strings.Contains(canary, check) {

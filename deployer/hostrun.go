@@ -124,10 +124,17 @@ func (r *run) finalizeHost(ctx context.Context, host string) bool {
 	group := r.host(host).group
 	c, err := r.conn(ctx, host)
 	if err == nil {
+		// Journaled as started, like every session that changes a host: a
+		// process that dies meanwhile leaves the host in flight, so the
+		// recovery stops the finalize still running there first.
+		r.journal(journal.Event{Type: journal.TypeStageStarted, Group: group, Host: host, Stage: journal.StageFinalize,
+			Command: "finalize " + r.sha + " (mark done, prune)"})
+		r.update(host, func(h *hostRun) { h.inFlight, h.marking = true, true })
 		cctx, cancel := context.WithTimeout(ctx, r.e.commandTimeout())
 		var st remote.StageResult
 		st, err = c.Finalize(cctx, r.target, r.sha)
 		cancel()
+		r.update(host, func(h *hostRun) { h.inFlight = false })
 		ev := journal.Event{Type: journal.TypeStage, Group: group, Host: host, Stage: journal.StageFinalize,
 			Command: st.Command, Duration: st.Duration, Output: st.Output}
 		if st.ExitCode >= 0 {

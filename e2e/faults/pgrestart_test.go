@@ -2,7 +2,6 @@ package faults
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -20,12 +19,6 @@ import (
 // queued — once, and ends in the SAL exactly once, in the order sent; no
 // entry is announced twice.
 func TestPostgresRestartedUnderLog(t *testing.T) {
-	if m := pgsql.Missing(); m != "" {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("PostgreSQL is missing: %s (scripts/install-deps.sh installs it)", m)
-		}
-		t.Skip(m)
-	}
 	pg := pgsql.StartT(t)
 	url := pg.DatabaseT(t)
 	e := newEnv(t, "pgrestart", 2, "30s")

@@ -214,8 +214,17 @@ services:
 // CLI runs the deploybot binary with the configuration; stdin may be "".
 func (d *Env) CLI(stdin string, args ...string) (code int, stdout, stderr string) {
 	d.T.Helper()
+	return d.CLIAt("", d.Binary, stdin, args...)
+}
+
+// CLIAt runs prog (the binary, or a link to it) with the configuration
+// in dir ("" for the test's own directory), as user alice under sudo; it
+// fails the test if prog runs longer than 90 s (scaled).
+func (d *Env) CLIAt(dir, prog, stdin string, args ...string) (code int, stdout, stderr string) {
+	d.T.Helper()
 	args = append(args, "-c", d.Config)
-	cmd := exec.Command(d.Binary, args...)
+	cmd := exec.Command(prog, args...)
+	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "SUDO_USER=alice")
 	cmd.Stdin = strings.NewReader(stdin)
 	var o, e bytes.Buffer

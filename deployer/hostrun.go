@@ -53,6 +53,9 @@ func (r *run) deployHost(ctx context.Context, group, host string) bool {
 		r.emit(Event{Type: EventStage, Group: group, Host: host, Stage: st.Stage, Duration: st.Duration})
 	}
 	if err != nil {
+		if len(stages) == 0 && untouched(err) {
+			r.update(host, func(h *hostRun) { h.changed = false }) // nothing to roll back
+		}
 		return r.failHost(group, host, "", failureCause(err), stageReason(err), nil)
 	}
 	if bad := r.check(ctx, c, group, host, true); bad != nil {
@@ -65,6 +68,18 @@ func (r *run) deployHost(ctx context.Context, group, host string) bool {
 		return r.finalizeHost(ctx, host)
 	}
 	return true
+}
+
+// untouched reports whether a deploy session that ran no stage and failed
+// with err ended before changing anything on its host: the script refused
+// to start (another operation runs there) or stopped by itself before its
+// first stage (e.g. it could not record the operation on a full file
+// system). A lost connection or a timeout is not: the script may have
+// gone on.
+func untouched(err error) bool {
+	var be *remote.BusyError
+	var se *remote.StageError
+	return errors.As(err, &be) || (errors.As(err, &se) && se.Stage == "script")
 }
 
 // stageEvent is the journal event of one stage of a deploy session.
@@ -124,10 +139,17 @@ func (r *run) finalizeHost(ctx context.Context, host string) bool {
 	group := r.host(host).group
 	c, err := r.conn(ctx, host)
 	if err == nil {
+		// Journaled as started, like every session that changes a host: a
+		// process that dies meanwhile leaves the host in flight, so the
+		// recovery stops the finalize still running there first.
+		r.journal(journal.Event{Type: journal.TypeStageStarted, Group: group, Host: host, Stage: journal.StageFinalize,
+			Command: "finalize " + r.sha + " (mark done, prune)"})
+		r.update(host, func(h *hostRun) { h.inFlight, h.marking = true, true })
 		cctx, cancel := context.WithTimeout(ctx, r.e.commandTimeout())
 		var st remote.StageResult
 		st, err = c.Finalize(cctx, r.target, r.sha)
 		cancel()
+		r.update(host, func(h *hostRun) { h.inFlight = false })
 		ev := journal.Event{Type: journal.TypeStage, Group: group, Host: host, Stage: journal.StageFinalize,
 			Command: st.Command, Duration: st.Duration, Output: st.Output}
 		if st.ExitCode >= 0 {

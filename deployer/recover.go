@@ -235,8 +235,8 @@ func (e *Engine) AwaitPrompt(ctx context.Context, id, who string, obs Observer, 
 }
 
 // reached marks changed every host the deploy d reached (a stage started
-// there: its state may have changed even if no result was recorded) and
-// returns them by group.
+// there: its state may have changed even if no result was recorded), and
+// marking those where its finalize began, and returns them by group.
 func (r *run) reached(d *Deploy) map[string][]string {
 	byGroup := map[string][]string{}
 	for _, hs := range d.Hosts() {
@@ -251,6 +251,11 @@ func (r *run) reached(d *Deploy) map[string][]string {
 		h.changed = true
 		byGroup[h.group] = append(byGroup[h.group], hs.Host)
 		r.mu.Unlock()
+	}
+	for _, ev := range d.Events {
+		if ev.Stage == journal.StageFinalize && ev.Host != "" {
+			r.update(ev.Host, func(h *hostRun) { h.marking = true })
+		}
 	}
 	return byGroup
 }

@@ -85,7 +85,7 @@ func (r *run) rollbackHost(ctx context.Context, group, host string) bool {
 	r.journal(journal.Event{Type: journal.TypeStageStarted, Group: group, Host: host, Stage: journal.StageRollback, Command: "rollback to the last done revision"})
 	r.update(host, func(h *hostRun) { h.inFlight = true })
 	t := r.target
-	if r.finalizesEarly() {
+	if r.undoes(host) {
 		t.Undo = r.sha // the host may have been finalized already
 	}
 	cctx, cancel := context.WithTimeout(ctx, r.e.commandTimeout())
@@ -120,4 +120,18 @@ func (r *run) rollbackHost(ctx context.Context, group, host string) bool {
 		return fail(fmt.Sprintf("restored %s but %s", short(rev), checkReason(*bad)))
 	}
 	return true
+}
+
+// undoes reports whether a rollback of host first undoes a done mark of
+// r.sha: when the run finalizes early, or a finalize of r.sha began there
+// (a deploy interrupted while finalizing the fleet) and r.sha is not the
+// revision deployed before (whose done mark is not this deploy's).
+func (r *run) undoes(host string) bool {
+	if r.finalizesEarly() {
+		return true
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	h := r.hosts[host]
+	return h != nil && h.marking && r.from != r.sha
 }

@@ -63,8 +63,10 @@ type hostRun struct {
 	// changed: a deploy session started on the host, so a rollback must
 	// cover it. ok: it passed every stage and check and was not rolled
 	// back since. failed: it counts as failed. inFlight: a stage runs.
-	// finalized: the revision was marked done there.
-	changed, ok, failed, inFlight, finalized bool
+	// finalized: the revision was marked done there. marking: a finalize
+	// of the revision began there (this run's or, in a recovery, the
+	// interrupted deploy's), so the host's done mark may be this deploy's.
+	changed, ok, failed, inFlight, finalized, marking bool
 }
 
 func (e *Engine) newRun(s *config.Service, id, who, source string, p Prompter, obs Observer) *run {

@@ -270,3 +270,25 @@ func TestDeployRefusedWhereAnOperationRuns(t *testing.T) {
 		t.Errorf("a1 changed to %s", short(cur))
 	}
 }
+
+// A host whose deploy session refused to start (another operation runs
+// there) was not changed: a rollback of the deploy leaves it alone and
+// restores the others.
+func TestRollbackSkipsHostNeverChanged(t *testing.T) {
+	f := newFleetFixture(t, "groups: [{name: a, hosts: [a1, a2]}]")
+	f.installAll(f.shas[0])
+	f.fleet.Leave("a1", "20261205-000000-svc-dead")
+	obs := &answerer{e: f.eng, who: "bob", answers: []Answer{Rollback}}
+	res := f.deploy(t, obs, Request{Rev: f.shas[2]})
+	if res.Outcome != OutcomeRolledBack {
+		t.Fatalf("outcome %s (%s), failed %+v", res.Outcome, res.Reason, res.Failed)
+	}
+	if slices.Contains(f.fleet.Calls(), "rollback a1") {
+		t.Errorf("the host never changed was rolled back: %v", f.fleet.Calls())
+	}
+	for _, h := range []string{"a1", "a2"} {
+		if cur, _, _ := f.fleet.State(h); cur != f.shas[0] {
+			t.Errorf("%s on %s", h, short(cur))
+		}
+	}
+}

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"deploybot/e2e/harness"
 	"fmt"
 	"os"
 	"os/exec"
@@ -20,7 +21,7 @@ import (
 func TestScapBuild(t *testing.T) {
 	e := newScapEnv(t, "simple", 2)
 	git := func(dir string, args ...string) string {
-		return gitCmd(t, dir, append([]string{"-c", "safe.directory=*", "-c", "protocol.file.allow=always"}, args...)...)
+		return harness.Git(t, dir, append([]string{"-c", "safe.directory=*", "-c", "protocol.file.allow=always"}, args...)...)
 	}
 
 	// The source repository, and the deploy repository with it as its

@@ -43,7 +43,7 @@ func expectHelp(t *testing.T, c *ircd.Client, botNick, channel string, b *bot) {
 	t.Helper()
 	c.Say(channel, "!help")
 	if _, err := c.Expect(scale.D(10*time.Second), ircd.IsPrivmsgFrom(botNick, channel)); err != nil {
-		t.Fatalf("no answer to !help from %s: %v\n%s", botNick, err, b.log.String())
+		t.Fatalf("no answer to !help from %s: %v\n%s", botNick, err, b.Log.String())
 	}
 }
 
@@ -51,9 +51,9 @@ func expectHelp(t *testing.T, c *ircd.Client, botNick, channel string, b *bot) {
 func waitLogCount(t *testing.T, b *bot, substr string, n int, timeout time.Duration) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
-	for strings.Count(b.log.String(), substr) < n {
+	for strings.Count(b.Log.String(), substr) < n {
 		if time.Now().After(deadline) {
-			t.Fatalf("the bot logged %q %d times, want %d:\n%s", substr, strings.Count(b.log.String(), substr), n, b.log.String())
+			t.Fatalf("the bot logged %q %d times, want %d:\n%s", substr, strings.Count(b.Log.String(), substr), n, b.Log.String())
 		}
 		time.Sleep(scale.D(50 * time.Millisecond))
 	}
@@ -62,13 +62,13 @@ func waitLogCount(t *testing.T, b *bot, substr string, n int, timeout time.Durat
 // A channel operator kicks the bot: it rejoins within seconds and serves
 // the channel again.
 func TestConnRejoinAfterKick(t *testing.T) {
-	srv := shared.get(t)
+	srv := shared.Get(t)
 	const nick, channel = "kickbot", "#kick"
 	// The first to join a channel is its operator.
 	op := ircd.DialT(t, srv.Addr, ircd.ClientOptions{Nick: "kickop", Channels: []string{channel}})
 	b := startConnBot(t, srv, nick, channel)
 	if _, err := op.Expect(scale.D(30*time.Second), inChannel(nick, channel)); err != nil {
-		t.Fatalf("the bot never joined: %v\n%s", err, b.log.String())
+		t.Fatalf("the bot never joined: %v\n%s", err, b.Log.String())
 	}
 	op.Raw("KICK " + channel + " " + nick + " :out you go")
 	if _, err := op.Expect(scale.D(5*time.Second), ircd.IsCommand("KICK")); err != nil {
@@ -76,7 +76,7 @@ func TestConnRejoinAfterKick(t *testing.T) {
 	}
 	kicked := time.Now()
 	if _, err := op.Expect(scale.D(10*time.Second), ircd.IsJoinOf(nick, channel)); err != nil {
-		t.Fatalf("the bot did not rejoin within 10s: %v\n%s", err, b.log.String())
+		t.Fatalf("the bot did not rejoin within 10s: %v\n%s", err, b.Log.String())
 	}
 	if d := time.Since(kicked); d < 4*time.Second {
 		t.Fatalf("rejoined after %v: the bot should wait about 5s", d)
@@ -88,19 +88,19 @@ func TestConnRejoinAfterKick(t *testing.T) {
 // Banned, the kicked bot's rejoin is refused (474): it logs that and keeps
 // retrying with backoff, and gets back in once the ban is lifted.
 func TestConnRejoinRetriesWhileBanned(t *testing.T) {
-	srv := shared.get(t)
+	srv := shared.Get(t)
 	const nick, channel = "banbot", "#banned"
 	op := ircd.DialT(t, srv.Addr, ircd.ClientOptions{Nick: "banop", Channels: []string{channel}})
 	b := startConnBot(t, srv, nick, channel)
 	if _, err := op.Expect(scale.D(30*time.Second), inChannel(nick, channel)); err != nil {
-		t.Fatalf("the bot never joined: %v\n%s", err, b.log.String())
+		t.Fatalf("the bot never joined: %v\n%s", err, b.Log.String())
 	}
 	op.Raw("MODE " + channel + " +b " + nick + "!*@*")
 	op.Raw("KICK " + channel + " " + nick + " :banned")
 	waitLogCount(t, b, `msg="cannot join a channel; retrying" channel=#banned numeric=474`, 1, scale.D(15*time.Second))
 	op.Raw("MODE " + channel + " -b " + nick + "!*@*")
 	if _, err := op.Expect(scale.D(15*time.Second), ircd.IsJoinOf(nick, channel)); err != nil {
-		t.Fatalf("the bot did not rejoin after the ban was lifted: %v\n%s", err, b.log.String())
+		t.Fatalf("the bot did not rejoin after the ban was lifted: %v\n%s", err, b.Log.String())
 	}
 	expectHelp(t, op, nick, channel, b)
 }
@@ -126,7 +126,7 @@ func TestConnReconnectBackoff(t *testing.T) {
 		t.Fatal(err)
 	}
 	var delays []time.Duration
-	for _, m := range retryRE.FindAllStringSubmatch(b.log.String(), -1) {
+	for _, m := range retryRE.FindAllStringSubmatch(b.Log.String(), -1) {
 		d, err := time.ParseDuration(m[1])
 		if err != nil {
 			t.Fatalf("retry_in=%s: %v", m[1], err)
@@ -134,7 +134,7 @@ func TestConnReconnectBackoff(t *testing.T) {
 		delays = append(delays, d)
 	}
 	if len(delays) < 4 {
-		t.Fatalf("retry delays %v, want at least 4:\n%s", delays, b.log.String())
+		t.Fatalf("retry delays %v, want at least 4:\n%s", delays, b.Log.String())
 	}
 	for i := 1; i < 4; i++ {
 		if delays[i] < delays[i-1] {
@@ -147,7 +147,7 @@ func TestConnReconnectBackoff(t *testing.T) {
 	waitLogCount(t, b, "msg=connected", 2, scale.D(30*time.Second))
 	c := ircd.DialT(t, srv.Addr, ircd.ClientOptions{Nick: "backuser", Channels: []string{channel}})
 	if _, err := c.Expect(scale.D(15*time.Second), inChannel(nick, channel)); err != nil {
-		t.Fatalf("the bot is not back in %s: %v\n%s", channel, err, b.log.String())
+		t.Fatalf("the bot is not back in %s: %v\n%s", channel, err, b.Log.String())
 	}
 	expectHelp(t, c, nick, channel, b)
 }
@@ -156,7 +156,7 @@ func TestConnReconnectBackoff(t *testing.T) {
 // logged in to the account that owns the nick, has NickServ recover it and
 // then serves under it.
 func TestConnRegainNickFromImpostor(t *testing.T) {
-	srv := shared.get(t)
+	srv := shared.Get(t)
 	const nick, channel = "impbot", "#imp"
 	pass := nick + "-secret-1"
 	if err := srv.Register(nick, pass); err != nil {
@@ -169,7 +169,7 @@ func TestConnRegainNickFromImpostor(t *testing.T) {
 	if _, err := impostor.Expect(scale.D(20*time.Second), func(m ircmsg.Message) bool {
 		return m.Command == "NICK" && len(m.Params) > 0 && strings.EqualFold(m.Params[0], nick) && !strings.EqualFold(m.Nick(), impostor.Nick())
 	}); err != nil {
-		t.Fatalf("the bot never took its nick: %v\n%s", err, b.log.String())
+		t.Fatalf("the bot never took its nick: %v\n%s", err, b.Log.String())
 	}
 	waitLog(t, b, "holding the primary nick; acting on commands")
 	if strings.EqualFold(impostor.Nick(), nick) {
@@ -199,7 +199,7 @@ func TestConnMemberAccountsFromWHOX(t *testing.T) {
 // first copy alone, and takes the nick (and starts serving) as soon as the
 // first copy stops.
 func TestConnSecondCopyTakesOverWhenFirstStops(t *testing.T) {
-	srv := shared.get(t)
+	srv := shared.Get(t)
 	const nick, channel = "twinbot", "#twin"
 	first := startConnBot(t, srv, nick, channel)
 	waitLog(t, first, "holding the primary nick")
@@ -208,18 +208,18 @@ func TestConnSecondCopyTakesOverWhenFirstStops(t *testing.T) {
 	waitLog(t, second, `msg="another copy of the bot holds the primary nick; staying quiet until it leaves" nick=twinbot holder_account=twinbot`)
 	c := ircd.DialT(t, srv.Addr, ircd.ClientOptions{Nick: "twinuser", Channels: []string{channel}})
 	if _, err := c.Expect(scale.D(10*time.Second), inChannel("twinbot_0", channel)); err != nil {
-		t.Fatalf("the second copy is not in %s: %v\n%s", channel, err, second.log.String())
+		t.Fatalf("the second copy is not in %s: %v\n%s", channel, err, second.Log.String())
 	}
 
-	first.cmd.Process.Signal(os.Interrupt)
-	first.cmd.Wait()
+	first.Cmd.Process.Signal(os.Interrupt)
+	first.Cmd.Wait()
 	if _, err := c.Expect(scale.D(10*time.Second), func(m ircmsg.Message) bool {
 		return m.Command == "NICK" && len(m.Params) > 0 && strings.EqualFold(m.Nick(), "twinbot_0") && strings.EqualFold(m.Params[0], nick)
 	}); err != nil {
-		t.Fatalf("the second copy did not take the nick: %v\n%s", err, second.log.String())
+		t.Fatalf("the second copy did not take the nick: %v\n%s", err, second.Log.String())
 	}
-	if strings.Contains(second.log.String(), "RECOVER") || strings.Contains(second.log.String(), "recover it") {
-		t.Fatalf("the second copy asked NickServ to recover the nick:\n%s", second.log.String())
+	if strings.Contains(second.Log.String(), "RECOVER") || strings.Contains(second.Log.String(), "recover it") {
+		t.Fatalf("the second copy asked NickServ to recover the nick:\n%s", second.Log.String())
 	}
 	expectHelp(t, c, nick, channel, second)
 }

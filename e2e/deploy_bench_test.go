@@ -14,6 +14,7 @@ import (
 
 	"deploybot/deployer"
 	"deploybot/e2e/fleet"
+	"deploybot/e2e/harness"
 )
 
 // psshScript is what parallel-ssh runs on every host: the same Scap3-style
@@ -74,7 +75,7 @@ echo ok
 // children, from wait4) and the ratios engine/pssh. The hosts' own CPU is
 // not counted for either (they share this machine).
 func BenchmarkDeploy20VsPssh(b *testing.B) {
-	requireTools(b)
+	harness.RequireTools(b)
 	pssh, err := exec.LookPath("parallel-ssh")
 	if err != nil {
 		if os.Getenv("CI") != "" {
@@ -89,21 +90,21 @@ func BenchmarkDeploy20VsPssh(b *testing.B) {
 		}
 		return fmt.Sprintf("    groups:\n      - {name: all, hosts: [%s]}\n", strings.Join(ips, ", "))
 	})
-	hostsFile := filepath.Join(d.dir, "pssh-hosts")
+	hostsFile := filepath.Join(d.Dir, "pssh-hosts")
 	var hl []string
-	for _, h := range d.fleet.Hosts {
+	for _, h := range d.Fleet.Hosts {
 		hl = append(hl, h.IP)
 	}
 	if err := os.WriteFile(hostsFile, []byte(strings.Join(hl, "\n")+"\n"), 0o644); err != nil {
 		b.Fatal(err)
 	}
-	eng, err := deployer.New(d.cfg, nil)
+	eng, err := deployer.New(d.Cfg, nil)
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer eng.Close()
 	ctx := context.Background()
-	url := d.cfg.Deploy.ServeURL + "/svc/deploy/.git"
+	url := d.Cfg.Deploy.ServeURL + "/svc/deploy/.git"
 
 	var engWall, psshWall, engCPU, psshCPU time.Duration
 	n := 0
@@ -111,7 +112,7 @@ func BenchmarkDeploy20VsPssh(b *testing.B) {
 		b.StopTimer()
 		n++
 		label := fmt.Sprintf("b%d", n)
-		sha := d.commit(label, 200)
+		sha := d.Commit(label, 200)
 		b.StartTimer()
 
 		cpu0 := selfCPU()
@@ -123,9 +124,9 @@ func BenchmarkDeploy20VsPssh(b *testing.B) {
 			b.Fatalf("engine deploy: %v %+v", err, res)
 		}
 
-		script := fmt.Sprintf(psshScript, sha, url, d.svcBin)
-		cmd := exec.Command(pssh, "-h", hostsFile, "-l", d.fleet.User, "-p", "20", "-t", "120",
-			"-x", "-i "+d.fleet.KeyFile+" -o UserKnownHostsFile="+d.fleet.KnownHostsFile+" -o StrictHostKeyChecking=yes -o BatchMode=yes",
+		script := fmt.Sprintf(psshScript, sha, url, d.SvcBin)
+		cmd := exec.Command(pssh, "-h", hostsFile, "-l", d.Fleet.User, "-p", "20", "-t", "120",
+			"-x", "-i "+d.Fleet.KeyFile+" -o UserKnownHostsFile="+d.Fleet.KnownHostsFile+" -o StrictHostKeyChecking=yes -o BatchMode=yes",
 			"-I", "sh -s")
 		cmd.Stdin = strings.NewReader(script)
 		var out bytes.Buffer

@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,6 +19,7 @@ import (
 	"deploybot/deployer"
 	"deploybot/deployer/journal"
 	"deploybot/e2e/fleet"
+	"deploybot/e2e/harness"
 	"deploybot/e2e/scale"
 )
 
@@ -31,91 +31,16 @@ import (
 // host and that answers its revision on /health.
 
 const (
-	svcPort    = 18080
-	svcName    = "svc"
-	targetDir  = "/srv/deployment/svc/deploy"
-	healthPath = "/health"
+	svcPort    = harness.SvcPort
+	svcName    = harness.SvcName
+	targetDir  = harness.TargetDir
+	healthPath = harness.HealthPath
 )
 
-// restartScript is committed in the upstream: it (re)starts the service
-// from the new revision, killing the previous instance by its per-host pid
-// file. Files in /srv/deployment (the host's own) make it misbehave for one
-// revision: "fail" holding the revision makes it exit 3, "hang" makes it
-// hang, "pause" makes it sleep 2 s, "slow" 30 s (recording its pid in
-// restart.pid).
-const restartScript = `#!/bin/sh
-d=/srv/deployment
-echo "$DEPLOY_REV" >>$d/restarts
-[ "$(cat $d/fail 2>/dev/null)" = "$DEPLOY_REV" ] && { echo "refusing to start $DEPLOY_REV"; exit 3; }
-[ "$(cat $d/hang 2>/dev/null)" = "$DEPLOY_REV" ] && sleep 600
-[ "$(cat $d/pause 2>/dev/null)" = "$DEPLOY_REV" ] && sleep 2
-if [ "$(cat $d/slow 2>/dev/null)" = "$DEPLOY_REV" ]; then echo $$ >$d/restart.pid; sleep 30; fi
-port=${SVC_PORT:-18080}
-if [ -f $d/svc-$port.pid ]; then
-  old=$(cat $d/svc-$port.pid)
-  kill $old 2>/dev/null && while kill -0 $old 2>/dev/null; do sleep 0.02; done
-fi
-nohup "$SVC_BIN" -addr 127.0.0.1:$port -dir "$PWD" >$d/svc-$port.log 2>&1 </dev/null &
-echo $! >$d/svc-$port.pid
-echo "started $(cat VERSION) as $!"
-`
-
 // deployEnv is one fleet, upstream and configuration shared by the deploy
-// tests.
+// tests (harness.Env, whose CLI runs this package's binary).
 type deployEnv struct {
-	t        testing.TB
-	fleet    *fleet.Fleet
-	dir      string
-	upstream string
-	svcBin   string
-	config   string
-	cfg      *config.Config
-	revs     map[string]string // label → sha
-}
-
-func gitCmd(t testing.TB, dir string, args ...string) string {
-	t.Helper()
-	cmd := exec.Command("git", args...)
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=Alice", "GIT_AUTHOR_EMAIL=alice@example.org",
-		"GIT_COMMITTER_NAME=Alice", "GIT_COMMITTER_EMAIL=alice@example.org", "GIT_CONFIG_NOSYSTEM=1", "HOME="+dir)
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("git %s: %v: %s", strings.Join(args, " "), err, out)
-	}
-	return strings.TrimSpace(string(out))
-}
-
-// commit adds a revision labeled label to the upstream, answering status
-// on /health, and returns its sha.
-func (d *deployEnv) commit(label string, status int) string {
-	t := d.t
-	t.Helper()
-	write := func(name, content string) {
-		if err := os.WriteFile(filepath.Join(d.upstream, name), []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	write("VERSION", label+"\n")
-	write("health_status", fmt.Sprintf("%d\n", status))
-	gitCmd(t, d.upstream, "add", "-A")
-	gitCmd(t, d.upstream, "commit", "-q", "-m", "release "+label)
-	sha := gitCmd(t, d.upstream, "rev-parse", "HEAD")
-	d.revs[label] = sha
-	return sha
-}
-
-func requireTools(t testing.TB) {
-	t.Helper()
-	if testing.Short() {
-		t.Skip("real servers: skipped in -short mode")
-	}
-	if _, err := exec.LookPath("git"); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("git is missing (scripts/install-deps.sh installs it)")
-		}
-		t.Skip("git is missing (scripts/install-deps.sh installs it)")
-	}
+	*harness.Env
 }
 
 // newDeployEnv starts a fleet of n hosts, the upstream with a submodule
@@ -123,223 +48,30 @@ func requireTools(t testing.TB) {
 // canary and groups keys groups returns.
 func newDeployEnv(t testing.TB, n int, groups func(f *fleet.Fleet) string) *deployEnv {
 	t.Helper()
-	requireTools(t)
-	f := fleet.StartT(t, fleet.Options{Hosts: n})
-	dir, err := os.MkdirTemp("", "deploybot-e2e-deploy-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	if err := os.Chmod(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	d := &deployEnv{t: t, fleet: f, dir: dir, revs: map[string]string{}}
-
-	// The service, readable and runnable by the fleet's user.
-	d.svcBin = filepath.Join(dir, "svc")
-	build := exec.Command("go", "build", "-o", d.svcBin, "./testdata/svc")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("building the test service: %v: %s", err, out)
-	}
-
-	// The upstream, with a submodule.
-	lib := filepath.Join(dir, "lib")
-	d.upstream = filepath.Join(dir, "upstream")
-	for _, p := range []string{lib, d.upstream} {
-		if err := os.MkdirAll(p, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		gitCmd(t, p, "-c", "init.defaultBranch=main", "init", "-q")
-	}
-	if err := os.WriteFile(filepath.Join(lib, "lib.txt"), []byte("lib v1\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	gitCmd(t, lib, "add", "lib.txt")
-	gitCmd(t, lib, "commit", "-q", "-m", "lib v1")
-	gitCmd(t, d.upstream, "-c", "protocol.file.allow=always", "submodule", "add", "-q", lib, "lib")
-	if err := os.WriteFile(filepath.Join(d.upstream, "restart.sh"), []byte(restartScript), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	d.commit("v1", 200)
-
-	// The configuration, as production would have it.
-	ln, err := net.Listen("tcp", net.JoinHostPort(f.GatewayIP, "0"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	serve := ln.Addr().String()
-	ln.Close()
-	d.config = filepath.Join(dir, "deploybot.yaml")
-	d.writeConfig(d.config, f.KnownHostsFile, groups(f), serve)
-	d.cfg, err = config.Load(d.config)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return d
+	return &deployEnv{harness.NewEnv(t, binary, n, groups)}
 }
 
-// promptTimeoutDefault is the services' prompt_timeout in the deploy
-// configuration, before scaling.
-const promptTimeoutDefault = 3 * time.Second
+// promptTimeoutDefault, yamlDuration and promptWords: see harness.
+const promptTimeoutDefault = harness.PromptTimeoutDefault
 
-// yamlDuration is d scaled, as a configuration duration: every timeout
-// in a test's configuration grows with the machine's load.
-func yamlDuration(d time.Duration) string { return scale.D(d).String() }
+func yamlDuration(d time.Duration) string { return harness.YAMLDuration(d) }
 
-// promptWords is how the bot writes a prompt's timeout d ("8s", "1m30s").
 func promptWords(d time.Duration) string {
-	s := max(d.Round(time.Second), time.Second).String()
-	if strings.HasSuffix(s, "m0s") {
-		s = strings.TrimSuffix(s, "0s")
-	}
-	return s
-}
-
-func (d *deployEnv) writeConfig(path, knownHosts, groups, serve string) {
-	d.t.Helper()
-	conf := fmt.Sprintf(`irc:
-  server: 127.0.0.1:1
-  nick: deploybot
-  channels: ["#ops"]
-sal:
-  database: %[1]s/sal.db
-deploy:
-  deploy_dir: %[1]s/deployment
-  serve: %[2]s
-  serve_url: http://%[2]s
-  journal_dir: %[1]s/deploys
-  ssh:
-    user: %[3]s
-    key_file: %[4]s
-    known_hosts: %[5]s
-    connect_timeout: %[12]s
-    command_timeout: %[13]s
-services:
-  svc:
-    repo: svc/deploy
-    upstream: %[6]s
-    submodules: true
-    submodule_urls: ["%[1]s/lib"]
-    target_dir: %[7]s
-    restart: SVC_BIN=%[8]s sh ./restart.sh
-    port: %[9]d
-    port_timeout: %[14]s
-    keep_revs: 2
-    prompt_timeout: %[15]s
-    checks:
-      - {name: health, http: "http://127.0.0.1:%[9]d%[10]s", timeout: %[16]s}
-%[11]s`, d.dir, serve, d.fleet.User, d.fleet.KeyFile, knownHosts, d.upstream, targetDir, d.svcBin, svcPort, healthPath, groups,
-		// Generous: 30 hosts deploying at once on a busy machine take their
-		// time; only the hung-command case waits the command timeout out.
-		yamlDuration(10*time.Second), yamlDuration(20*time.Second), yamlDuration(15*time.Second), yamlDuration(promptTimeoutDefault), yamlDuration(10*time.Second))
-	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
-		d.t.Fatal(err)
-	}
-}
-
-// cli runs the deploybot binary with the configuration; stdin may be nil.
-func (d *deployEnv) cli(stdin string, args ...string) (code int, stdout, stderr string) {
-	d.t.Helper()
-	return d.cliAt("", binary, stdin, args...)
-}
-
-// cliAt runs prog (the binary, or a link to it) in dir ("" for the test's
-// own directory).
-func (d *deployEnv) cliAt(dir, prog, stdin string, args ...string) (code int, stdout, stderr string) {
-	d.t.Helper()
-	args = append(args, "-c", d.config)
-	cmd := exec.Command(prog, args...)
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "SUDO_USER=alice")
-	cmd.Stdin = strings.NewReader(stdin)
-	var o, e bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &o, &e
-	ctx, cancel := context.WithTimeout(context.Background(), scale.D(90*time.Second))
-	defer cancel()
-	done := make(chan error, 1)
-	if err := cmd.Start(); err != nil {
-		d.t.Fatal(err)
-	}
-	go func() { done <- cmd.Wait() }()
-	select {
-	case <-done:
-	case <-ctx.Done():
-		cmd.Process.Kill()
-		<-done
-		d.t.Fatalf("deploybot %s hung:\n%s\n%s", strings.Join(args, " "), o.String(), e.String())
-	}
-	return cmd.ProcessState.ExitCode(), o.String(), e.String()
-}
-
-// health returns what /health answers on host i: "200 v1".
-func (d *deployEnv) health(i int) string {
-	out, err := d.fleet.Hosts[i].Exec(d.svcBin + " -get http://127.0.0.1:18080/health")
-	if err != nil {
-		return "error: " + err.Error()
-	}
-	return strings.TrimSpace(out)
-}
-
-// current returns the revision host i's current symlink points at.
-func (d *deployEnv) current(i int) string {
-	l, err := os.Readlink(filepath.Join(d.fleet.Hosts[i].Root, "svc", "deploy-cache", "current"))
-	if err != nil {
-		return ""
-	}
-	return filepath.Base(l)
-}
-
-// wantFleet checks that every host runs label, done, and answers it.
-func (d *deployEnv) wantFleet(label string, hosts ...int) {
-	d.t.Helper()
-	if hosts == nil {
-		for i := range d.fleet.Hosts {
-			hosts = append(hosts, i)
-		}
-	}
-	sha := d.revs[label]
-	for _, i := range hosts {
-		if got := d.current(i); got != sha {
-			d.t.Errorf("%s: current %.7s, want %s (%.7s)", d.fleet.Hosts[i].Name, got, label, sha)
-		}
-		// The service may take a moment to answer after a restart.
-		var got string
-		for deadline := time.Now().Add(scale.D(5 * time.Second)); ; time.Sleep(scale.D(50 * time.Millisecond)) {
-			if got = d.health(i); got == "200 "+label || time.Now().After(deadline) {
-				break
-			}
-		}
-		if got != "200 "+label {
-			d.t.Errorf("%s: /health answers %q, want %q", d.fleet.Hosts[i].Name, got, "200 "+label)
-		}
-	}
-}
-
-func (d *deployEnv) hostFile(i int, name, content string) {
-	d.t.Helper()
-	p := filepath.Join(d.fleet.Hosts[i].Root, name)
-	if content == "" {
-		os.Remove(p)
-		return
-	}
-	if err := os.WriteFile(p, []byte(content+"\n"), 0o644); err != nil {
-		d.t.Fatal(err)
-	}
+	return harness.PromptWords(d)
 }
 
 func (d *deployEnv) journals() int {
-	list, _ := journal.List(d.cfg.Deploy.JournalDir, svcName)
+	list, _ := journal.List(d.Cfg.Deploy.JournalDir, svcName)
 	return len(list)
 }
 
 func (d *deployEnv) engine() *deployer.Engine {
-	d.t.Helper()
-	eng, err := deployer.New(d.cfg, nil)
+	d.T.Helper()
+	eng, err := deployer.New(d.Cfg, nil)
 	if err != nil {
-		d.t.Fatal(err)
+		d.T.Fatal(err)
 	}
-	d.t.Cleanup(func() { eng.Close() })
+	d.T.Cleanup(func() { eng.Close() })
 	return eng
 }
 
@@ -397,12 +129,12 @@ func TestDeploy(t *testing.T) {
       - {name: b, hosts: [%q, %q, %q], parallel: 2, failure_limit: 1}
 `, host(0), host(1), host(2), host(3), host(4), host(5), host(6))
 	})
-	f := d.fleet
+	f := d.Fleet
 	ctx := context.Background()
 
 	t.Run("bad rev refused before anything runs", func(t *testing.T) {
 		for _, rev := range []string{"zzzzzzz", "abc", "g123456789", strings.Repeat("1", 41), strings.Repeat("ab", 20)} {
-			code, out, errOut := d.cli("", "deploy", svcName, "--rev", rev)
+			code, out, errOut := d.CLI("", "deploy", svcName, "--rev", rev)
 			if code != 1 && code != 2 {
 				t.Errorf("--rev %s: exit %d\n%s%s", rev, code, out, errOut)
 			}
@@ -413,23 +145,23 @@ func TestDeploy(t *testing.T) {
 		if n := d.journals(); n != 0 {
 			t.Errorf("%d journals after refused deploys", n)
 		}
-		if h, _ := journal.Running(d.cfg.Deploy.JournalDir, svcName); h != nil {
+		if h, _ := journal.Running(d.Cfg.Deploy.JournalDir, svcName); h != nil {
 			t.Errorf("lock left held: %+v", h)
 		}
 		for i := range f.Hosts {
-			if d.current(i) != "" {
+			if d.Current(i) != "" {
 				t.Errorf("%s changed", f.Hosts[i].Name)
 			}
 		}
 	})
 
 	t.Run("dry run", func(t *testing.T) {
-		code, out, errOut := d.cli("", "deploy", svcName, "--dry-run")
+		code, out, errOut := d.CLI("", "deploy", svcName, "--dry-run")
 		if code != 0 || !strings.Contains(out, "group canary: 1 host") || !strings.Contains(out, "group b: 3 host(s), 2 at a time, 1 may fail") ||
-			!strings.Contains(out, d.revs["v1"][:7]) || !strings.Contains(out, "release v1") {
+			!strings.Contains(out, d.Revs["v1"][:7]) || !strings.Contains(out, "release v1") {
 			t.Errorf("dry run: exit %d\n%s%s", code, out, errOut)
 		}
-		if d.journals() != 0 || d.current(0) != "" {
+		if d.journals() != 0 || d.Current(0) != "" {
 			t.Error("the dry run changed something")
 		}
 	})
@@ -437,31 +169,31 @@ func TestDeploy(t *testing.T) {
 	t.Run("happy path", func(t *testing.T) {
 		for _, label := range []string{"v1", "v2"} {
 			if label != "v1" {
-				d.commit(label, 200)
+				d.Commit(label, 200)
 			}
-			code, out, errOut := d.cli("", "deploy", svcName, "-m", "deploying "+label)
+			code, out, errOut := d.CLI("", "deploy", svcName, "-m", "deploying "+label)
 			if code != 0 || !strings.Contains(out, "success") {
 				t.Fatalf("deploy %s: exit %d\n%s%s", label, code, out, errOut)
 			}
-			d.wantFleet(label)
+			d.WantFleet(label)
 			t.Logf("deploy %s:\n%s", label, out)
 		}
 		// v3 as with Scap3: "deploy", a link to the binary, run inside
 		// the service's deploy repository (reached through a symlink).
-		d.commit("v3", 200)
+		d.Commit("v3", 200)
 		bin := t.TempDir()
 		if out, err := exec.Command(binary, "install-aliases", bin).CombinedOutput(); err != nil {
 			t.Fatalf("install-aliases: %v\n%s", err, out)
 		}
 		here := filepath.Join(t.TempDir(), "here")
-		if err := os.Symlink(filepath.Join(d.cfg.Deploy.DeployDir, "svc"), here); err != nil {
+		if err := os.Symlink(filepath.Join(d.Cfg.Deploy.DeployDir, "svc"), here); err != nil {
 			t.Fatal(err)
 		}
-		code, out, errOut := d.cliAt(filepath.Join(here, "deploy"), filepath.Join(bin, "deploy"), "", "-m", "deploying v3")
-		if code != 0 || !strings.Contains(out, ": "+svcName+" "+d.revs["v2"][:7]+".."+d.revs["v3"][:7]) || !strings.Contains(out, "success") {
+		code, out, errOut := d.CLIAt(filepath.Join(here, "deploy"), filepath.Join(bin, "deploy"), "", "-m", "deploying v3")
+		if code != 0 || !strings.Contains(out, ": "+svcName+" "+d.Revs["v2"][:7]+".."+d.Revs["v3"][:7]) || !strings.Contains(out, "success") {
 			t.Fatalf("deploy from the deploy repository: exit %d\n%s%s", code, out, errOut)
 		}
-		d.wantFleet("v3")
+		d.WantFleet("v3")
 		t.Logf("deploy v3:\n%s", out)
 		for i, h := range f.Hosts {
 			revs, _ := os.ReadDir(filepath.Join(h.Root, "svc", "deploy-cache", "revs"))
@@ -469,10 +201,10 @@ func TestDeploy(t *testing.T) {
 			for _, r := range revs {
 				names = append(names, r.Name())
 			}
-			if len(names) != 2 || strings.Contains(strings.Join(names, " "), d.revs["v1"]) {
+			if len(names) != 2 || strings.Contains(strings.Join(names, " "), d.Revs["v1"]) {
 				t.Errorf("%s: revs %v, want v2 and v3 only (keep_revs 2)", h.Name, names)
 			}
-			if b, err := os.ReadFile(filepath.Join(h.Root, "svc", "deploy-cache", "revs", d.revs["v3"], "lib", "lib.txt")); err != nil || string(b) != "lib v1\n" {
+			if b, err := os.ReadFile(filepath.Join(h.Root, "svc", "deploy-cache", "revs", d.Revs["v3"], "lib", "lib.txt")); err != nil || string(b) != "lib v1\n" {
 				t.Errorf("%s: submodule not checked out: %q %v", h.Name, b, err)
 			}
 			_ = i
@@ -480,13 +212,13 @@ func TestDeploy(t *testing.T) {
 	})
 
 	t.Run("deploy-log latest: the summary first, in 40 lines", func(t *testing.T) {
-		code, out, errOut := d.cli("", "deploy-log", svcName, "--latest")
+		code, out, errOut := d.CLI("", "deploy-log", svcName, "--latest")
 		if code != 0 {
 			t.Fatalf("exit %d: %s", code, errOut)
 		}
 		lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
 		summary, _, _ := strings.Cut(out, "\n\n")
-		if len(lines) > 40 || strings.Count(summary, ": done, switched to "+d.revs["v3"][:7]) != len(f.Hosts) ||
+		if len(lines) > 40 || strings.Count(summary, ": done, switched to "+d.Revs["v3"][:7]) != len(f.Hosts) ||
 			!strings.HasPrefix(summary, svcName+" ") || !strings.Contains(lines[0], ", success") {
 			t.Errorf("%d lines, want at most 40 starting with the per-host summary:\n%s", len(lines), out)
 		}
@@ -498,7 +230,7 @@ func TestDeploy(t *testing.T) {
 	})
 
 	t.Run("deploy-log latest --level debug shows every command on every host", func(t *testing.T) {
-		code, out, errOut := d.cli("", "deploy-log", svcName, "--latest", "--level", "debug")
+		code, out, errOut := d.CLI("", "deploy-log", svcName, "--latest", "--level", "debug")
 		if code != 0 {
 			t.Fatalf("exit %d: %s", code, errOut)
 		}
@@ -521,51 +253,51 @@ func TestDeploy(t *testing.T) {
 			return strings.Count(string(b), "\n")
 		}
 		n, journals := restarts(), d.journals()
-		code, out, errOut := d.cli("", "deploy", svcName)
-		if code != 0 || !strings.HasPrefix(out, "nothing to deploy: svc is already on "+d.revs["v3"][:7]) || restarts() != n {
+		code, out, errOut := d.CLI("", "deploy", svcName)
+		if code != 0 || !strings.HasPrefix(out, "nothing to deploy: svc is already on "+d.Revs["v3"][:7]) || restarts() != n {
 			t.Errorf("redeploy: exit %d, restarts %d → %d\n%s%s", code, n, restarts(), out, errOut)
 		}
 		if d.journals() != journals {
 			t.Errorf("a no-op left a journal: %d → %d", journals, d.journals())
 		}
-		code, out, errOut = d.cli("", "deploy", svcName, "--force")
+		code, out, errOut = d.CLI("", "deploy", svcName, "--force")
 		if code != 0 || !strings.Contains(out, "success") || restarts() != n+1 {
 			t.Errorf("forced: exit %d, restarts %d → %d\n%s%s", code, n, restarts(), out, errOut)
 		}
-		d.wantFleet("v3")
+		d.WantFleet("v3")
 	})
 
 	t.Run("canary health 500 asks and rolls back", func(t *testing.T) {
-		d.commit("v4", 500)
-		code, out, errOut := d.cli("r\n", "deploy", svcName)
+		d.Commit("v4", 500)
+		code, out, errOut := d.CLI("r\n", "deploy", svcName)
 		if code != 1 || !strings.Contains(errOut, "canary failed") || !strings.Contains(out, "rolled_back") ||
-			!strings.Contains(out, "restored: "+f.Hosts[0].IP+" to "+d.revs["v3"][:7]) {
+			!strings.Contains(out, "restored: "+f.Hosts[0].IP+" to "+d.Revs["v3"][:7]) {
 			t.Errorf("exit %d\n%s%s", code, out, errOut)
 		}
 		t.Logf("canary 500:\n%s%s", out, errOut)
-		d.wantFleet("v3")
+		d.WantFleet("v3")
 	})
 
 	t.Run("failure limit", func(t *testing.T) {
 		// One host of group a fails: within the limit.
-		v5 := d.commit("v5", 200)
-		d.hostFile(2, "fail", v5)
-		code, out, errOut := d.cli("", "deploy", svcName)
+		v5 := d.Commit("v5", 200)
+		d.HostFile(2, "fail", v5)
+		code, out, errOut := d.CLI("", "deploy", svcName)
 		if code != 0 || !strings.Contains(out, f.Hosts[2].IP+": restart failed with exit 3: refusing to start "+v5) {
 			t.Errorf("within limit: exit %d\n%s%s", code, out, errOut)
 		}
-		d.wantFleet("v5", 0, 1, 3, 4, 5, 6)
+		d.WantFleet("v5", 0, 1, 3, 4, 5, 6)
 		// Repaired: the same revision again deploys the failed host only.
-		d.hostFile(2, "fail", "")
-		if code, out, errOut := d.cli("", "deploy", svcName); code != 0 || !strings.Contains(out, "success") {
+		d.HostFile(2, "fail", "")
+		if code, out, errOut := d.CLI("", "deploy", svcName); code != 0 || !strings.Contains(out, "success") {
 			t.Errorf("repair: exit %d\n%s%s", code, out, errOut)
 		}
-		d.wantFleet("v5")
+		d.WantFleet("v5")
 
 		// Two hosts of group b fail: beyond the limit; rollback offered.
-		v6 := d.commit("v6", 200)
-		d.hostFile(4, "fail", v6)
-		d.hostFile(5, "fail", v6)
+		v6 := d.Commit("v6", 200)
+		d.HostFile(4, "fail", v6)
+		d.HostFile(5, "fail", v6)
 		rec := &recorder{answer: deployer.Rollback}
 		res, err := d.engine().Deploy(ctx, deployer.Request{Service: svcName, Who: "alice", Source: "test"}, rec, rec)
 		if err != nil {
@@ -578,9 +310,9 @@ func TestDeploy(t *testing.T) {
 		if rec.count(deployer.EventGroupFinished) != 3 || rec.count(deployer.EventRollback) != 3 {
 			t.Errorf("events: %d group_finished, %d rollback", rec.count(deployer.EventGroupFinished), rec.count(deployer.EventRollback))
 		}
-		d.hostFile(4, "fail", "")
-		d.hostFile(5, "fail", "")
-		d.wantFleet("v5")
+		d.HostFile(4, "fail", "")
+		d.HostFile(5, "fail", "")
+		d.WantFleet("v5")
 	})
 
 	t.Run("unreachable, wrong host key, hung command", func(t *testing.T) {
@@ -602,26 +334,26 @@ func TestDeploy(t *testing.T) {
 			}
 			lines = append(lines, l)
 		}
-		badKH := filepath.Join(d.dir, "known_hosts.bad")
+		badKH := filepath.Join(d.Dir, "known_hosts.bad")
 		if err := os.WriteFile(badKH, []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		cfg2 := filepath.Join(d.dir, "bad-hosts.yaml")
-		d.writeConfig(cfg2, badKH, fmt.Sprintf(`
+		cfg2 := filepath.Join(d.Dir, "bad-hosts.yaml")
+		d.WriteConfig(cfg2, badKH, fmt.Sprintf(`
     canary: [%q]
     groups:
       - {name: a, hosts: [%q, %q, %q], parallel: 3, failure_limit: 1}
       - {name: b, hosts: [%q, %q, %q], parallel: 3, failure_limit: 3}
-`, f.Hosts[0].IP, f.Hosts[1].IP, f.Hosts[2].IP, f.Hosts[3].IP, f.Hosts[4].IP, f.Hosts[5].IP, f.Hosts[6].IP), d.cfg.Deploy.Serve)
+`, f.Hosts[0].IP, f.Hosts[1].IP, f.Hosts[2].IP, f.Hosts[3].IP, f.Hosts[4].IP, f.Hosts[5].IP, f.Hosts[6].IP), d.Cfg.Deploy.Serve)
 		cfg, err := config.Load(cfg2)
 		if err != nil {
 			t.Fatal(err)
 		}
-		v7 := d.commit("v7", 200)
+		v7 := d.Commit("v7", 200)
 		if err := f.Hosts[4].StopSSHD(); err != nil {
 			t.Fatal(err)
 		}
-		d.hostFile(5, "hang", v7)
+		d.HostFile(5, "hang", v7)
 		eng, err := deployer.New(cfg, nil)
 		if err != nil {
 			t.Fatal(err)
@@ -642,21 +374,21 @@ func TestDeploy(t *testing.T) {
 		if res.Outcome != deployer.OutcomeSuccess {
 			t.Errorf("outcome %s (3 failures within a limit of 3): %+v", res.Outcome, res)
 		}
-		d.wantFleet("v7", 0, 1, 2, 3)
+		d.WantFleet("v7", 0, 1, 2, 3)
 		if err := f.Hosts[4].StartSSHD(); err != nil {
 			t.Fatal(err)
 		}
-		d.hostFile(5, "hang", "")
+		d.HostFile(5, "hang", "")
 		// The fleet repaired: every host on v7.
-		if code, out, errOut := d.cli("", "deploy", svcName); code != 0 {
+		if code, out, errOut := d.CLI("", "deploy", svcName); code != 0 {
 			t.Errorf("repair: exit %d\n%s%s", code, out, errOut)
 		}
-		d.wantFleet("v7")
+		d.WantFleet("v7")
 	})
 
 	t.Run("sshd killed mid-stage", func(t *testing.T) {
-		v := d.commit("v7b", 200)
-		d.hostFile(1, "pause", v)
+		v := d.Commit("v7b", 200)
+		d.HostFile(1, "pause", v)
 		eng := d.engine()
 		var once sync.Once
 		obs := deployer.ObserverFunc(func(ev deployer.Event) {
@@ -681,20 +413,20 @@ func TestDeploy(t *testing.T) {
 		if err := f.Hosts[1].StartSSHD(); err != nil {
 			t.Fatal(err)
 		}
-		d.hostFile(1, "pause", "")
+		d.HostFile(1, "pause", "")
 		// The session lost with sshd may still be finishing its restart:
 		// a new deploy is refused there until it is gone (it names it).
 		waitOpGone(t, filepath.Join(f.Hosts[1].Root, "svc", "deploy-cache", ".deploybot-op"))
-		if code, out, errOut := d.cli("", "deploy", svcName); code != 0 {
+		if code, out, errOut := d.CLI("", "deploy", svcName); code != 0 {
 			t.Errorf("repair: exit %d\n%s%s", code, out, errOut)
 		}
-		d.wantFleet("v7b")
+		d.WantFleet("v7b")
 	})
 
 	t.Run("locked service is refused with who when why", func(t *testing.T) {
-		v8 := d.commit("v8", 200)
-		d.hostFile(0, "slow", v8)
-		cmd := exec.Command(binary, "deploy", svcName, "-m", "slow one", "-c", d.config)
+		v8 := d.Commit("v8", 200)
+		d.HostFile(0, "slow", v8)
+		cmd := exec.Command(binary, "deploy", svcName, "-m", "slow one", "-c", d.Config)
 		cmd.Env = append(os.Environ(), "SUDO_USER=bob")
 		var out bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &out, &out
@@ -703,7 +435,7 @@ func TestDeploy(t *testing.T) {
 		}
 		var running *journal.Holder
 		for deadline := time.Now().Add(scale.D(20 * time.Second)); ; time.Sleep(scale.D(50 * time.Millisecond)) {
-			if running, _ = journal.Running(d.cfg.Deploy.JournalDir, svcName); running != nil {
+			if running, _ = journal.Running(d.Cfg.Deploy.JournalDir, svcName); running != nil {
 				break
 			}
 			if time.Now().After(deadline) {
@@ -713,11 +445,11 @@ func TestDeploy(t *testing.T) {
 		// deploy-log -f follows it until it finishes.
 		followed := make(chan string, 1)
 		go func() {
-			cmd := exec.Command(binary, "deploy-log", "--id", running.DeployID, "-f", "-c", d.config)
+			cmd := exec.Command(binary, "deploy-log", "--id", running.DeployID, "-f", "-c", d.Config)
 			out, _ := cmd.CombinedOutput()
 			followed <- string(out)
 		}()
-		code, _, errOut := d.cli("", "deploy", svcName)
+		code, _, errOut := d.CLI("", "deploy", svcName)
 		if code != 1 || !strings.Contains(errOut, "bob") || !strings.Contains(errOut, "slow one") {
 			t.Errorf("second deploy: exit %d: %s", code, errOut)
 		}
@@ -741,29 +473,29 @@ func TestDeploy(t *testing.T) {
 		case <-time.After(scale.D(10 * time.Second)):
 			t.Error("deploy-log -f did not end with the deploy")
 		}
-		d.hostFile(0, "slow", "")
+		d.HostFile(0, "slow", "")
 		os.Remove(pid)
 		// A manual lock refuses too, until unlocked.
-		if code, out, errOut := d.cli("", "lock", svcName, "-m", "freeze for the holidays"); code != 0 {
+		if code, out, errOut := d.CLI("", "lock", svcName, "-m", "freeze for the holidays"); code != 0 {
 			t.Fatalf("lock: %d %s%s", code, out, errOut)
 		}
-		code, _, errOut = d.cli("", "deploy", svcName)
+		code, _, errOut = d.CLI("", "deploy", svcName)
 		if code != 1 || !strings.Contains(errOut, "freeze for the holidays") || !strings.Contains(errOut, "alice") {
 			t.Errorf("deploy while locked: exit %d: %s", code, errOut)
 		}
-		if code, out, errOut := d.cli("", "unlock", svcName); code != 0 {
+		if code, out, errOut := d.CLI("", "unlock", svcName); code != 0 {
 			t.Fatalf("unlock: %d %s%s", code, out, errOut)
 		}
-		if code, out, errOut := d.cli("", "deploy", svcName); code != 0 {
+		if code, out, errOut := d.CLI("", "deploy", svcName); code != 0 {
 			t.Errorf("after unlock: exit %d\n%s%s", code, out, errOut)
 		}
-		d.wantFleet("v8")
+		d.WantFleet("v8")
 	})
 
 	t.Run("abort stops after the hosts in flight and asks", func(t *testing.T) {
-		v := d.commit("v8a", 200)
+		v := d.Commit("v8a", 200)
 		for _, i := range []int{1, 2, 3} {
-			d.hostFile(i, "pause", v)
+			d.HostFile(i, "pause", v)
 		}
 		eng := d.engine()
 		rec := &recorder{answer: deployer.Rollback}
@@ -789,9 +521,9 @@ func TestDeploy(t *testing.T) {
 			}
 		}
 		for _, i := range []int{1, 2, 3} {
-			d.hostFile(i, "pause", "")
+			d.HostFile(i, "pause", "")
 		}
-		d.wantFleet("v8")
+		d.WantFleet("v8")
 	})
 
 	// killMidFleet runs the CLI deploy of rev, SIGKILLs it while group b's
@@ -799,9 +531,9 @@ func TestDeploy(t *testing.T) {
 	killMidFleet := func(t *testing.T, rev string) {
 		t.Helper()
 		for _, i := range []int{4, 5, 6} {
-			d.hostFile(i, "slow", rev)
+			d.HostFile(i, "slow", rev)
 		}
-		cmd := exec.Command(binary, "deploy", svcName, "-c", d.config)
+		cmd := exec.Command(binary, "deploy", svcName, "-c", d.Config)
 		cmd.Env = append(os.Environ(), "SUDO_USER=alice")
 		pr, pw, _ := os.Pipe()
 		cmd.Stdout, cmd.Stderr = pw, pw
@@ -832,18 +564,18 @@ func TestDeploy(t *testing.T) {
 		// The orphaned restart scripts are killed as a host's admin would.
 		for _, i := range []int{4, 5, 6} {
 			f.Hosts[i].Exec("kill -9 $(cat /srv/deployment/restart.pid) 2>/dev/null; true")
-			d.hostFile(i, "slow", "")
+			d.HostFile(i, "slow", "")
 			os.Remove(filepath.Join(f.Hosts[i].Root, "restart.pid"))
 		}
 	}
 
 	t.Run("killed mid-fleet, recovered by rollback", func(t *testing.T) {
-		killMidFleet(t, d.commit("v9", 200))
-		code, out, errOut := d.cli("", "recover")
+		killMidFleet(t, d.Commit("v9", 200))
+		code, out, errOut := d.CLI("", "recover")
 		if code != 0 || !strings.Contains(out, f.Hosts[4].IP) || !strings.Contains(out, "interrupted") {
 			t.Fatalf("recover list: exit %d\n%s%s", code, out, errOut)
 		}
-		list, err := journal.Unfinished(d.cfg.Deploy.JournalDir)
+		list, err := journal.Unfinished(d.Cfg.Deploy.JournalDir)
 		if err != nil || len(list) != 1 {
 			t.Fatalf("unfinished: %v %v", list, err)
 		}
@@ -852,32 +584,32 @@ func TestDeploy(t *testing.T) {
 		if !strings.Contains(out, id) {
 			t.Errorf("recover list does not name %s:\n%s", id, out)
 		}
-		code, out, errOut = d.cli("", "recover", id, "--rollback")
+		code, out, errOut = d.CLI("", "recover", id, "--rollback")
 		if code != 0 || !strings.Contains(out, "rolled_back") {
 			t.Errorf("recover --rollback: exit %d\n%s%s", code, out, errOut)
 		}
-		d.wantFleet("v8")
-		if list, _ := journal.Unfinished(d.cfg.Deploy.JournalDir); len(list) != 0 {
+		d.WantFleet("v8")
+		if list, _ := journal.Unfinished(d.Cfg.Deploy.JournalDir); len(list) != 0 {
 			t.Errorf("still unfinished: %d", len(list))
 		}
 	})
 
 	t.Run("killed mid-fleet, resumed", func(t *testing.T) {
-		killMidFleet(t, d.commit("v10", 200))
-		list, err := journal.Unfinished(d.cfg.Deploy.JournalDir)
+		killMidFleet(t, d.Commit("v10", 200))
+		list, err := journal.Unfinished(d.Cfg.Deploy.JournalDir)
 		if err != nil || len(list) != 1 {
 			t.Fatalf("unfinished: %v %v", list, err)
 		}
 		id := list[0].Meta.ID
-		code, out, errOut := d.cli("", "recover", id, "--resume")
+		code, out, errOut := d.CLI("", "recover", id, "--resume")
 		if code != 0 || !strings.Contains(out, "success") {
 			t.Errorf("recover --resume: exit %d\n%s%s", code, out, errOut)
 		}
-		d.wantFleet("v10")
-		if list, _ := journal.Unfinished(d.cfg.Deploy.JournalDir); len(list) != 0 {
+		d.WantFleet("v10")
+		if list, _ := journal.Unfinished(d.Cfg.Deploy.JournalDir); len(list) != 0 {
 			t.Errorf("still unfinished: %d", len(list))
 		}
-		old, err := journal.Read(list0Path(t, d.cfg.Deploy.JournalDir, id))
+		old, err := journal.Read(list0Path(t, d.Cfg.Deploy.JournalDir, id))
 		if err != nil || !old.Finished || old.Outcome != journal.OutcomeEnded {
 			t.Errorf("the interrupted journal: finished %v outcome %q err %v", old != nil && old.Finished, outcomeOf(old), err)
 		}

@@ -48,7 +48,7 @@ func TestIRCFloodFromUserWithoutAccount(t *testing.T) {
 		ircd.ClientOptions{Nick: "mallory", Channels: []string{"#ops"}})
 	alice, mallory := cs[0], cs[1]
 	if _, err := alice.Expect(scale.D(30*time.Second), inChannel(botNick, "#ops")); err != nil {
-		t.Fatalf("the bot never joined #ops: %v\n%s", err, b.log.String())
+		t.Fatalf("the bot never joined #ops: %v\n%s", err, b.Log.String())
 	}
 	// The bot answers mallory before the flood: mallory is heard.
 	mallory.Say("#ops", "!help")
@@ -117,7 +117,7 @@ func TestIRCFloodFromUserWithoutAccount(t *testing.T) {
 
 	// The bot is still there and answers at once.
 	logged("after the flood")
-	log := b.log.String()
+	log := b.Log.String()
 	if n := strings.Count(log, `msg=connected `); n != 1 {
 		t.Errorf("the bot connected %d times; it was disconnected:\n%s", n, log)
 	}

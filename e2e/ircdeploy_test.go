@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"deploybot/e2e/fleet"
+	"deploybot/e2e/harness"
 	"deploybot/e2e/ircd"
 	"deploybot/e2e/scale"
 	"deploybot/sal"
@@ -21,7 +22,7 @@ import (
 // Deploys driven from IRC: the real bot binary over real InspIRCd + Anope,
 // deploying to a real sshd fleet, with operators as raw IRC clients.
 
-const ircBotPass = "deploybot-pw-1"
+const ircBotPass = harness.BotPass
 
 // ircEnv is a fleet and upstream (deployEnv), an IRC server, and the
 // configuration of a bot deploying to the fleet from #ops.
@@ -34,54 +35,12 @@ type ircEnv struct {
 	prompt  time.Duration // the services' prompt_timeout, scaled
 }
 
-// ircConfig turns the deploy configuration of d into a bot's: the IRC
-// server, SASL, #ops as the SAL channel, relay and web listeners, and the
-// deployers. rate is the irc.rate line ("" for the default pacing).
-func ircConfig(t *testing.T, d *deployEnv, srv *ircd.Server, nick, rate string, promptTimeout time.Duration) string {
-	t.Helper()
-	raw, err := os.ReadFile(d.config)
-	if err != nil {
-		t.Fatal(err)
-	}
-	text := string(raw)
-	ircBlock := "irc:\n  server: 127.0.0.1:1\n  nick: deploybot\n  channels: [\"#ops\"]\n"
-	if !strings.Contains(text, ircBlock) {
-		t.Fatalf("the deploy configuration changed shape:\n%s", text)
-	}
-	newIRC := fmt.Sprintf(`irc:
-  server: %s
-  nick: %s
-  sasl: {account: %s, password_file: %s}
-  channels: ["#ops"]
-  relay_listen: %s
-  relay_allow: [127.0.0.0/8]
-%s`, srv.Addr, nick, nick, filepath.Join(d.dir, "sasl.secret"), freeAddr(t), rate)
-	text = strings.Replace(text, ircBlock, newIRC, 1)
-	salBlock := fmt.Sprintf("sal:\n  database: %s/sal.db\n", d.dir)
-	text = strings.Replace(text, salBlock, salBlock+fmt.Sprintf("  listen: %s\n  projects: {\"#ops\": production}\n", freeAddr(t)), 1)
-	text = strings.Replace(text, "prompt_timeout: "+yamlDuration(promptTimeoutDefault), "prompt_timeout: "+promptTimeout.String(), 1)
-	text += `access:
-  deployers:
-    accounts: [alice, bob]
-    hostmasks: ["*!*@deployers.invalid"]
-`
-	if err := os.WriteFile(filepath.Join(d.dir, "sasl.secret"), []byte(ircBotPass+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	// The CLI (d.cli) uses the same configuration as the bot.
-	d.config = filepath.Join(d.dir, "bot.yaml")
-	if err := os.WriteFile(d.config, []byte(text), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return text
-}
-
 // newIRCEnv starts a fleet of n hosts and an IRC server (opts), registers
 // the bot's and the operators' accounts, and writes the bot's
 // configuration; promptTimeout is the services' prompt_timeout.
 func newIRCEnv(t *testing.T, n int, groups func(f *fleet.Fleet) string, opts ircd.Options, rate string, promptTimeout time.Duration) *ircEnv {
 	t.Helper()
-	requireTools(t)
+	harness.RequireTools(t)
 	srv := ircd.StartT(t, opts)
 	d := newDeployEnv(t, n, groups)
 	e := &ircEnv{deployEnv: d, srv: srv, botNick: "deploybot", prompt: promptTimeout}
@@ -90,7 +49,7 @@ func newIRCEnv(t *testing.T, n int, groups func(f *fleet.Fleet) string, opts irc
 			t.Fatalf("register %s: %v", acct, err)
 		}
 	}
-	e.botConf = ircConfig(t, d, srv, e.botNick, rate, e.prompt)
+	e.botConf = harness.IRCConfig(t, d.Env, srv, e.botNick, rate, promptTimeout.String())
 	return e
 }
 
@@ -100,7 +59,7 @@ func (e *ircEnv) startBot(t *testing.T, client *ircd.Client) *bot {
 	b := startBot(t, e.botConf, map[string]string{})
 	e.bots = append(e.bots, b)
 	if _, err := client.Expect(scale.D(30*time.Second), inChannel(e.botNick, "#ops")); err != nil {
-		t.Fatalf("the bot never joined #ops: %v\n%s", err, b.log.String())
+		t.Fatalf("the bot never joined #ops: %v\n%s", err, b.Log.String())
 	}
 	return b
 }
@@ -113,25 +72,10 @@ func (e *ircEnv) operator(t *testing.T, account, password string) *ircd.Client {
 
 // expectBot waits for the bot's next line in #ops containing substr and
 // returns its text.
-func expectBot(t *testing.T, c *ircd.Client, botNick, substr string, timeout time.Duration) string {
-	t.Helper()
-	m, err := c.Expect(timeout, ircd.And(ircd.IsPrivmsgFrom(botNick, "#ops"), ircd.TextContains(substr)))
-	if err != nil {
-		t.Fatalf("no line from the bot containing %q: %v", substr, err)
-	}
-	return ircd.Text(m)
-}
+var expectBot = harness.ExpectBot
 
 // botLines returns the bot's lines in #ops that c received so far.
-func botLines(c *ircd.Client, botNick string) []string {
-	var out []string
-	for _, m := range c.History() {
-		if ircd.IsPrivmsgFrom(botNick, "#ops")(m) {
-			out = append(out, ircd.Text(m))
-		}
-	}
-	return out
-}
+var botLines = harness.BotLines
 
 func salMessages(t *testing.T, dir string) []sal.Entry {
 	t.Helper()
@@ -200,8 +144,8 @@ func TestIRCDeployStory(t *testing.T) {
 			}
 		}
 		for _, bad := range []string{"deploy requested", "msg=logged", "refused"} {
-			if strings.Contains(second.log.String(), bad) {
-				t.Errorf("the second copy acted (%q):\n%s", bad, second.log.String())
+			if strings.Contains(second.Log.String(), bad) {
+				t.Errorf("the second copy acted (%q):\n%s", bad, second.Log.String())
 			}
 		}
 	}()
@@ -211,7 +155,7 @@ func TestIRCDeployStory(t *testing.T) {
 		expectBot(t, alice, nick, "Logged the message at http://", scale.D(10*time.Second))
 	})
 
-	v2 := d.commit("v2", 200)
+	v2 := d.Commit("v2", 200)
 	t.Run("deploy", func(t *testing.T) {
 		alice.Say("#ops", "!deploy svc")
 		start := expectBot(t, alice, nick, "alice: deploying svc ", long)
@@ -229,8 +173,8 @@ func TestIRCDeployStory(t *testing.T) {
 		if !strings.HasPrefix(fin, fmt.Sprintf("alice: Finished deploy [svc@%s]: release v2 (duration: ", v2[:7])) || !durationRE.MatchString(fin) {
 			t.Fatalf("finish line %q", fin)
 		}
-		d.wantFleet("v2")
-		entries := salMessages(t, d.dir)
+		d.WantFleet("v2")
+		entries := salMessages(t, d.Dir)
 		// One name per person: the !log and the deploy entries carry the
 		// same nick and account.
 		for _, e := range entries {
@@ -250,23 +194,23 @@ func TestIRCDeployStory(t *testing.T) {
 		// first, and every command and check at ?level=debug.
 		link := regexp.MustCompile(`log: (\S+)`).FindStringSubmatch(start)[1]
 		body := httpGet(t, link)
-		if want := d.fleet.Hosts[4].IP + ": done, switched to " + v2[:7]; !strings.Contains(strings.SplitN(body, "\n\n", 2)[0], want) {
+		if want := d.Fleet.Hosts[4].IP + ": done, switched to " + v2[:7]; !strings.Contains(strings.SplitN(body, "\n\n", 2)[0], want) {
 			t.Fatalf("the deploy log at %s does not start with %q:\n%s", link, want, body)
 		}
 		body = httpGet(t, link+"?level=debug")
-		for _, want := range []string{"promote", "health", d.fleet.Hosts[4].IP} {
+		for _, want := range []string{"promote", "health", d.Fleet.Hosts[4].IP} {
 			if !strings.Contains(body, want) {
 				t.Fatalf("the deploy log at %s?level=debug lacks %q:\n%s", link, want, body)
 			}
 		}
 	})
 
-	v3 := d.commit("v3-bad", 500)
+	v3 := d.Commit("v3-bad", 500)
 	t.Run("bad deploy rolled back on !rollback", func(t *testing.T) {
 		alice.Say("#ops", "!deploy svc "+v3[:10]+" try v3")
 		expectBot(t, alice, nick, "alice: deploying svc "+v2[:7]+".."+v3[:7], long)
 		failed := expectBot(t, alice, nick, "svc: canary FAILED", long)
-		if !strings.Contains(failed, "health GET /health 500") || !strings.Contains(failed, d.fleet.Hosts[0].IP) {
+		if !strings.Contains(failed, "health GET /health 500") || !strings.Contains(failed, d.Fleet.Hosts[0].IP) {
 			t.Fatalf("failure line %q", failed)
 		}
 		prompt := expectBot(t, alice, nick, "!rollback svc / !continue svc", scale.D(10*time.Second))
@@ -279,8 +223,8 @@ func TestIRCDeployStory(t *testing.T) {
 		if !strings.HasPrefix(fin, "alice: Rolled back svc to "+v2[:7]+" (canary failed; 1 host restored;") {
 			t.Fatalf("rollback line %q", fin)
 		}
-		d.wantFleet("v2")
-		entries := salMessages(t, d.dir)
+		d.WantFleet("v2")
+		entries := salMessages(t, d.Dir)
 		if countPrefix(entries, sal.SourceDeploy, fmt.Sprintf("FAILED deploy [svc@%s]: try v3 (canary failed on 1/1", v3[:7])) != 1 ||
 			countPrefix(entries, sal.SourceDeploy, "Rolled back svc to "+v2[:7]) != 1 {
 			t.Fatalf("SAL entries: %+v", entries)
@@ -293,7 +237,7 @@ func TestIRCDeployStory(t *testing.T) {
 		expectBot(t, alice, nick, "rolling back in "+promptWords(e.prompt)+" without an answer", scale.D(10*time.Second))
 		expectBot(t, alice, nick, "svc: no answer in time — rolling back", e.prompt+scale.D(12*time.Second))
 		expectBot(t, alice, nick, "Rolled back svc to "+v2[:7], long)
-		d.wantFleet("v2")
+		d.WantFleet("v2")
 	})
 
 	t.Run("users without the right are refused", func(t *testing.T) {
@@ -320,16 +264,16 @@ func TestIRCDeployStory(t *testing.T) {
 		}
 		// The bot's log reaches the test through a pipe: the last line may
 		// still be on its way when the last answer arrives.
-		refusals := func() int { return strings.Count(b.log.String(), "refused: not a deployer") }
+		refusals := func() int { return strings.Count(b.Log.String(), "refused: not a deployer") }
 		for deadline := time.Now().Add(scale.D(5 * time.Second)); refusals() < 12 && time.Now().Before(deadline); {
 			time.Sleep(20 * time.Millisecond)
 		}
 		if n := refusals(); n < 12 {
-			t.Fatalf("the bot's log holds %d refusals, want 12:\n%s", n, b.log.String())
+			t.Fatalf("the bot's log holds %d refusals, want 12:\n%s", n, b.Log.String())
 		}
 	})
 
-	v1 := d.revs["v1"]
+	v1 := d.Revs["v1"]
 	t.Run("revert then status", func(t *testing.T) {
 		alice.Say("#ops", "!revert svc "+v1[:7])
 		start := expectBot(t, alice, nick, "alice: reverting svc "+v2[:7]+".."+v1[:7], long)
@@ -338,8 +282,8 @@ func TestIRCDeployStory(t *testing.T) {
 		}
 		expectBot(t, alice, nick, "Finished deploy [svc@"+v1[:7]+"]", long)
 		expectBot(t, alice, nick, "svc is locked (reverted by alice) until !unlock svc", scale.D(10*time.Second))
-		d.wantFleet("v1")
-		entries := salMessages(t, d.dir)
+		d.WantFleet("v1")
+		entries := salMessages(t, d.Dir)
 		if countPrefix(entries, sal.SourceDeploy, "Started deploy [svc@"+v1[:7]+"]: revert to "+v1[:7]) != 1 ||
 			countPrefix(entries, sal.SourceDeploy, "Finished deploy [svc@"+v1[:7]+"]: revert to "+v1[:7]+" (duration: ") != 1 {
 			t.Fatalf("SAL entries of the revert: %+v", entries)
@@ -366,20 +310,20 @@ func TestIRCDeployStory(t *testing.T) {
 		expectBot(t, alice, nick, "alice: deploying svc "+v1[:7]+".."+v2[:7], long)
 		expectBot(t, alice, nick, "Finished deploy [svc@"+v2[:7]+"]", long)
 		expectBot(t, alice, nick, "svc is locked (reverted by alice)", scale.D(10*time.Second))
-		d.wantFleet("v2")
+		d.WantFleet("v2")
 	})
 
 	t.Run("the CLI announces through the bot", func(t *testing.T) {
 		alice.Say("#ops", "!unlock svc")
 		expectBot(t, alice, nick, "Unlocked svc", scale.D(10*time.Second))
-		v4 := d.commit("v4", 200)
-		code, out, errOut := d.cli("", "deploy", svcName, "-m", "from the shell")
+		v4 := d.Commit("v4", 200)
+		code, out, errOut := d.CLI("", "deploy", svcName, "-m", "from the shell")
 		if code != 0 {
 			t.Fatalf("deploy: exit %d\n%s\n%s", code, out, errOut)
 		}
 		expectBot(t, alice, nick, fmt.Sprintf("alice: deploying svc %s..%s (2 commits: ", v2[:7], v4[:7]), scale.D(30*time.Second))
 		expectBot(t, alice, nick, "Finished deploy [svc@"+v4[:7]+"]: from the shell", scale.D(30*time.Second))
-		entries := salMessages(t, d.dir)
+		entries := salMessages(t, d.Dir)
 		if countPrefix(entries, sal.SourceDeploy, "Finished deploy [svc@"+v4[:7]+"]: from the shell") != 1 {
 			t.Fatalf("SAL entries: %+v", entries)
 		}
@@ -387,7 +331,7 @@ func TestIRCDeployStory(t *testing.T) {
 		// deploybot revert does what !revert does: the revision live
 		// before (v2), the same channel lines and SAL entries, and the
 		// lock.
-		code, out, errOut = d.cli("", "revert", svcName)
+		code, out, errOut = d.CLI("", "revert", svcName)
 		if code != 0 || !strings.Contains(out, "svc is locked (reverted by alice) until 'deploybot unlock svc'") {
 			t.Fatalf("revert: exit %d\n%s\n%s", code, out, errOut)
 		}
@@ -397,8 +341,8 @@ func TestIRCDeployStory(t *testing.T) {
 			t.Fatalf("start line %q", start)
 		}
 		expectBot(t, alice, nick, "Finished deploy [svc@"+v2[:7]+"]: "+msg, scale.D(30*time.Second))
-		d.wantFleet("v2")
-		entries = salMessages(t, d.dir)
+		d.WantFleet("v2")
+		entries = salMessages(t, d.Dir)
 		if countPrefix(entries, sal.SourceDeploy, "Started deploy [svc@"+v2[:7]+"]: "+msg) != 1 ||
 			countPrefix(entries, sal.SourceDeploy, "Finished deploy [svc@"+v2[:7]+"]: "+msg+" (duration: ") != 1 {
 			t.Fatalf("SAL entries of the CLI revert: %+v", entries)
@@ -407,7 +351,7 @@ func TestIRCDeployStory(t *testing.T) {
 		if st := expectBot(t, alice, nick, "alice: svc: ", scale.D(10*time.Second)); !strings.Contains(st, "locked by alice since") || !strings.Contains(st, "reverted by alice") {
 			t.Fatalf("status after the CLI revert: %q", st)
 		}
-		code, out, errOut = d.cli("", "deploy", svcName)
+		code, out, errOut = d.CLI("", "deploy", svcName)
 		if code == 0 || !strings.Contains(errOut, "reverted by alice") {
 			t.Fatalf("deploy after the CLI revert: exit %d\n%s\n%s", code, out, errOut)
 		}

@@ -19,8 +19,8 @@ import (
 // slowRestarts makes every host's restart of sha take 2 s, so a deploy
 // lasts long enough for a fault in the middle.
 func slowRestarts(d *deployEnv, sha string) {
-	for i := range d.fleet.Hosts {
-		d.hostFile(i, "pause", sha)
+	for i := range d.Fleet.Hosts {
+		d.HostFile(i, "pause", sha)
 	}
 }
 
@@ -53,7 +53,7 @@ func TestIRCServerRestartMidDeploy(t *testing.T) {
 	b := e.startBot(t, alice)
 	nick := e.botNick
 
-	v2 := d.commit("v2", 200)
+	v2 := d.Commit("v2", 200)
 	slowRestarts(d, v2)
 	alice.Say("#ops", "!deploy svc")
 	expectBot(t, alice, nick, "svc: canary 1/1 ok", scale.D(60*time.Second))
@@ -64,7 +64,7 @@ func TestIRCServerRestartMidDeploy(t *testing.T) {
 	alice2 := redial(t, e.srv, "alice", "alice-pw-1")
 	expectBot(t, alice2, nick, "Finished deploy [svc@"+v2[:7]+"]", scale.D(90*time.Second))
 	t.Logf("deploy finished %v after the restart", time.Since(restarted).Round(time.Millisecond))
-	d.wantFleet("v2")
+	d.WantFleet("v2")
 
 	// Every line the bot said, before the restart (the first client) and
 	// after (the second, history included), once.
@@ -87,12 +87,12 @@ func TestIRCServerRestartMidDeploy(t *testing.T) {
 			t.Errorf("%q arrived %d times; the bot said:\n%s", w, n, strings.Join(lines, "\n"))
 		}
 	}
-	entries := salMessages(t, d.dir)
+	entries := salMessages(t, d.Dir)
 	if countPrefix(entries, sal.SourceDeploy, "Started deploy [svc@"+v2[:7]+"]") != 1 || countPrefix(entries, sal.SourceDeploy, "Finished deploy [svc@"+v2[:7]+"]") != 1 {
 		t.Fatalf("SAL entries: %+v", entries)
 	}
-	if n := strings.Count(b.log.String(), `msg=connected `); n < 2 {
-		t.Fatalf("the bot connected %d times, want a reconnect:\n%s", n, b.log.String())
+	if n := strings.Count(b.Log.String(), `msg=connected `); n < 2 {
+		t.Fatalf("the bot connected %d times, want a reconnect:\n%s", n, b.Log.String())
 	}
 	// The bot answers commands again.
 	alice2.Say("#ops", "!status svc")
@@ -108,18 +108,18 @@ func TestIRCBotKilledMidDeploy(t *testing.T) {
 	alice := e.operator(t, "alice", "alice-pw-1")
 	b := e.startBot(t, alice)
 	nick := e.botNick
-	v1 := d.revs["v1"]
+	v1 := d.Revs["v1"]
 
 	alice.Say("#ops", "!deploy svc")
 	expectBot(t, alice, nick, "Finished deploy [svc@"+v1[:7]+"]", scale.D(60*time.Second))
-	v2 := d.commit("v2", 200)
+	v2 := d.Commit("v2", 200)
 	slowRestarts(d, v2)
 	alice.Discard()
 	alice.Say("#ops", "!deploy svc")
 	expectBot(t, alice, nick, "svc: canary 1/1 ok", scale.D(60*time.Second))
 	time.Sleep(scale.D(500 * time.Millisecond)) // group a is restarting
-	b.cmd.Process.Kill()
-	b.cmd.Wait()
+	b.Cmd.Process.Kill()
+	b.Cmd.Wait()
 	alice.Expect(scale.D(15*time.Second), ircd.IsQuitOf(nick))
 
 	alice.Discard()
@@ -140,7 +140,7 @@ func TestIRCBotKilledMidDeploy(t *testing.T) {
 	alice.Say("#ops", "!rollback svc")
 	expectBot(t, alice, nick, "rolling back the interrupted deploy ", scale.D(30*time.Second))
 	expectBot(t, alice, nick, "Rolled back svc to "+v1[:7], scale.D(60*time.Second))
-	d.wantFleet("v1")
+	d.WantFleet("v1")
 	// Nothing is left to recover.
 	alice.Say("#ops", "!rollback svc")
 	expectBot(t, alice, nick, "nothing to answer for svc", scale.D(20*time.Second))
@@ -151,14 +151,14 @@ func TestIRCBotKilledMidDeploy(t *testing.T) {
 	alice.Say("#ops", "!deploy svc")
 	expectBot(t, alice, nick, "svc: canary 1/1 ok", scale.D(60*time.Second))
 	time.Sleep(scale.D(500 * time.Millisecond))
-	b2.cmd.Process.Kill()
-	b2.cmd.Wait()
+	b2.Cmd.Process.Kill()
+	b2.Cmd.Wait()
 	alice.Expect(scale.D(15*time.Second), ircd.IsQuitOf(nick))
 	e.startBot(t, alice)
 	expectBot(t, alice, nick, "was interrupted", scale.D(30*time.Second))
 	alice.Say("#ops", "!continue svc")
 	expectBot(t, alice, nick, "Finished deploy [svc@"+v2[:7]+"]: resuming ", scale.D(60*time.Second))
-	d.wantFleet("v2")
+	d.WantFleet("v2")
 }
 
 // TestIRCFloodProtection deploys to 30 hosts while four users send three
@@ -188,7 +188,7 @@ func TestIRCFloodProtection(t *testing.T) {
 	alice := e.operator(t, "alice", "alice-pw-1")
 	b := e.startBot(t, alice)
 	nick := e.botNick
-	v1 := e.revs["v1"]
+	v1 := e.Revs["v1"]
 	users := []*ircd.Client{alice}
 	for _, n := range []string{"u1", "u2", "u3"} {
 		users = append(users, ircd.DialT(t, e.srv.Addr, ircd.ClientOptions{Nick: n, Channels: []string{"#ops"}}))
@@ -206,7 +206,7 @@ func TestIRCFloodProtection(t *testing.T) {
 	}
 	wg.Wait()
 	expectBot(t, alice, nick, "Finished deploy [svc@"+v1[:7]+"]", scale.D(3*time.Minute))
-	e.wantFleet("v1")
+	e.WantFleet("v1")
 	for _, u := range users {
 		prefix := u.Nick() + ": svc: "
 		answers := u.Collect(scale.D(10*time.Second), ircd.And(ircd.IsPrivmsgFrom(nick, "#ops"), ircd.TextHasPrefix(prefix)))
@@ -229,7 +229,7 @@ func TestIRCFloodProtection(t *testing.T) {
 	if len(deployLines) > 5 {
 		t.Errorf("%d lines for the 30-host deploy:\n%s", len(deployLines), strings.Join(deployLines, "\n"))
 	}
-	log := b.log.String()
+	log := b.Log.String()
 	if n := strings.Count(log, `msg=connected `); n != 1 {
 		t.Errorf("the bot connected %d times; it was disconnected:\n%s", n, log)
 	}

@@ -54,7 +54,7 @@ func expectLogged(t *testing.T, c *ircd.Client, botNick string) int64 {
 }
 
 func TestLogEndToEnd(t *testing.T) {
-	srv := shared.get(t)
+	srv := shared.Get(t)
 	const botNick, botPass = "salbot", "bot-secret-1"
 	for acct, pass := range map[string]string{botNick: botPass, "alice": "alice-pw-1", "logmsgbot": "relay-pw-1"} {
 		if err := srv.Register(acct, pass); err != nil {
@@ -67,9 +67,9 @@ func TestLogEndToEnd(t *testing.T) {
 	relay := ircd.DialT(t, srv.Addr, ircd.ClientOptions{Nick: "logmsgbot", Account: "logmsgbot", Password: "relay-pw-1", Channels: []string{"#ops"}})
 	mallory := ircd.DialT(t, srv.Addr, ircd.ClientOptions{Nick: "mallory", Channels: []string{"#ops"}})
 	if _, err := alice.Expect(scale.D(30*time.Second), inChannel(botNick, "#ops")); err != nil {
-		t.Fatalf("the bot never joined #ops: %v\n%s", err, b.log.String())
+		t.Fatalf("the bot never joined #ops: %v\n%s", err, b.Log.String())
 	}
-	store, err := sal.OpenSQLite(filepath.Join(b.dir, "sal.db"))
+	store, err := sal.OpenSQLite(filepath.Join(b.Dir, "sal.db"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"deploybot/e2e/fleet"
+	"deploybot/e2e/harness"
 	"deploybot/e2e/ircd"
 	"deploybot/e2e/scale"
 )
@@ -43,11 +44,11 @@ func TestPrometheusMetrics(t *testing.T) {
 	alice.Say("#ops", "!log metrics under test")
 	expectBot(t, alice, nick, "Logged the message at http://", scale.D(10*time.Second))
 
-	d.commit("v2", 200)
+	d.Commit("v2", 200)
 	alice.Say("#ops", "!deploy svc")
 	expectBot(t, alice, nick, "Finished deploy", long)
 
-	v3 := d.commit("v3-bad", 500)
+	v3 := d.Commit("v3-bad", 500)
 	alice.Say("#ops", "!deploy svc "+v3[:10]+" try v3")
 	expectBot(t, alice, nick, "svc: canary FAILED", long)
 	expectBot(t, alice, nick, "!rollback svc / !continue svc", scale.D(10*time.Second))
@@ -125,7 +126,7 @@ scrape_configs:
 		t.Fatal(err)
 	}
 	addr := freeAddr(t)
-	log := &lockedBuffer{}
+	log := &harness.LockedBuffer{}
 	cmd := exec.Command(bin, "--config.file="+filepath.Join(dir, "prometheus.yml"),
 		"--storage.tsdb.path="+filepath.Join(dir, "data"), "--web.listen-address="+addr)
 	cmd.Stdout, cmd.Stderr = log, log

@@ -30,9 +30,9 @@ sal:
 func waitLog(t *testing.T, b *bot, substr string) {
 	t.Helper()
 	deadline := time.Now().Add(scale.D(30 * time.Second))
-	for !strings.Contains(b.log.String(), substr) {
+	for !strings.Contains(b.Log.String(), substr) {
 		if time.Now().After(deadline) {
-			t.Fatalf("the bot never logged %q:\n%s", substr, b.log.String())
+			t.Fatalf("the bot never logged %q:\n%s", substr, b.Log.String())
 		}
 		time.Sleep(scale.D(50 * time.Millisecond))
 	}
@@ -41,7 +41,7 @@ func waitLog(t *testing.T, b *bot, substr string) {
 // A bot connected over TLS serves !log; a second copy configured with the
 // same nick (here over plain text) does nothing while the first holds it.
 func TestTLSAndSecondCopyStaysQuiet(t *testing.T) {
-	srv := shared.get(t)
+	srv := shared.Get(t)
 	const nick, pass = "tlsbot", "tls-secret-1"
 	if err := srv.Register(nick, pass); err != nil {
 		t.Fatal(err)
@@ -56,8 +56,8 @@ func TestTLSAndSecondCopyStaysQuiet(t *testing.T) {
 	waitLog(t, first, "msg=connected")
 	second := startBot(t, strings.Replace(fmt.Sprintf(tlsConfig, srv.Addr, false, "", nick, nick), "  tls_ca_file: \n", "", 1), files())
 	waitLog(t, second, "msg=connected")
-	if strings.Contains(second.log.String(), "nick="+nick+"\n") {
-		t.Fatalf("the second copy got the nick:\n%s", second.log.String())
+	if strings.Contains(second.Log.String(), "nick="+nick+"\n") {
+		t.Fatalf("the second copy got the nick:\n%s", second.Log.String())
 	}
 
 	carol := ircd.DialT(t, srv.Addr, ircd.ClientOptions{Nick: "carol", Account: "carol", Password: "carol-pw-1", Channels: []string{"#tls"}})
@@ -80,7 +80,7 @@ func TestTLSAndSecondCopyStaysQuiet(t *testing.T) {
 		}
 	}
 	for i, b := range []*bot{first, second} {
-		store, err := sal.OpenSQLite(filepath.Join(b.dir, "sal.db"))
+		store, err := sal.OpenSQLite(filepath.Join(b.Dir, "sal.db"))
 		if err != nil {
 			t.Fatal(err)
 		}

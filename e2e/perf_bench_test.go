@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"deploybot/e2e/harness"
 	"os"
 	"strconv"
 	"strings"
@@ -18,7 +19,7 @@ import (
 // DEPLOYBOT_BENCH_ROUNDS (interleaved rounds on real hosts, 3) choose
 // what runs.
 func BenchmarkPerformanceReport(b *testing.B) {
-	requireTools(b)
+	harness.RequireTools(b)
 	parts := envList("DEPLOYBOT_BENCH_PARTS", "sim,real")
 	sizes := envInts(b, "DEPLOYBOT_BENCH_SIZES", "10,100,300,1000")
 	runs := envInts(b, "DEPLOYBOT_BENCH_RUNS", "2")[0]

@@ -73,30 +73,30 @@ func runRealComparison(b *testing.B, n, small, rounds int) *realResult {
 		return fmt.Sprintf("    canary: [%q]\n    groups:\n      - {name: all, hosts: [%s]}\n", hosts[0].IP, strings.Join(ips, ", "))
 	}
 	d := newDeployEnv(b, n, func(f *fleet.Fleet) string { return groupsOf(f.Hosts) })
-	eng, clock, err := newClockedEngine(d.cfg, d.fleet.Hosts[0].IP)
+	eng, clock, err := newClockedEngine(d.Cfg, d.Fleet.Hosts[0].IP)
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer eng.Close()
-	smallConf := filepath.Join(d.dir, "deploybot-small.yaml")
-	d.writeConfig(smallConf, d.fleet.KnownHostsFile, groupsOf(d.fleet.Hosts[:small]), d.cfg.Deploy.Serve)
+	smallConf := filepath.Join(d.Dir, "deploybot-small.yaml")
+	d.WriteConfig(smallConf, d.Fleet.KnownHostsFile, groupsOf(d.Fleet.Hosts[:small]), d.Cfg.Deploy.Serve)
 	cfgSmall, err := config.Load(smallConf)
 	if err != nil {
 		b.Fatal(err)
 	}
-	engSmall, clockSmall, err := newClockedEngine(cfgSmall, d.fleet.Hosts[0].IP)
+	engSmall, clockSmall, err := newClockedEngine(cfgSmall, d.Fleet.Hosts[0].IP)
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer engSmall.Close()
 	files := writeFleetFiles(b, d)
-	url := d.cfg.Deploy.ServeURL + "/svc/deploy/.git"
+	url := d.Cfg.Deploy.ServeURL + "/svc/deploy/.git"
 
 	res := &realResult{Hosts: n, Small: small, Ansible: ansible != ""}
 	label := 0
 	engineRun := func(e *deployer.Engine, c *stageClock, hosts int) measure {
 		label++
-		d.commit(fmt.Sprintf("r%d", label), 200)
+		d.Commit(fmt.Sprintf("r%d", label), 200)
 		cpu0 := selfCPU()
 		c.start()
 		ctx, cancel := context.WithTimeout(context.Background(), scale.D(5*time.Minute))
@@ -111,7 +111,7 @@ func runRealComparison(b *testing.B, n, small, rounds int) *realResult {
 	// The first deploy of each fills the hosts' caches: not measured.
 	engineRun(engSmall, clockSmall, small)
 	engineRun(eng, clock, n)
-	sha := d.revs[fmt.Sprintf("r%d", label)]
+	sha := d.Revs[fmt.Sprintf("r%d", label)]
 	runPssh(b, pssh, files, d, sha, url)
 	if ansible != "" {
 		runAnsible(b, ansible, files, d, sha, url)
@@ -125,7 +125,7 @@ func runRealComparison(b *testing.B, n, small, rounds int) *realResult {
 			switch kind {
 			case "deploybot":
 				rr.Engine = engineRun(eng, clock, n)
-				sha = d.revs[fmt.Sprintf("r%d", label)]
+				sha = d.Revs[fmt.Sprintf("r%d", label)]
 			case "deploybot-10":
 				rr.Engine10 = engineRun(engSmall, clockSmall, small)
 			case "pssh":
@@ -148,16 +148,16 @@ func runRealComparison(b *testing.B, n, small, rounds int) *realResult {
 type fleetFiles struct{ hosts, inventory string }
 
 func writeFleetFiles(b *testing.B, d *deployEnv) fleetFiles {
-	f := fleetFiles{hosts: filepath.Join(d.dir, "pssh-hosts"), inventory: filepath.Join(d.dir, "inventory")}
+	f := fleetFiles{hosts: filepath.Join(d.Dir, "pssh-hosts"), inventory: filepath.Join(d.Dir, "inventory")}
 	var hl []string
 	inv := []string{"[all]"}
-	for _, h := range d.fleet.Hosts {
+	for _, h := range d.Fleet.Hosts {
 		hl = append(hl, h.IP)
 		inv = append(inv, h.IP)
 	}
-	inv = append(inv, "[all:vars]", "ansible_user="+d.fleet.User, "ansible_ssh_private_key_file="+d.fleet.KeyFile,
+	inv = append(inv, "[all:vars]", "ansible_user="+d.Fleet.User, "ansible_ssh_private_key_file="+d.Fleet.KeyFile,
 		"ansible_python_interpreter=/usr/bin/python3",
-		"ansible_ssh_common_args='-o UserKnownHostsFile="+d.fleet.KnownHostsFile+" -o StrictHostKeyChecking=yes -o BatchMode=yes'")
+		"ansible_ssh_common_args='-o UserKnownHostsFile="+d.Fleet.KnownHostsFile+" -o StrictHostKeyChecking=yes -o BatchMode=yes'")
 	for p, lines := range map[string][]string{f.hosts: hl, f.inventory: inv} {
 		if err := os.WriteFile(p, []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
 			b.Fatal(err)
@@ -169,11 +169,11 @@ func writeFleetFiles(b *testing.B, d *deployEnv) fleetFiles {
 // runPssh deploys sha with parallel-ssh; its CPU is the parallel-ssh
 // process's and its ssh children's (wait4).
 func runPssh(b *testing.B, pssh string, f fleetFiles, d *deployEnv, sha, url string) measure {
-	n := len(d.fleet.Hosts)
-	cmd := exec.Command(pssh, "-h", f.hosts, "-l", d.fleet.User, "-p", fmt.Sprint(n), "-t", "120",
-		"-x", "-i "+d.fleet.KeyFile+" -o UserKnownHostsFile="+d.fleet.KnownHostsFile+" -o StrictHostKeyChecking=yes -o BatchMode=yes",
+	n := len(d.Fleet.Hosts)
+	cmd := exec.Command(pssh, "-h", f.hosts, "-l", d.Fleet.User, "-p", fmt.Sprint(n), "-t", "120",
+		"-x", "-i "+d.Fleet.KeyFile+" -o UserKnownHostsFile="+d.Fleet.KnownHostsFile+" -o StrictHostKeyChecking=yes -o BatchMode=yes",
 		"-I", "sh -s")
-	cmd.Stdin = strings.NewReader(fmt.Sprintf(psshScript, sha, url, d.svcBin))
+	cmd.Stdin = strings.NewReader(fmt.Sprintf(psshScript, sha, url, d.SvcBin))
 	out, m := timed(b, cmd)
 	if strings.Count(out, "[SUCCESS]") != n {
 		b.Fatalf("pssh:\n%s", out)
@@ -184,11 +184,11 @@ func runPssh(b *testing.B, pssh string, f fleetFiles, d *deployEnv, sha, url str
 // runAnsible deploys sha with the playbook (pipelining on, one fork per
 // host); its CPU is ansible-playbook's and its children's.
 func runAnsible(b *testing.B, ansible string, f fleetFiles, d *deployEnv, sha, url string) measure {
-	n := len(d.fleet.Hosts)
+	n := len(d.Fleet.Hosts)
 	cmd := exec.Command(ansible, "-i", f.inventory, "-f", fmt.Sprint(n), "testdata/ansible/deploy.yml",
-		"-e", "sha="+sha, "-e", "url="+url, "-e", "svc_bin="+d.svcBin)
+		"-e", "sha="+sha, "-e", "url="+url, "-e", "svc_bin="+d.SvcBin)
 	cmd.Env = append(os.Environ(), "ANSIBLE_PIPELINING=1", "ANSIBLE_HOST_KEY_CHECKING=1", "ANSIBLE_NOCOLOR=1",
-		"ANSIBLE_LOCAL_TEMP="+filepath.Join(d.dir, "ansible-tmp"), "ANSIBLE_SSH_CONTROL_PATH_DIR="+filepath.Join(d.dir, "ansible-cp"))
+		"ANSIBLE_LOCAL_TEMP="+filepath.Join(d.Dir, "ansible-tmp"), "ANSIBLE_SSH_CONTROL_PATH_DIR="+filepath.Join(d.Dir, "ansible-cp"))
 	out, m := timed(b, cmd)
 	if !strings.Contains(out, fmt.Sprintf("failed=0")) || strings.Contains(out, "unreachable=1") || strings.Count(out, "failed=0") != n {
 		b.Fatalf("ansible:\n%s", out)

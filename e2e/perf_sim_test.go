@@ -20,6 +20,7 @@ import (
 
 	"deploybot/config"
 	"deploybot/deployer"
+	"deploybot/e2e/harness"
 	"deploybot/e2e/scale"
 )
 
@@ -120,7 +121,7 @@ func (e *simEnv) configure(b *testing.B) {
 	if err := os.MkdirAll(up, 0o755); err != nil {
 		b.Fatal(err)
 	}
-	gitCmd(b, up, "-c", "init.defaultBranch=main", "init", "-q")
+	harness.Git(b, up, "-c", "init.defaultBranch=main", "init", "-q")
 	e.commit(b)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -174,8 +175,8 @@ func (e *simEnv) commit(b *testing.B) {
 	if err := os.WriteFile(filepath.Join(up, "VERSION"), []byte(fmt.Sprintf("v%d\n", e.commits)), 0o644); err != nil {
 		b.Fatal(err)
 	}
-	gitCmd(b, up, "add", "-A")
-	gitCmd(b, up, "commit", "-q", "-m", fmt.Sprintf("release %d", e.commits))
+	harness.Git(b, up, "add", "-A")
+	harness.Git(b, up, "commit", "-q", "-m", fmt.Sprintf("release %d", e.commits))
 }
 
 // deploy deploys a new commit to every host and measures it.

@@ -24,10 +24,10 @@ func TestIRCBotKilledWhilePromptWaits(t *testing.T) {
 	b := e.startBot(t, alice)
 	nick := e.botNick
 	long := scale.D(60 * time.Second)
-	v1 := d.revs["v1"]
+	v1 := d.Revs["v1"]
 	alice.Say("#ops", "!deploy svc")
 	expectBot(t, alice, nick, "Finished deploy [svc@"+v1[:7]+"]", long)
-	bad := d.commit("v2-bad", 500)
+	bad := d.Commit("v2-bad", 500)
 
 	// killAtPrompt deploys the bad revision and kills the bot once the
 	// question is posted; it returns when the question was seen.
@@ -37,8 +37,8 @@ func TestIRCBotKilledWhilePromptWaits(t *testing.T) {
 		alice.Say("#ops", "!deploy svc "+bad[:7])
 		expectBot(t, alice, nick, "rolling back in "+promptWords(e.prompt)+" without an answer", long)
 		asked := time.Now()
-		b.cmd.Process.Kill()
-		b.cmd.Wait()
+		b.Cmd.Process.Kill()
+		b.Cmd.Wait()
 		alice.Expect(scale.D(15*time.Second), ircd.IsQuitOf(nick))
 		return asked
 	}
@@ -58,7 +58,7 @@ func TestIRCBotKilledWhilePromptWaits(t *testing.T) {
 			t.Errorf("the default was taken %v after the restart", took)
 		}
 		expectBot(t, alice, nick, "Rolled back svc to "+v1[:7], long)
-		d.wantFleet("v1")
+		d.WantFleet("v1")
 		for _, l := range botLines(alice, nick) {
 			if strings.Contains(l, "was interrupted") || strings.Contains(l, "was waiting for an answer") {
 				t.Errorf("asked again although the deadline had passed: %q", l)
@@ -90,7 +90,7 @@ func TestIRCBotKilledWhilePromptWaits(t *testing.T) {
 			t.Errorf("the default was taken at %v, the deadline was %v", took, deadline)
 		}
 		expectBot(t, alice, nick, "Rolled back svc to "+v1[:7], long)
-		d.wantFleet("v1")
+		d.WantFleet("v1")
 	})
 }
 
@@ -99,7 +99,7 @@ func TestIRCBotKilledWhilePromptWaits(t *testing.T) {
 func leftAlive(d *deployEnv, idx ...int) []int {
 	var alive []int
 	for _, i := range idx {
-		b, err := os.ReadFile(filepath.Join(d.fleet.Hosts[i].Root, "restart.pid"))
+		b, err := os.ReadFile(filepath.Join(d.Fleet.Hosts[i].Root, "restart.pid"))
 		if err != nil {
 			continue
 		}
@@ -113,7 +113,7 @@ func leftAlive(d *deployEnv, idx ...int) []int {
 
 // restartsOf is the revisions host i was restarted on, in order.
 func restartsOf(d *deployEnv, i int) []string {
-	b, _ := os.ReadFile(filepath.Join(d.fleet.Hosts[i].Root, "restarts"))
+	b, _ := os.ReadFile(filepath.Join(d.Fleet.Hosts[i].Root, "restarts"))
 	return strings.Fields(string(b))
 }
 
@@ -129,7 +129,7 @@ func TestIRCBotKilledDuringSlowRestart(t *testing.T) {
 	bots := []*bot{e.startBot(t, alice)}
 	nick := e.botNick
 	long := scale.D(60 * time.Second)
-	v1 := d.revs["v1"]
+	v1 := d.Revs["v1"]
 	alice.Say("#ops", "!deploy svc")
 	expectBot(t, alice, nick, "Finished deploy [svc@"+v1[:7]+"]", long)
 
@@ -138,8 +138,8 @@ func TestIRCBotKilledDuringSlowRestart(t *testing.T) {
 	killMidRestart := func(rev string) time.Time {
 		t.Helper()
 		for _, i := range []int{1, 2} {
-			d.hostFile(i, "slow", rev)
-			os.Remove(filepath.Join(d.fleet.Hosts[i].Root, "restart.pid"))
+			d.HostFile(i, "slow", rev)
+			os.Remove(filepath.Join(d.Fleet.Hosts[i].Root, "restart.pid"))
 		}
 		alice.Discard()
 		alice.Say("#ops", "!deploy svc "+rev[:7])
@@ -152,12 +152,12 @@ func TestIRCBotKilledDuringSlowRestart(t *testing.T) {
 			time.Sleep(scale.D(50 * time.Millisecond))
 		}
 		b := bots[len(bots)-1]
-		b.cmd.Process.Kill()
-		b.cmd.Wait()
+		b.Cmd.Process.Kill()
+		b.Cmd.Wait()
 		killed := time.Now()
 		alice.Expect(scale.D(15*time.Second), ircd.IsQuitOf(nick))
 		for _, i := range []int{1, 2} {
-			d.hostFile(i, "slow", "")
+			d.HostFile(i, "slow", "")
 		}
 		alice.Discard()
 		bots = append(bots, e.startBot(t, alice))
@@ -165,7 +165,7 @@ func TestIRCBotKilledDuringSlowRestart(t *testing.T) {
 		return killed
 	}
 
-	v2 := d.commit("v2", 200)
+	v2 := d.Commit("v2", 200)
 	t.Run("rollback", func(t *testing.T) {
 		killed := killMidRestart(v2)
 		alice.Say("#ops", "!rollback svc")
@@ -173,7 +173,7 @@ func TestIRCBotKilledDuringSlowRestart(t *testing.T) {
 		if alive := leftAlive(d, 1, 2); len(alive) > 0 {
 			t.Fatalf("rolled back while the killed deploy's restart still ran on hosts %v", alive)
 		}
-		d.wantFleet("v1")
+		d.WantFleet("v1")
 		// Past the end of the killed restart: nothing restarted a host on
 		// its revision after the rollback.
 		time.Sleep(time.Until(killed.Add(32 * time.Second)))
@@ -183,7 +183,7 @@ func TestIRCBotKilledDuringSlowRestart(t *testing.T) {
 				t.Errorf("host %d restarted on %v", i, r)
 			}
 		}
-		d.wantFleet("v1")
+		d.WantFleet("v1")
 	})
 
 	t.Run("continue", func(t *testing.T) {
@@ -194,23 +194,23 @@ func TestIRCBotKilledDuringSlowRestart(t *testing.T) {
 			t.Fatalf("finished while the killed deploy's restart still ran on hosts %v", alive)
 		}
 		t.Logf("finish line: %s", fin)
-		d.wantFleet("v2")
+		d.WantFleet("v2")
 	})
 
-	v3 := d.commit("v3", 200)
+	v3 := d.Commit("v3", 200)
 	t.Run("recover from a shell", func(t *testing.T) {
 		killMidRestart(v3)
 		list, err := d.engine().Unfinished()
 		if err != nil || len(list) != 1 {
 			t.Fatalf("unfinished %v %v", list, err)
 		}
-		code, out, errOut := d.cli("", "recover", list[0].Meta.ID, "--rollback")
+		code, out, errOut := d.CLI("", "recover", list[0].Meta.ID, "--rollback")
 		if code != 0 || !strings.Contains(out, "rolled_back") {
 			t.Fatalf("recover: exit %d\n%s\n%s", code, out, errOut)
 		}
 		if alive := leftAlive(d, 1, 2); len(alive) > 0 {
 			t.Fatalf("rolled back while the killed deploy's restart still ran on hosts %v", alive)
 		}
-		d.wantFleet("v2")
+		d.WantFleet("v2")
 	})
 }

@@ -41,7 +41,7 @@ sal:
 // bot, logged in to its account under another nick, is relayed and
 // recorded as the real sender.
 func TestRelayEndToEnd(t *testing.T) {
-	srv := shared.get(t)
+	srv := shared.Get(t)
 	const botNick, botPass = "relaysalbot", "relay-bot-secret-1"
 	const relayAcct, relayPass = "relayacct", "relay-acct-secret-1"
 	for acct, pass := range map[string]string{botNick: botPass, relayAcct: relayPass} {
@@ -54,7 +54,7 @@ func TestRelayEndToEnd(t *testing.T) {
 
 	watcher := ircd.DialT(t, srv.Addr, ircd.ClientOptions{Nick: "relaywatcher", Channels: []string{"#ops"}})
 	if _, err := watcher.Expect(scale.D(30*time.Second), inChannel(botNick, "#ops")); err != nil {
-		t.Fatalf("the bot never joined #ops: %v\n%s", err, b.log.String())
+		t.Fatalf("the bot never joined #ops: %v\n%s", err, b.Log.String())
 	}
 
 	// Like: echo '!log ops1@deploy1001 restarted citoid' | nc host port
@@ -81,7 +81,7 @@ func TestRelayEndToEnd(t *testing.T) {
 		t.Fatalf("#ops got %q", got)
 	}
 
-	store, err := sal.OpenSQLite(filepath.Join(b.dir, "sal.db"))
+	store, err := sal.OpenSQLite(filepath.Join(b.Dir, "sal.db"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -20,22 +19,16 @@ import (
 // is answered that it is queued, and once the database is back every
 // entry is stored exactly once.
 func TestIRCDeployWithStuckSAL(t *testing.T) {
-	if m := pgsql.Missing(); m != "" {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("PostgreSQL is missing: %s (scripts/install-deps.sh installs it)", m)
-		}
-		t.Skip(m)
-	}
 	pg := pgsql.StartT(t)
 	url := pg.DatabaseT(t)
 	e := newIRCEnv(t, 5, threeGroups, ircd.Options{}, "  rate: {per_second: 5, burst: 10}\n", scale.D(30*time.Second))
 	d := e.deployEnv
 	// The SAL on PostgreSQL, its spool in the test's directory.
-	salBlock := fmt.Sprintf("sal:\n  database: %s/sal.db\n", d.dir)
+	salBlock := fmt.Sprintf("sal:\n  database: %s/sal.db\n", d.Dir)
 	if !strings.Contains(e.botConf, salBlock) {
 		t.Fatalf("the configuration changed shape:\n%s", e.botConf)
 	}
-	spool := filepath.Join(d.dir, "sal.spool")
+	spool := filepath.Join(d.Dir, "sal.spool")
 	e.botConf = strings.Replace(e.botConf, salBlock, fmt.Sprintf("sal:\n  database: %q\n  spool: %s\n", url, spool), 1)
 	alice := e.operator(t, "alice", "alice-pw-1")
 	e.startBot(t, alice)
@@ -47,7 +40,7 @@ func TestIRCDeployWithStuckSAL(t *testing.T) {
 	// command to the finish line.
 	deploy := func(label string) (time.Duration, string) {
 		t.Helper()
-		rev := d.commit(label, 200)
+		rev := d.Commit(label, 200)
 		slowRestarts(d, rev)
 		alice.Discard()
 		start := time.Now()

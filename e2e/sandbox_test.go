@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"deploybot/e2e/fleet"
+	"deploybot/e2e/harness"
 	"deploybot/e2e/scale"
 )
 
@@ -85,7 +86,7 @@ var sandboxBin struct {
 // sandbox's data directory is sandbox-data next to it.
 func sandboxConfig(t *testing.T) string {
 	t.Helper()
-	shared.get(t) // skips or fails as every IRC test does when InspIRCd is missing
+	shared.Get(t) // skips or fails as every IRC test does when InspIRCd is missing
 	if err := fleet.Check(); err != nil {
 		if os.Getenv("CI") != "" {
 			t.Fatal(err)
@@ -132,13 +133,13 @@ func sandboxConfig(t *testing.T) string {
 // own as under a terminal.
 type sandboxRun struct {
 	cmd  *exec.Cmd
-	out  *lockedBuffer
+	out  *harness.LockedBuffer
 	done chan error
 }
 
 func startSandbox(t *testing.T, cfg string) *sandboxRun {
 	t.Helper()
-	sb := &sandboxRun{out: &lockedBuffer{}, done: make(chan error, 1)}
+	sb := &sandboxRun{out: &harness.LockedBuffer{}, done: make(chan error, 1)}
 	sb.cmd = exec.Command(sandboxBin.path, "-c", cfg, "-bin", binary)
 	sb.cmd.Stdout, sb.cmd.Stderr = sb.out, sb.out
 	sb.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}

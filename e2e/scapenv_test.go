@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"deploybot/e2e/fleet"
+	"deploybot/e2e/harness"
 	"deploybot/e2e/ircd"
 	"deploybot/e2e/scale"
 )
@@ -50,7 +51,7 @@ func scapLong() time.Duration { return scale.D(90 * time.Second) }
 // testdata/scap/<repo> at revision v1.
 func newScapEnv(t *testing.T, repo string, n int) *scapEnv {
 	t.Helper()
-	requireTools(t)
+	harness.RequireTools(t)
 	dir, err := os.MkdirTemp("", "deploybot-e2e-scap-")
 	if err != nil {
 		t.Fatal(err)
@@ -79,8 +80,8 @@ func newScapEnv(t *testing.T, repo string, n int) *scapEnv {
 
 	e.upstream = filepath.Join(dir, "upstream")
 	e.copyRepo(repo, e.upstream)
-	gitCmd(t, e.upstream, "-c", "init.defaultBranch=main", "init", "-q")
-	write(t, filepath.Join(e.upstream, "restart.sh"), restartScript, 0o755)
+	harness.Git(t, e.upstream, "-c", "init.defaultBranch=main", "init", "-q")
+	write(t, filepath.Join(e.upstream, "restart.sh"), harness.RestartScript, 0o755)
 	e.commit("v1", nil)
 
 	e.srv = ircd.StartT(t, ircd.Options{})
@@ -178,9 +179,9 @@ func (e *scapEnv) commit(label string, edit func(dir string)) string {
 	if edit != nil {
 		edit(e.upstream)
 	}
-	gitCmd(e.t, e.upstream, "add", "-A")
-	gitCmd(e.t, e.upstream, "commit", "-q", "-m", "release "+label)
-	e.revs[label] = gitCmd(e.t, e.upstream, "rev-parse", "HEAD")
+	harness.Git(e.t, e.upstream, "add", "-A")
+	harness.Git(e.t, e.upstream, "commit", "-q", "-m", "release "+label)
+	e.revs[label] = harness.Git(e.t, e.upstream, "rev-parse", "HEAD")
 	return e.revs[label]
 }
 
@@ -231,8 +232,8 @@ func (e *scapEnv) importedConfig(environment string) string {
 
 // cli runs the deploybot binary with configuration conf and stdin.
 func (e *scapEnv) cli(conf, stdin string, args ...string) (int, string, string) {
-	d := &deployEnv{t: e.t, config: conf}
-	return d.cli(stdin, args...)
+	d := &harness.Env{T: e.t, Config: conf, Binary: binary}
+	return d.CLI(stdin, args...)
 }
 
 // hostExec runs command on host i.
@@ -290,7 +291,7 @@ func (e *scapEnv) startIRC(conf string) (*ircd.Client, *bot) {
 	alice := ircd.DialT(e.t, e.srv.Addr, ircd.ClientOptions{Nick: "alice", Account: "alice", Password: "alice-pw-1", Channels: []string{"#ops"}})
 	b := startBot(e.t, string(text), map[string]string{})
 	if _, err := alice.Expect(scale.D(30*time.Second), inChannel("deploybot", "#ops")); err != nil {
-		e.t.Fatalf("the bot never joined #ops: %v\n%s", err, b.log.String())
+		e.t.Fatalf("the bot never joined #ops: %v\n%s", err, b.Log.String())
 	}
 	return alice, b
 }

@@ -153,7 +153,7 @@ func BenchmarkStatusLatency(b *testing.B) {
 	clients := ircd.DialAllT(b, srv.Addr, opts...)
 	asker, reflector, chatters := clients[0], clients[1], clients[2:]
 	if _, err := asker.Expect(scale.D(30*time.Second), inChannel(botNick, statusChannel)); err != nil {
-		b.Fatalf("the bot never joined %s: %v\n%s", statusChannel, err, bt.log.String())
+		b.Fatalf("the bot never joined %s: %v\n%s", statusChannel, err, bt.Log.String())
 	}
 
 	// The reflector answers "reflect N" from the asker with "reflected N",
@@ -195,7 +195,7 @@ func BenchmarkStatusLatency(b *testing.B) {
 		m, err := asker.Expect(scale.D(10*time.Second), match)
 		d := time.Since(t0)
 		if err != nil {
-			b.Fatalf("no reply to %q: %v\n%s", line, err, bt.log.String())
+			b.Fatalf("no reply to %q: %v\n%s", line, err, bt.Log.String())
 		}
 		if toBot && !strings.HasPrefix(ircd.Text(m), statusService+": idle") {
 			b.Fatalf("unexpected !status reply %q", ircd.Text(m))
@@ -267,8 +267,8 @@ func BenchmarkStatusLatency(b *testing.B) {
 	if got != chatterSent {
 		b.Fatalf("the chatter clients wrote %d lines, %s received %d", chatterSent, user, got)
 	}
-	if strings.Contains(bt.log.String(), "queue full") {
-		b.Fatalf("the bot dropped lines:\n%s", bt.log.String())
+	if strings.Contains(bt.Log.String(), "queue full") {
+		b.Fatalf("the bot dropped lines:\n%s", bt.Log.String())
 	}
 
 	p50 := func(ds []time.Duration) time.Duration { return statusPercentile(ds, 50) }

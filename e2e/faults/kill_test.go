@@ -2,7 +2,6 @@ package faults
 
 import (
 	"fmt"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -18,8 +17,7 @@ import (
 // the gate after the kill.
 type killPoint struct {
 	name   string
-	known  string // a known defect that makes this point fail: skipped, naming it
-	status int    // what the deployed revision's /health answers
+	status int // what the deployed revision's /health answers
 	arm    func(e *env, base, sha string)
 	reach  func(e *env, notID, base, sha string)
 	disarm func(e *env)
@@ -85,9 +83,7 @@ var killPoints = []killPoint{{
 	disarm: func(e *env) { e.clearHostFiles(canary, "slow", "restart.pid") },
 }, {
 	// Every host is deployed; a1's finalize is pruning an old revision.
-	name: "during finalize",
-	known: "finalize is not journaled as started, so !continue does not stop the killed deploy's finalize " +
-		"still running on a host and fails there: \"another deploybot operation is running on this host: finalize …\"",
+	name:   "during finalize",
 	arm:    func(e *env, _, _ string) { e.HostFile(a1, "hold-finalize", "1") },
 	reach:  func(e *env, _, _, _ string) { e.waitHostFile(a1, "hold-finalize.waiting") },
 	disarm: func(e *env) { e.clearHostFiles(a1, "hold-finalize", "hold-finalize.waiting") },
@@ -123,9 +119,6 @@ func TestBotKilledMidDeploy(t *testing.T) {
 	for n, p := range killPoints {
 		answer := []string{"rollback", "continue"}[n%2]
 		ok := t.Run(p.name+" then "+answer, func(st *testing.T) {
-			if p.known != "" && os.Getenv("DEPLOYBOT_FAULTS_KNOWN") == "" {
-				st.Skip("known defect (DEPLOYBOT_FAULTS_KNOWN=1 runs it): " + p.known)
-			}
 			e.t, e.T = st, st
 			defer func() { e.t, e.T = t, t }()
 			live = e.killAt(p, n, answer, live)

@@ -22,21 +22,7 @@ var binary string
 // and channel on it.
 var shared harness.SharedServer
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "deploybot-faults-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	if binary, err = harness.BuildBinary(dir); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	shared.Close()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { harness.Main(m, &binary, &shared) }
 
 // registered are the services accounts registered on the shared server.
 var registered struct {

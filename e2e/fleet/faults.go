@@ -23,11 +23,16 @@ import (
 // not get it (they do not go through sshd).
 func (h *Host) SetSessionEnv(env ...string) error {
 	conf := h.sshdConfig()
+	// One SetEnv line: sshd takes the first of several.
+	var set []string
 	for _, kv := range env {
 		if strings.ContainsAny(kv, "\"\n") || !strings.Contains(kv, "=") {
 			return fmt.Errorf("fleet: %s: bad environment entry %q", h.Name, kv)
 		}
-		conf += fmt.Sprintf("SetEnv \"%s\"\n", kv)
+		set = append(set, `"`+kv+`"`)
+	}
+	if len(set) > 0 {
+		conf += "SetEnv " + strings.Join(set, " ") + "\n"
 	}
 	if err := os.WriteFile(h.config, []byte(conf), 0o644); err != nil {
 		return err

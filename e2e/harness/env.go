@@ -169,6 +169,23 @@ func NewEnv(t testing.TB, binary string, n int, groups func(f *fleet.Fleet) stri
 	return d
 }
 
+// PromptTimeoutDefault is the services' prompt_timeout in the deploy
+// configuration, before scaling.
+const PromptTimeoutDefault = 3 * time.Second
+
+// YAMLDuration is d scaled, as a configuration duration: every timeout
+// in a test's configuration grows with the machine's load.
+func YAMLDuration(d time.Duration) string { return scale.D(d).String() }
+
+// PromptWords is how the bot writes a prompt's timeout d ("8s", "1m30s").
+func PromptWords(d time.Duration) string {
+	s := max(d.Round(time.Second), time.Second).String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	return s
+}
+
 // WriteConfig writes the deploy configuration to path: hosts checked
 // against knownHosts, the canary and groups keys groups, the repository
 // served on serve.
@@ -189,8 +206,8 @@ deploy:
     user: %[3]s
     key_file: %[4]s
     known_hosts: %[5]s
-    connect_timeout: 3s
-    command_timeout: 8s
+    connect_timeout: %[12]s
+    command_timeout: %[13]s
 services:
   svc:
     repo: svc/deploy
@@ -200,12 +217,15 @@ services:
     target_dir: %[7]s
     restart: SVC_BIN=%[8]s sh ./restart.sh
     port: %[9]d
-    port_timeout: 5s
+    port_timeout: %[14]s
     keep_revs: 2
-    prompt_timeout: 3s
+    prompt_timeout: %[15]s
     checks:
-      - {name: health, http: "http://127.0.0.1:%[9]d%[10]s", timeout: 3s}
-%[11]s`, d.Dir, serve, d.Fleet.User, d.Fleet.KeyFile, knownHosts, d.Upstream, TargetDir, d.SvcBin, SvcPort, HealthPath, groups)
+      - {name: health, http: "http://127.0.0.1:%[9]d%[10]s", timeout: %[16]s}
+%[11]s`, d.Dir, serve, d.Fleet.User, d.Fleet.KeyFile, knownHosts, d.Upstream, TargetDir, d.SvcBin, SvcPort, HealthPath, groups,
+		// Generous: 30 hosts deploying at once on a busy machine take their
+		// time; only the hung-command case waits the command timeout out.
+		YAMLDuration(10*time.Second), YAMLDuration(20*time.Second), YAMLDuration(15*time.Second), YAMLDuration(PromptTimeoutDefault), YAMLDuration(10*time.Second))
 	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
 		d.T.Fatal(err)
 	}
@@ -214,8 +234,17 @@ services:
 // CLI runs the deploybot binary with the configuration; stdin may be "".
 func (d *Env) CLI(stdin string, args ...string) (code int, stdout, stderr string) {
 	d.T.Helper()
+	return d.CLIAt("", d.Binary, stdin, args...)
+}
+
+// CLIAt runs prog (the binary, or a link to it) with the configuration
+// in dir ("" for the test's own directory), as user alice under sudo; it
+// fails the test if prog runs longer than 90 s (scaled).
+func (d *Env) CLIAt(dir, prog, stdin string, args ...string) (code int, stdout, stderr string) {
+	d.T.Helper()
 	args = append(args, "-c", d.Config)
-	cmd := exec.Command(d.Binary, args...)
+	cmd := exec.Command(prog, args...)
+	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "SUDO_USER=alice")
 	cmd.Stdin = strings.NewReader(stdin)
 	var o, e bytes.Buffer

@@ -35,6 +35,26 @@ func BuildBinary(dir string) (string, error) {
 	return bin, nil
 }
 
+// Main runs a test package's tests (m) with the deploybot binary built
+// into a temporary directory and stored in *binary, then closes shared
+// (its IRC server, if started) and exits with the tests' status.
+func Main(m *testing.M, binary *string, shared *SharedServer) {
+	dir, err := os.MkdirTemp("", "deploybot-e2e-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	if *binary, err = BuildBinary(dir); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.RemoveAll(dir)
+		os.Exit(1)
+	}
+	code := m.Run()
+	shared.Close()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
 // RequireTools skips t in -short mode, and when git is missing skips it
 // (fails it in CI, CI set).
 func RequireTools(t testing.TB) {

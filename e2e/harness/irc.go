@@ -45,7 +45,7 @@ func IRCConfig(t testing.TB, d *Env, srv *ircd.Server, nick, rate string, prompt
 	text = strings.Replace(text, ircBlock, newIRC, 1)
 	salBlock := fmt.Sprintf("sal:\n  database: %s/sal.db\n", d.Dir)
 	text = strings.Replace(text, salBlock, salBlock+fmt.Sprintf("  listen: %s\n  projects: {\"#ops\": production}\n", FreeAddr(t)), 1)
-	text = strings.Replace(text, "prompt_timeout: 3s", "prompt_timeout: "+promptTimeout, 1)
+	text = strings.Replace(text, "prompt_timeout: "+YAMLDuration(PromptTimeoutDefault), "prompt_timeout: "+promptTimeout, 1)
 	text += `access:
   deployers:
     accounts: [alice, bob]

@@ -47,8 +47,13 @@ fi
 # The service's directories are made as deploy.sh makes the others: with
 # umask 022, whatever the login's.
 if [ -n "$DEPLOY_OP_ID" ] && { [ -d "$root" ] || { [ "$DEPLOY_OP_KIND" = deploy ] && (umask 022 && mkdir -p "$root"); }; }; then
-	# shellcheck disable=SC2015 # the cleanup is meant to run when either step fails
-	{ printf '%s %s %s ' "$DEPLOY_OP_ID" "$$" "$DEPLOY_OP_KIND" && date +%s; } >"$op_file.$$" && mv -f "$op_file.$$" "$op_file" ||
-		{ rm -f "$op_file.$$"; echo "cannot record the operation in $op_file"; exit 1; }
+	# cat writes the file, so that a failed write says why (a full file
+	# system: "No space left on device"), which the reason ends with.
+	if ! _err=$(printf '%s %s %s %s\n' "$DEPLOY_OP_ID" "$$" "$DEPLOY_OP_KIND" "$(date +%s)" | { cat >"$op_file.$$"; } 2>&1) ||
+		! _err=$(mv -f "$op_file.$$" "$op_file" 2>&1); then
+		rm -f "$op_file.$$"
+		echo "cannot record the operation in $op_file: $(printf '%s\n' "$_err" | tail -n 1)"
+		exit 1
+	fi
 	trap 'op_release; disarm' EXIT
 fi

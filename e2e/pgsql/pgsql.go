@@ -168,17 +168,41 @@ func start(dir string, cred *syscall.Credential) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{Dir: dir, Port: port, done: make(chan struct{}), log: &lockedBuffer{}}
+	s := &Server{Dir: dir, Port: port, log: &lockedBuffer{}}
+	if err := s.launch(cred); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Restart stops the server (fast shutdown: every session ends) and starts
+// it again on the same data directory and port, returning once it accepts
+// connections.
+func (s *Server) Restart() error {
+	s.stop()
+	cred, err := credential()
+	if err != nil {
+		return err
+	}
+	return s.launch(cred)
+}
+
+// launch starts the postmaster on s.Dir and s.Port and waits until it
+// accepts connections.
+func (s *Server) launch(cred *syscall.Credential) error {
+	dir, port := s.Dir, s.Port
+	s.done = make(chan struct{})
 	s.cmd = exec.Command(filepath.Join(binDir(), "postgres"), "-D", dir, "-h", "127.0.0.1", "-p", strconv.Itoa(port), "-k", dir,
 		"-c", "shared_buffers=64MB", "-c", "max_connections=200", "-c", "synchronous_commit=on")
 	prepare(s.cmd, cred, dir)
 	s.cmd.Stdout, s.cmd.Stderr = s.log, s.log
 	if err := s.cmd.Start(); err != nil {
-		return nil, fmt.Errorf("postgres: %w", err)
+		return fmt.Errorf("postgres: %w", err)
 	}
+	cmd, done := s.cmd, s.done
 	go func() {
-		s.cmd.Wait()
-		close(s.done)
+		cmd.Wait()
+		close(done)
 	}()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -186,14 +210,14 @@ func start(dir string, cred *syscall.Credential) (*Server, error) {
 		conn, err := pgx.Connect(ctx, s.URL("postgres"))
 		if err == nil {
 			conn.Close(ctx)
-			return s, nil
+			return nil
 		}
 		select {
-		case <-s.done:
-			return nil, fmt.Errorf("postgres exited: %v\n%s", s.cmd.ProcessState, s.log.String())
+		case <-done:
+			return fmt.Errorf("postgres exited: %v\n%s", cmd.ProcessState, s.log.String())
 		case <-ctx.Done():
 			s.stop()
-			return nil, fmt.Errorf("postgres not ready after 60s: %v\n%s", err, s.log.String())
+			return fmt.Errorf("postgres not ready after 60s: %v\n%s", err, s.log.String())
 		case <-time.After(20 * time.Millisecond):
 		}
 	}

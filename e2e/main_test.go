@@ -91,8 +91,14 @@ func startBot(t testing.TB, config string, files map[string]string) *bot {
 		}
 	}
 	path := filepath.Join(dir, "deploybot.yaml")
-	b := &bot{log: &lockedBuffer{}, config: path, dir: dir}
-	b.cmd = exec.Command(binary, "serve", "-c", path)
+	return runBot(t, exec.Command(binary, "serve", "-c", path), path, dir)
+}
+
+// runBot starts cmd, a `deploybot serve` of config, until the test ends
+// (interrupt, then kill after 10 s); a failed test gets its log.
+func runBot(t testing.TB, cmd *exec.Cmd, config, dir string) *bot {
+	t.Helper()
+	b := &bot{cmd: cmd, log: &lockedBuffer{}, config: config, dir: dir}
 	b.cmd.Stdout, b.cmd.Stderr = b.log, b.log
 	if err := b.cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -183,10 +183,15 @@ func (dh *deployHost) startBot(t *testing.T, client *ircd.Client) *bot {
 	return dh.bot
 }
 
-// gate makes the restart of svc (port) on fleet host i wait while it
-// deploys rev; ungate (rev "") lets it go.
+// gate makes the restart of the service on port on fleet host i wait
+// while it deploys rev; rev "" lets it go. A new gate forgets that an
+// earlier one was reached (its restart may have been killed there).
 func (h *twoHosts) gate(i, port int, rev string) {
-	h.d.hostFile(i, fmt.Sprintf("gate-%d", port), rev)
+	name := fmt.Sprintf("gate-%d", port)
+	if rev != "" {
+		h.d.hostFile(i, name+".waiting", "")
+	}
+	h.d.hostFile(i, name, rev)
 }
 
 // awaitGate waits until the restart on host i is held by its gate.

@@ -1,6 +1,8 @@
 package e2e
 
 import (
+	"context"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -10,6 +12,7 @@ import (
 
 	"deploybot/e2e/ircd"
 	"deploybot/e2e/scale"
+	"deploybot/sal"
 )
 
 // inDeployRepo reports whether installation dh's deploy repository of
@@ -177,4 +180,48 @@ func TestTwoDeployHostsPostgresRestart(t *testing.T) {
 	if n := botSaid(alice, h.a.nick, "Finished deploy [svc@"+v2[:7]) + botSaid(alice, h.b.nick, "Finished deploy [svc@"+v2[:7]); n != 1 {
 		t.Errorf("the end of the deploy was announced %d times", n)
 	}
+	// Nor twice in the shared SAL, though its database restarted while
+	// A's bot wrote to it.
+	count := map[string]int{}
+	for _, e := range h.salEntries(t) {
+		if e.Source == sal.SourceDeploy {
+			count[e.Message]++
+		}
+	}
+	if len(count) < 4 {
+		t.Errorf("the SAL holds %d deploy entries: %v", len(count), count)
+	}
+	for msg, n := range count {
+		if n != 1 {
+			t.Errorf("the SAL holds %q %d times", msg, n)
+		}
+	}
+}
+
+// salEntries is the shared SAL, once both installations' spools are
+// drained.
+func (h *twoHosts) salEntries(t *testing.T) []sal.Entry {
+	t.Helper()
+	for _, dh := range []*deployHost{h.a, h.b} {
+		p := filepath.Join(dh.dir, "sal.spool")
+		for deadline := time.Now().Add(scale.D(20 * time.Second)); ; time.Sleep(50 * time.Millisecond) {
+			fi, err := os.Stat(p)
+			if err != nil || fi.Size() == 0 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s's SAL spool was not drained", dh.name)
+			}
+		}
+	}
+	store, err := sal.Open(h.url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	list, err := store.List(context.Background(), sal.Query{Limit: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return list
 }

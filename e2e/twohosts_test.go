@@ -45,6 +45,7 @@ type twoHosts struct {
 	d     *deployEnv
 	srv   *ircd.Server
 	pg    *pgsql.Server
+	url   string // the shared database
 	a, b  *deployHost
 	alice *ircd.Client
 }
@@ -69,7 +70,7 @@ func newTwoHosts(t *testing.T) *twoHosts {
 	url := pg.DatabaseT(t)
 	srv := ircd.StartT(t, ircd.Options{})
 	d := newDeployEnv(t, 3, canaryAndTwo)
-	h := &twoHosts{d: d, srv: srv, pg: pg,
+	h := &twoHosts{d: d, srv: srv, pg: pg, url: url,
 		a: &deployHost{name: "deploy-a", nick: "deploya", prefix: "%"},
 		b: &deployHost{name: "deploy-b", nick: "deployb", prefix: "!"}}
 	for acct, pass := range map[string]string{h.a.nick: ircBotPass, h.b.nick: ircBotPass, "alice": "alice-pw-1"} {

@@ -28,6 +28,7 @@ type Deployer interface {
 	Lock(service string, h deployer.Holder) error
 	Unlock(service, who string) (deployer.Holder, error)
 	Unfinished() ([]*deployer.Deploy, error)
+	ClaimAnnouncement(id, by string) (bool, error)
 	Interrupted(service string) (*deployer.Deploy, error)
 	Recover(ctx context.Context, id string, action deployer.RecoverAction, who string, obs deployer.Observer) (*deployer.Result, error)
 	Resume(ctx context.Context, id, who string, obs deployer.Observer, p deployer.Prompter) (*deployer.Result, error)
@@ -266,17 +267,22 @@ func (b *Bot) postUnfinished() map[string]bool {
 		return seen
 	}
 	for _, d := range list {
-		seen[d.Meta.ID] = true
 		svc := d.Meta.Service
 		if _, ok := b.cfg.Service(svc); !ok {
+			seen[d.Meta.ID] = true
 			continue
 		}
 		b.log.Warn("interrupted deploy found", "deploy", d.Meta.ID, "service", svc)
 		if deployer.PendingPrompt(d) != nil {
+			seen[d.Meta.ID] = true
 			b.awaitPrompt(d)
 			continue
 		}
-		b.say(b.announceChannel(), PriorityUrgent, interruptedText(d, time.Now()))
+		announce, retry := b.claimAnnouncement(d)
+		seen[d.Meta.ID] = !retry
+		if announce {
+			b.say(b.announceChannel(), PriorityUrgent, interruptedText(d, time.Now()))
+		}
 	}
 	return seen
 }

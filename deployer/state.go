@@ -120,6 +120,16 @@ func (e *Engine) Unfinished() ([]*Deploy, error) {
 	return e.store.Unfinished()
 }
 
+// ClaimAnnouncement records that the interruption of deploy id is being
+// announced by by, once for every process sharing the deploy state, and
+// reports whether this call made the claim (only then announce it). While
+// the deploy lock is held (the deploy or its recovery running, another
+// claim) it is refused with a *LockedError; a finished deploy with
+// ErrFinished.
+func (e *Engine) ClaimAnnouncement(id, by string) (bool, error) {
+	return journal.ClaimAnnouncementIn(e.store, id, by)
+}
+
 // Interrupted returns the newest deploy of service if its process died
 // before it finished, or nil.
 func (e *Engine) Interrupted(service string) (*Deploy, error) {

@@ -20,16 +20,22 @@ import (
 // reached. The hosts are left as such a crash leaves them.
 func (f *fleetFixture) crashed(t *testing.T) string {
 	t.Helper()
-	f.fleet.Install("c1", f.shas[0])
-	f.fleet.Install("a1", f.shas[0])
-	f.fleet.Install("a2", f.shas[0])
+	return f.crashedAt(t, f.shas[0], f.shas[2])
+}
+
+// crashedAt is crashed for a deploy from revision from to rev.
+func (f *fleetFixture) crashedAt(t *testing.T, from, rev string) string {
+	t.Helper()
+	f.fleet.Install("c1", from)
+	f.fleet.Install("a1", from)
+	f.fleet.Install("a2", from)
 	// What the dead deploy did on the hosts.
 	for _, h := range []string{"c1", "a1"} {
 		c, _ := f.fleet.Dial(context.Background(), mustHost(t, h))
-		c.Deploy(context.Background(), remoteTarget(), f.shas[2], false, scale.D(time.Second))
+		c.Deploy(context.Background(), remoteTarget(), rev, false, scale.D(time.Second))
 	}
 	id, _ := journal.NewID("svc", time.Now().Add(-time.Minute))
-	jw, err := journal.Create(f.cfg.Deploy.JournalDir, "svc", journal.Meta{ID: id, Who: "erin", Rev: f.shas[2], FromRev: f.shas[0],
+	jw, err := journal.Create(f.cfg.Deploy.JournalDir, "svc", journal.Meta{ID: id, Who: "erin", Rev: rev, FromRev: from,
 		Hosts: map[string][]string{"canary": {"c1"}, "a": {"a1", "a2"}}, GroupOrder: []string{"canary", "a"}})
 	if err != nil {
 		t.Fatal(err)
@@ -37,8 +43,8 @@ func (f *fleetFixture) crashed(t *testing.T) string {
 	for _, ev := range []journal.Event{
 		{Type: journal.TypeGroupStarted, Group: "canary"},
 		{Type: journal.TypeStageStarted, Group: "canary", Host: "c1", Stage: stageDeploy},
-		{Type: journal.TypeStage, Group: "canary", Host: "c1", Stage: journal.StagePromote, ExitCode: journal.Code(0), Rev: f.shas[2]},
-		{Type: journal.TypeHostDone, Group: "canary", Host: "c1", Rev: f.shas[2]},
+		{Type: journal.TypeStage, Group: "canary", Host: "c1", Stage: journal.StagePromote, ExitCode: journal.Code(0), Rev: rev},
+		{Type: journal.TypeHostDone, Group: "canary", Host: "c1", Rev: rev},
 		{Type: journal.TypeGroupStarted, Group: "a"},
 		{Type: journal.TypeStageStarted, Group: "a", Host: "a1", Stage: stageDeploy},
 	} {

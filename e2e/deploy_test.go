@@ -60,6 +60,12 @@ func promptWords(d time.Duration) string {
 	return harness.PromptWords(d)
 }
 
+// runCLI runs cmd, a deploybot command, to its end; see harness.RunCLI.
+func runCLI(t testing.TB, cmd *exec.Cmd) (code int, stdout, stderr string) {
+	t.Helper()
+	return harness.RunCLI(t, cmd)
+}
+
 func (d *deployEnv) journals() int {
 	list, _ := journal.List(d.Cfg.Deploy.JournalDir, svcName)
 	return len(list)

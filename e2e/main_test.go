@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"os/exec"
 	"testing"
 
 	"deploybot/e2e/harness"
@@ -23,6 +24,12 @@ type bot = harness.Bot
 func startBot(t testing.TB, config string, files map[string]string) *bot {
 	t.Helper()
 	return harness.StartBot(t, binary, config, files)
+}
+
+// runBot starts cmd, a `deploybot serve` of config; see harness.RunBot.
+func runBot(t testing.TB, cmd *exec.Cmd, config, dir string) *bot {
+	t.Helper()
+	return harness.RunBot(t, cmd, config, dir)
 }
 
 var (

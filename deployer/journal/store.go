@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 )
 
@@ -201,4 +202,49 @@ func Build(name string, lines [][]byte) (*Deploy, error) {
 		return nil, fmt.Errorf("%s: not a deploy journal: no events", name)
 	}
 	return d, nil
+}
+
+// announcedNote starts the note ClaimAnnouncementIn leaves in a journal.
+const announcedNote = "interruption announced by "
+
+// ClaimAnnouncementIn records, once for every process sharing st, that the
+// interruption of deploy id is being announced by by (a bot and its
+// host): it takes the deploy lock (refused with a *LockedError while the
+// deploy, its recovery or another claim runs), and appends a note to the
+// journal unless one is there already. It reports whether this call made
+// the claim: only then should the caller announce. A finished deploy is
+// refused with ErrFinished.
+func ClaimAnnouncementIn(st Store, id, by string) (bool, error) {
+	service, _, err := ParseID(id)
+	if err != nil {
+		return false, err
+	}
+	l, err := st.AcquireDeploy(service, Holder{Who: by, Why: "announcing the interrupted deploy " + id, DeployID: id})
+	if err != nil {
+		return false, err
+	}
+	defer l.Release()
+	w, d, err := st.Reopen(l)
+	if err != nil {
+		return false, err
+	}
+	if Announced(d) {
+		return false, w.Close()
+	}
+	if err := w.Append(Event{Type: TypeNote, Who: by, Message: announcedNote + by}); err != nil {
+		w.Close()
+		return false, err
+	}
+	return true, w.Close()
+}
+
+// Announced reports whether the interruption of d was announced
+// (ClaimAnnouncementIn).
+func Announced(d *Deploy) bool {
+	for _, ev := range d.Events {
+		if ev.Type == TypeNote && strings.HasPrefix(ev.Message, announcedNote) {
+			return true
+		}
+	}
+	return false
 }

@@ -36,6 +36,7 @@ func Run(t *testing.T, open func(t *testing.T) journal.Store) {
 		{"InterruptedAndRecovered", su.interrupted},
 		{"Index", su.index},
 		{"WriterRefusesAfterFinish", su.writerAfterFinish},
+		{"AnnouncementClaimedOnce", su.announceOnce},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, tc.f)

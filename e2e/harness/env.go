@@ -35,8 +35,10 @@ const (
 // file. Files in /srv/deployment (the host's own) make it misbehave for one
 // revision: "fail" holding the revision makes it exit 3, "hang" makes it
 // hang, "pause" makes it sleep 2 s, "slow" 30 s (recording its pid in
-// restart.pid). The service holds each /health answer while the host's
-// file "hold-health" exists, having created "hold-health.waiting".
+// restart.pid); "gate-<port>" holding it makes the restart of the service
+// on that port wait, having created gate-<port>.waiting, until the file is
+// removed. The service holds each /health answer while the host's file
+// "hold-health" exists, having created "hold-health.waiting".
 const RestartScript = `#!/bin/sh
 d=/srv/deployment
 echo "$DEPLOY_REV" >>$d/restarts
@@ -45,6 +47,9 @@ echo "$DEPLOY_REV" >>$d/restarts
 [ "$(cat $d/pause 2>/dev/null)" = "$DEPLOY_REV" ] && sleep 2
 if [ "$(cat $d/slow 2>/dev/null)" = "$DEPLOY_REV" ]; then echo $$ >$d/restart.pid; sleep 30; fi
 port=${SVC_PORT:-18080}
+if [ "$(cat $d/gate-$port 2>/dev/null)" = "$DEPLOY_REV" ]; then
+  : >$d/gate-$port.waiting; while [ -f $d/gate-$port ]; do sleep 0.05; done; rm -f $d/gate-$port.waiting
+fi
 if [ -f $d/svc-$port.pid ]; then
   old=$(cat $d/svc-$port.pid)
   kill $old 2>/dev/null && while kill -0 $old 2>/dev/null; do sleep 0.02; done
@@ -247,13 +252,21 @@ func (d *Env) CLIAt(dir, prog, stdin string, args ...string) (code int, stdout, 
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "SUDO_USER=alice")
 	cmd.Stdin = strings.NewReader(stdin)
+	return RunCLI(d.T, cmd)
+}
+
+// RunCLI runs cmd, a deploybot command, to its end (killing it and
+// failing t if it takes over 90 s, scaled) and returns its exit code and
+// output.
+func RunCLI(t testing.TB, cmd *exec.Cmd) (code int, stdout, stderr string) {
+	t.Helper()
 	var o, e bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &o, &e
 	ctx, cancel := context.WithTimeout(context.Background(), scale.D(90*time.Second))
 	defer cancel()
 	done := make(chan error, 1)
 	if err := cmd.Start(); err != nil {
-		d.T.Fatal(err)
+		t.Fatal(err)
 	}
 	go func() { done <- cmd.Wait() }()
 	select {
@@ -261,7 +274,7 @@ func (d *Env) CLIAt(dir, prog, stdin string, args ...string) (code int, stdout, 
 	case <-ctx.Done():
 		cmd.Process.Kill()
 		<-done
-		d.T.Fatalf("deploybot %s hung:\n%s\n%s", strings.Join(args, " "), o.String(), e.String())
+		t.Fatalf("%s hung:\n%s\n%s", strings.Join(cmd.Args, " "), o.String(), e.String())
 	}
 	return cmd.ProcessState.ExitCode(), o.String(), e.String()
 }

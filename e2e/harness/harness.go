@@ -91,8 +91,15 @@ func StartBot(t testing.TB, binary, config string, files map[string]string) *Bot
 		}
 	}
 	path := filepath.Join(dir, "deploybot.yaml")
-	b := &Bot{Log: &LockedBuffer{}, Config: path, Dir: dir}
-	b.Cmd = exec.Command(binary, "serve", "-c", path)
+	return RunBot(t, exec.Command(binary, "serve", "-c", path), path, dir)
+}
+
+// RunBot starts cmd, a `deploybot serve` of config (in dir), until the
+// test ends (interrupt, then kill after 10 s, scaled); a failed test gets
+// its log.
+func RunBot(t testing.TB, cmd *exec.Cmd, config, dir string) *Bot {
+	t.Helper()
+	b := &Bot{Cmd: cmd, Log: &LockedBuffer{}, Config: config, Dir: dir}
 	b.Cmd.Stdout, b.Cmd.Stderr = b.Log, b.Log
 	if err := b.Cmd.Start(); err != nil {
 		t.Fatal(err)

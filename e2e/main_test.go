@@ -20,6 +20,9 @@ import (
 var binary string
 
 func TestMain(m *testing.M) {
+	if os.Getenv(simBotEnv) != "" {
+		os.Exit(simBotMain()) // the bot process of the simulated-fleet benchmark
+	}
 	dir, err := os.MkdirTemp("", "deploybot-e2e-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

@@ -29,7 +29,8 @@ import (
 // With DEPLOYBOT_BENCH_BOT_PROFILE set to a directory, each bot process
 // writes its CPU profile there (bot-<hosts>.prof), and its heap profile
 // and goroutines when the heap was largest (bot-<hosts>.heap,
-// bot-<hosts>.heap.goroutines), for go tool pprof.
+// bot-<hosts>.heap.goroutines) and at its end (bot-<hosts>.heap.end, with
+// every allocation made), for go tool pprof.
 const (
 	simBotEnv       = "DEPLOYBOT_SIMBOT_CONFIG"
 	simBotCanaryEnv = "DEPLOYBOT_SIMBOT_CANARY"
@@ -174,7 +175,8 @@ func vmHWM(pid int) int64 {
 }
 
 // watchHeap writes a heap profile to path each time the heap in use
-// grows by a tenth past its largest so far, until stop.
+// grows by a tenth past its largest so far, until stop, which writes a
+// last one to path+".end".
 func watchHeap(path string) (stop func()) {
 	done := make(chan struct{})
 	var wg sync.WaitGroup
@@ -204,5 +206,12 @@ func watchHeap(path string) (stop func()) {
 			}
 		}
 	})
-	return func() { close(done); wg.Wait() }
+	return func() {
+		close(done)
+		wg.Wait()
+		if f, err := os.Create(path + ".end"); err == nil {
+			_ = pprof.Lookup("heap").WriteTo(f, 0)
+			f.Close()
+		}
+	}
 }

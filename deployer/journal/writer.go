@@ -262,7 +262,7 @@ func (w *Writer) indexEnd() {
 	if !ok {
 		return
 	}
-	if d, err := Read(w.path); err == nil {
+	if d, err := read(w.path, false); err == nil {
 		_ = updateIndex(dir, service, func(ix *Index) { ix.add(d) })
 	}
 }

@@ -113,6 +113,7 @@ type Dialer struct {
 	agentConn net.Conn
 	cmds      memo[string, string]       // script → command line
 	plans     memo[planKey, *deployPlan] // Deploy's plans
+	finals    memo[planKey, string]      // Finalize's scripts
 	algos     sync.Map                   // addr + " " + remote address → host key algorithms to ask for
 }
 

@@ -311,7 +311,7 @@ func (t Target) FinalizeScript(sha string) (string, error) {
 // error is a *BusyError (another operation still runs there; nothing was
 // done), a *StageError (e.g. sha is not current) or a *HostError.
 func (c *Conn) Finalize(ctx context.Context, t Target, sha string) (StageResult, error) {
-	script, err := t.FinalizeScript(sha)
+	script, err := c.d.finals.get(planKey{t.key(), sha, false}, func() (string, error) { return t.FinalizeScript(sha) })
 	if err != nil {
 		return StageResult{}, err
 	}

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"os"
 	"os/exec"
 	"testing"
 
@@ -11,7 +12,12 @@ import (
 // binary is the deploybot binary built for this test run.
 var binary string
 
-func TestMain(m *testing.M) { harness.Main(m, &binary, &shared) }
+func TestMain(m *testing.M) {
+	if os.Getenv(simBotEnv) != "" {
+		os.Exit(simBotMain()) // the bot process of the simulated-fleet benchmark
+	}
+	harness.Main(m, &binary, &shared)
+}
 
 // shared is one IRC server for the whole package (with TLS).
 var shared = harness.SharedServer{Options: ircd.Options{TLS: true}}

@@ -2,11 +2,13 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"os"
+	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"deploybot/config"
@@ -84,11 +86,59 @@ func procCPU(pid int) time.Duration {
 	return time.Duration(ut+st) * time.Second / 100 // USER_HZ
 }
 
-// peakRSS is this process's peak resident set so far, in bytes.
-func peakRSS() int64 {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
+// timeline notes when a deploy reached its milestones, from its command:
+// each group's start and end, the first and last of its hosts to pass its
+// deploy session, its checks (host done), and the deploy's end; between a
+// group's last host done and the group's end, the hosts' finalize runs.
+type timeline struct {
+	mu  sync.Mutex
+	t0  time.Time
+	at  map[string]time.Duration // "<group> <milestone>" → first time
+	end map[string]time.Duration // "<group> <milestone>" → last time
+}
+
+func newTimeline() *timeline {
+	return &timeline{t0: time.Now(), at: map[string]time.Duration{}, end: map[string]time.Duration{}}
+}
+
+// Observe implements deployer.Observer.
+func (t *timeline) Observe(ev deployer.Event) {
+	var m string
+	switch ev.Type {
+	case deployer.EventGroupStarted, deployer.EventGroupFinished, deployer.EventHostDone, deployer.EventFinished:
+		m = string(ev.Type)
+	case deployer.EventStage:
+		m = "stage " + ev.Stage
+	default:
+		return
 	}
-	return ru.Maxrss * 1024
+	d := time.Since(t.t0)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	k := ev.Group + " " + m
+	if _, ok := t.at[k]; !ok {
+		t.at[k] = d
+	}
+	t.end[k] = d
+}
+
+// String lists the milestones in time order: first (and last, when
+// several hosts reached it) in seconds.
+func (t *timeline) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	keys := make([]string, 0, len(t.at))
+	for k := range t.at {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool { return t.at[keys[i]] < t.at[keys[j]] })
+	var b strings.Builder
+	for _, k := range keys {
+		fmt.Fprintf(&b, "%s %.2f", strings.TrimSpace(k), t.at[k].Seconds())
+		if e := t.end[k]; e-t.at[k] > time.Millisecond {
+			fmt.Fprintf(&b, "–%.2f", e.Seconds())
+		}
+		b.WriteString("; ")
+	}
+	return b.String()
 }

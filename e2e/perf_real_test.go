@@ -101,8 +101,10 @@ func runRealComparison(b *testing.B, n, small, rounds int) *realResult {
 		c.start()
 		ctx, cancel := context.WithTimeout(context.Background(), scale.D(5*time.Minute))
 		defer cancel()
-		r, err := e.Deploy(ctx, deployer.Request{Service: svcName, Who: "bench", Source: "bench"}, nil, nil)
+		tl := newTimeline()
+		r, err := e.Deploy(ctx, deployer.Request{Service: svcName, Who: "bench", Source: "bench"}, tl, nil)
 		m := measure{Wall: time.Since(c.t0), CPU: selfCPU() - cpu0, Canary: c.canaryAt()}
+		b.Logf("deploybot, %d hosts: %v", hosts, tl)
 		if err != nil || r.Outcome != deployer.OutcomeSuccess || r.OK != hosts {
 			b.Fatalf("engine deploy to %d hosts: %v %+v", hosts, err, r)
 		}

@@ -134,7 +134,7 @@ func (r *perfReport) writeSim(p func(string, ...any)) {
 	}
 	p("## Simulated fleets")
 	p("")
-	p("e2e/simfleet (cmd/simfleet, a process of its own): one SSH endpoint per host on a loopback port, answering the stage protocol as a target would, each fetching the new commit from the deploy host's git server over dumb HTTP. The engine in the benchmark's process deploys a new commit: canary, then one group of every other host, port and HTTP checks, finalize. Mean of %d deploys per size after an unmeasured first one. Bot CPU is the benchmark process's user+sys during the deploy; the fleet's CPU is the simfleet process's, apart. Peak RSS is the benchmark process's peak so far (sizes run in increasing order).", r.Runs)
+	p("e2e/simfleet (cmd/simfleet, a process of its own): one SSH endpoint per host on a loopback port, answering the stage protocol as a target would, each fetching the new commit from the deploy host's git server over dumb HTTP. The engine, in a bot process of its own (the test binary started again, one per size: simBotMain in e2e/perf_simbot_test.go), deploys a new commit: canary, then one group of every other host, port and HTTP checks, finalize. Mean of %d deploys per size after an unmeasured first one. Bot CPU is the bot process's user+sys during the deploy; the fleet's CPU is the simfleet process's, apart. Peak RSS is the bot process's VmHWM: its peak over its life (the first deploy and the measured ones).", r.Runs)
 	p("")
 	p("Reproduce: `DEPLOYBOT_BENCH_PARTS=sim DEPLOYBOT_BENCH_SIZES=%s %s`", joinInts(r.Sizes), benchCmd)
 	p("")

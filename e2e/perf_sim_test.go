@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"bufio"
-	"context"
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/pem"
@@ -29,19 +28,18 @@ type simPoint struct {
 	Hosts          int
 	Wall, Canary   time.Duration
 	BotCPU, SimCPU time.Duration
-	PeakRSS        int64 // the bot's process, bytes
+	PeakRSS        int64 // the bot's process, bytes (its VmHWM)
 	OK             int
 }
 
 // simEnv is a simulated fleet (cmd/simfleet, its own process) and the
-// configuration of a service deployed to it by the engine in this process.
+// configuration of a service deployed to it by the engine in a bot
+// process (simBot), a third one.
 type simEnv struct {
 	dir     string
 	cmd     *exec.Cmd
 	hosts   []string
-	cfg     *config.Config
-	eng     *deployer.Engine
-	clock   *stageClock
+	bot     *simBot
 	commits int
 }
 
@@ -159,13 +157,13 @@ services:
 	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
 		b.Fatal(err)
 	}
-	if e.cfg, err = config.Load(path); err != nil {
+	if _, err = config.Load(path); err != nil {
 		b.Fatal(err)
 	}
-	if e.eng, e.clock, err = newClockedEngine(e.cfg, e.hosts[0]); err != nil {
+	if e.bot, err = startSimBot(path, e.hosts[0], len(e.hosts)); err != nil {
 		b.Fatal(err)
 	}
-	b.Cleanup(func() { e.eng.Close() })
+	b.Cleanup(e.bot.stop)
 }
 
 // commit adds a new commit to the upstream.
@@ -182,17 +180,14 @@ func (e *simEnv) commit(b *testing.B) {
 // deploy deploys a new commit to every host and measures it.
 func (e *simEnv) deploy(b *testing.B) simPoint {
 	e.commit(b)
-	sim0, cpu0 := procCPU(e.cmd.Process.Pid), selfCPU()
-	e.clock.start()
-	ctx, cancel := context.WithTimeout(context.Background(), scale.D(10*time.Minute))
-	defer cancel()
-	res, err := e.eng.Deploy(ctx, deployer.Request{Service: "svc", Who: "bench", Source: "bench"}, nil, nil)
-	p := simPoint{Hosts: len(e.hosts), Wall: time.Since(e.clock.t0), Canary: e.clock.canaryAt(),
-		BotCPU: selfCPU() - cpu0, SimCPU: procCPU(e.cmd.Process.Pid) - sim0, PeakRSS: peakRSS()}
-	if err != nil || res.Outcome != deployer.OutcomeSuccess {
+	botPID := e.bot.cmd.Process.Pid
+	sim0, cpu0 := procCPU(e.cmd.Process.Pid), procCPU(botPID)
+	res, err := e.bot.deploy()
+	p := simPoint{Hosts: len(e.hosts), Wall: res.Wall, Canary: res.Canary, OK: res.OK,
+		BotCPU: procCPU(botPID) - cpu0, SimCPU: procCPU(e.cmd.Process.Pid) - sim0, PeakRSS: vmHWM(botPID)}
+	if err != nil || res.Err != "" || res.Outcome != string(deployer.OutcomeSuccess) {
 		b.Fatalf("deploy to %d simulated hosts: %v %+v", len(e.hosts), err, res)
 	}
-	p.OK = res.OK
 	return p
 }
 
@@ -219,6 +214,7 @@ func runSimSeries(b *testing.B, sizes []int, runs int) []simPoint {
 		d := time.Duration(runs)
 		out = append(out, simPoint{Hosts: n, Wall: sum.Wall / d, Canary: sum.Canary / d, BotCPU: sum.BotCPU / d,
 			SimCPU: sum.SimCPU / d, PeakRSS: sum.PeakRSS, OK: sum.OK})
+		e.bot.stop()
 		_ = e.cmd.Process.Signal(os.Interrupt)
 		_ = e.cmd.Wait()
 	}

@@ -180,7 +180,7 @@ func Handler(root string, repos ...string) http.Handler {
 	if resolved, err := filepath.EvalSymlinks(root); err == nil {
 		root = resolved // root itself may be a symlink; nothing under it may
 	}
-	h := &handler{root: root, mods: &modulesCache{m: map[string]modulesEntry{}}}
+	h := &handler{root: root, mods: &modulesCache{m: map[string]modulesEntry{}}, seen: &verdicts{m: map[string]verdict{}}}
 	if len(repos) > 0 {
 		h.repos = map[string]bool{}
 		for _, r := range repos {
@@ -194,6 +194,7 @@ type handler struct {
 	root  string
 	repos map[string]bool // nil: any working copy under root
 	mods  *modulesCache
+	seen  *verdicts
 }
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
@@ -218,12 +219,17 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	}
 	defer root.Close()
 	g := gitFS{root: root, h: h}
-	kind, ok := g.servable(segs)
-	if !ok {
-		http.NotFound(w, req)
-		return
-	}
 	name := strings.Join(segs, "/")
+	kind, ok := h.seen.lookup(g, name)
+	if !ok {
+		var dir []string
+		kind, dir, ok = g.servable(segs)
+		if !ok {
+			http.NotFound(w, req)
+			return
+		}
+		h.seen.remember(g, name, kind, dir)
+	}
 	f, err := root.Open(name)
 	if err != nil {
 		http.NotFound(w, req)
@@ -313,27 +319,28 @@ func join(segs []string, more ...string) []string {
 	return append(append(make([]string, 0, len(segs)+len(more)), segs...), more...)
 }
 
-// servable says whether the file at segs may be served, and what it is.
-func (g gitFS) servable(segs []string) (fileKind, bool) {
+// servable says whether the file at segs may be served, what it is, and
+// the git dir it is in.
+func (g gitFS) servable(segs []string) (fileKind, []string, bool) {
 	// No symlink anywhere on the path.
 	for i := 1; i <= len(segs); i++ {
 		fi, ok := g.lstat(segs[:i])
 		if !ok || fi.Mode()&fs.ModeSymlink != 0 {
-			return 0, false
+			return 0, nil, false
 		}
 	}
 
 	// A deploy repository's .git: <repo>/.git, <repo> a working copy.
 	i := indexOf(segs, ".git")
 	if i < 1 {
-		return 0, false
+		return 0, nil, false
 	}
 	if g.h.repos != nil && !g.h.repos[strings.Join(segs[:i], "/")] {
-		return 0, false
+		return 0, nil, false
 	}
 	dir, rest := segs[:i+1], segs[i+1:]
 	if !g.isGitDir(dir) {
-		return 0, false
+		return 0, nil, false
 	}
 
 	// Submodule git dirs: modules/<name>, <name> (which may have slashes)
@@ -349,11 +356,12 @@ func (g gitFS) servable(segs []string) (fileKind, bool) {
 			}
 		}
 		if best == 0 {
-			return 0, false
+			return 0, nil, false
 		}
 		dir, rest = join(dir, rest[:1+best]...), rest[1+best:]
 	}
-	return dumbFile(rest)
+	kind, ok := dumbFile(rest)
+	return kind, dir, ok
 }
 
 func equal(a, b []string) bool {

@@ -43,8 +43,10 @@
 // by [Create] with a first "started" event carrying the deploy's [Meta],
 // and appears atomically with that first line. Each [Writer.Append] writes
 // one whole line with a single write(2) on an O_APPEND descriptor and
-// fsyncs before returning, so an event that was acknowledged survives a
-// crash; the file is never rewritten. After a "finished" event nothing more
+// returns only once an fsync begun after that write has succeeded, so an
+// event that was acknowledged survives a crash; Appends from concurrent
+// hosts share fsyncs (group commit: one fsync makes every line written
+// before it durable). The file is never rewritten. After a "finished" event nothing more
 // is appended.
 //
 // The engine is expected to:

@@ -97,7 +97,12 @@ var ErrNoDeploys = errors.New("no deploys recorded")
 // Read reads a whole journal. A torn last line is reported in Deploy.Torn
 // and ignored; undecodable complete lines are reported in Deploy.BadLines
 // and skipped. The first line must be a started event carrying Meta.
-func Read(path string) (*Deploy, error) {
+func Read(path string) (*Deploy, error) { return read(path, true) }
+
+// read is Read; without keep, the events are applied (to HostState, the
+// outcome, ...) and dropped, Events staying empty: for the index, which
+// needs only the state, at the end of a deploy of a thousand hosts.
+func read(path string, keep bool) (*Deploy, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
@@ -120,6 +125,9 @@ func Read(path string) (*Deploy, error) {
 				d.BadLines = append(d.BadLines, lineNo)
 			} else {
 				d.apply(ev)
+				if !keep {
+					d.Events = d.Events[:0]
+				}
 			}
 			d.Size += int64(len(line))
 		}

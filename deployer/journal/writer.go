@@ -16,17 +16,31 @@ import (
 // for a finished journal.
 var ErrFinished = errors.New("deploy journal is finished")
 
+// fsync makes a journal's writes durable; tests slow it down or make it
+// fail.
+var fsync = (*os.File).Sync
+
 // ErrClosed is returned by Append after Close.
 var ErrClosed = errors.New("deploy journal is closed")
 
 // Writer appends events to one deploy's journal. It is safe for concurrent
-// use.
+// use. Concurrent Appends share fsyncs (group commit): each writes its
+// line, then waits for an fsync that started after its write; the first
+// to wait runs it, and the lines written meanwhile by the others are
+// made durable by the next one, a single fsync for all of them.
 type Writer struct {
+	// syncMu is held by the one goroutine running fsync; it is taken
+	// before mu, never after.
+	syncMu sync.Mutex
+	synced int64 // lines known durable (under mu)
+	syncs  int64 // fsyncs run (under mu), for tests and benchmarks
+
 	mu       sync.Mutex
 	f        *os.File
 	path     string
 	meta     Meta
 	size     int64
+	written  int64 // lines written since open
 	finished bool
 	closed   bool
 	broken   error
@@ -156,13 +170,14 @@ func (w *Writer) Path() string { return w.path }
 // Meta returns the deploy's Meta as written.
 func (w *Writer) Meta() Meta { return w.meta }
 
-// Append writes ev as one line and fsyncs the journal before returning.
+// Append writes ev as one line and returns once it is durable (fsynced).
 // Time and Level are filled in when empty; long texts are cut (MaxOutput,
 // MaxText). Type must be one of the Type constants other than
 // TypeStarted; a finished event needs a known Outcome and is the last one
 // accepted. If the write fails part way, the partial line is cut off again;
 // if fsync fails, the Writer refuses every later event (the state of the
-// file is unknown).
+// file is unknown), and so do the Appends whose line that fsync was to
+// make durable.
 func (w *Writer) Append(ev Event) error {
 	if err := normalize(&ev); err != nil {
 		return err
@@ -171,35 +186,72 @@ func (w *Writer) Append(ev Event) error {
 	if err != nil {
 		return err
 	}
+	seq, err := w.write(line, ev.Type == TypeFinished)
+	if err != nil {
+		return err
+	}
+	if err := w.sync(seq); err != nil {
+		return err
+	}
+	if ev.Type == TypeFinished {
+		w.indexEnd()
+	}
+	return nil
+}
+
+// write appends line to the file and returns its number (the count of
+// lines written once it is); finished marks the journal finished.
+func (w *Writer) write(line []byte, finished bool) (int64, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	switch {
 	case w.closed:
-		return ErrClosed
+		return 0, ErrClosed
 	case w.broken != nil:
-		return w.broken
+		return 0, w.broken
 	case w.finished:
-		return ErrFinished
+		return 0, ErrFinished
 	}
 	n, err := w.f.Write(line)
 	if err != nil {
 		if n > 0 {
 			if terr := w.f.Truncate(w.size); terr != nil {
 				w.broken = fmt.Errorf("journal %s: partial line could not be removed: %v (after: %w)", w.path, terr, err)
-				return w.broken
+				return 0, w.broken
 			}
 		}
-		return fmt.Errorf("journal %s: %w", w.path, err)
+		return 0, fmt.Errorf("journal %s: %w", w.path, err)
 	}
-	if err := w.f.Sync(); err != nil {
+	w.size += int64(n)
+	w.written++
+	w.finished = finished
+	return w.written, nil
+}
+
+// sync returns once line seq is durable: at once if an fsync that
+// started after it was written has succeeded, otherwise after running
+// one, which covers every line written so far.
+func (w *Writer) sync(seq int64) error {
+	w.syncMu.Lock()
+	defer w.syncMu.Unlock()
+	w.mu.Lock()
+	synced, upto, broken := w.synced, w.written, w.broken
+	w.mu.Unlock()
+	switch {
+	case synced >= seq:
+		return nil
+	case broken != nil:
+		return broken
+	}
+	err := fsync(w.f)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.syncs++
+	if err != nil {
 		w.broken = fmt.Errorf("journal %s: fsync: %w", w.path, err)
 		return w.broken
 	}
-	w.size += int64(n)
-	if ev.Type == TypeFinished {
-		w.finished = true
-		w.indexEnd()
-	}
+	w.synced = upto
 	return nil
 }
 
@@ -210,7 +262,7 @@ func (w *Writer) indexEnd() {
 	if !ok {
 		return
 	}
-	if d, err := Read(w.path); err == nil {
+	if d, err := read(w.path, false); err == nil {
 		_ = updateIndex(dir, service, func(ix *Index) { ix.add(d) })
 	}
 }
@@ -222,15 +274,31 @@ func (w *Writer) Finish(outcome Outcome, errText string) error {
 		Duration: time.Since(w.meta.Started).Round(time.Millisecond)})
 }
 
-// Close closes the journal. Events appended so far are already durable.
+// Close closes the journal. Events whose Append returned are already
+// durable; those still waiting for their fsync get it first.
 func (w *Writer) Close() error {
+	w.syncMu.Lock()
+	defer w.syncMu.Unlock()
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.closed {
 		return nil
 	}
 	w.closed = true
-	return w.f.Close()
+	var err error
+	if w.synced < w.written && w.broken == nil {
+		w.syncs++
+		if err = fsync(w.f); err == nil {
+			w.synced = w.written
+		} else {
+			w.broken = fmt.Errorf("journal %s: fsync: %w", w.path, err)
+			err = w.broken
+		}
+	}
+	if cerr := w.f.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 func normalize(ev *Event) error {

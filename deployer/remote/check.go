@@ -1,6 +1,7 @@
 package remote
 
 import (
+	"bufio"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -157,21 +158,6 @@ func (c *Conn) CheckHTTP(ctx context.Context, chk config.Check) CheckResult {
 		r.Err = fmt.Sprintf("invalid URL %q: want http:// or https://", clip(chk.HTTP, 200))
 		return r
 	}
-	tr := &http.Transport{
-		Proxy:                  nil,
-		DialContext:            c.dialContext,
-		DisableKeepAlives:      true,
-		TLSClientConfig:        &tls.Config{InsecureSkipVerify: true}, // see the doc comment
-		TLSHandshakeTimeout:    timeout,
-		ResponseHeaderTimeout:  timeout,
-		MaxResponseHeaderBytes: 64 << 10,
-	}
-	defer tr.CloseIdleConnections()
-	client := &http.Client{
-		Transport:     tr,
-		Timeout:       timeout,
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
@@ -180,16 +166,20 @@ func (c *Conn) CheckHTTP(ctx context.Context, chk config.Check) CheckResult {
 		return r
 	}
 	req.Header.Set("User-Agent", "deploybot-check")
+	req.Close = true
 	start := time.Now()
-	resp, err := client.Do(req)
+	resp, conn, err := c.get(ctx, req)
 	if err != nil {
 		r.Latency = time.Since(start)
 		r.TimedOut = isTimeout(err)
-		r.Err = fmt.Sprintf("GET %s: %v", chk.HTTP, unwrapURLError(err))
+		r.Err = fmt.Sprintf("GET %s: %v", chk.HTTP, err)
 		return r
 	}
+	defer conn.Close()
 	body, rerr := io.ReadAll(io.LimitReader(resp.Body, maxBody))
-	resp.Body.Close()
+	if rerr != nil && ctx.Err() != nil {
+		rerr = fmt.Errorf("%w (%v)", context.DeadlineExceeded, rerr)
+	}
 	r.Latency = time.Since(start)
 	r.Status = resp.StatusCode
 	r.Body = headString(string(body), BodyExcerpt)
@@ -211,10 +201,66 @@ func (c *Conn) CheckHTTP(ctx context.Context, chk config.Check) CheckResult {
 	return r
 }
 
-func unwrapURLError(err error) error {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		return ue.Err
+// maxHeader is the most of an HTTP check's response header read.
+const maxHeader = 64 << 10
+
+// get sends req on a new connection through the SSH connection (TLS for
+// https, the certificate not verified: see CheckHTTP) and reads the
+// response header: one request, no connection pool, no goroutine of its
+// own. The caller closes conn after reading the body; ctx's end closes it
+// too, and the error then wraps context.DeadlineExceeded.
+func (c *Conn) get(ctx context.Context, req *http.Request) (*http.Response, net.Conn, error) {
+	host, port := req.URL.Hostname(), req.URL.Port()
+	if port == "" {
+		port = map[string]string{"http": "80", "https": "443"}[req.URL.Scheme]
+	}
+	raw, err := c.dialContext(ctx, "tcp", net.JoinHostPort(host, port))
+	if err != nil {
+		return nil, nil, c.ctxErr(ctx, err)
+	}
+	stop := context.AfterFunc(ctx, func() { raw.Close() })
+	conn := raw
+	fail := func(err error) (*http.Response, net.Conn, error) {
+		stop()
+		raw.Close()
+		return nil, nil, c.ctxErr(ctx, err)
+	}
+	if req.URL.Scheme == "https" {
+		tc := tls.Client(raw, &tls.Config{InsecureSkipVerify: true, ServerName: host}) // see CheckHTTP
+		if err := tc.HandshakeContext(ctx); err != nil {
+			return fail(err)
+		}
+		conn = tc
+	}
+	if err := req.Write(conn); err != nil {
+		return fail(err)
+	}
+	// Header and body read through one limit: a service sending headers
+	// without end cannot grow them past it.
+	br := bufio.NewReaderSize(io.LimitReader(conn, maxHeader+maxBody+4096), 2048)
+	resp, err := http.ReadResponse(br, req)
+	if err != nil {
+		return fail(err)
+	}
+	return resp, closer{conn, stop}, nil
+}
+
+// closer is a connection whose Close also forgets the context watch.
+type closer struct {
+	net.Conn
+	stop func() bool
+}
+
+func (c closer) Close() error {
+	c.stop()
+	return c.Conn.Close()
+}
+
+// ctxErr is err, or, when ctx ended (which closed the connection under
+// the request), a timeout error saying so.
+func (c *Conn) ctxErr(ctx context.Context, err error) error {
+	if ctx.Err() != nil && !errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("%w (%v)", context.DeadlineExceeded, err)
 	}
 	return err
 }

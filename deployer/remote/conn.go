@@ -28,6 +28,7 @@ type Conn struct {
 	err    error // why the connection ended
 	done   chan struct{}
 	closed bool
+	ka     *time.Timer // the next keepalive
 }
 
 // Sessions returns how many SSH sessions (remote commands) c has opened:
@@ -65,6 +66,9 @@ func (c *Conn) fail(reason error) {
 	c.closed = true
 	c.err = reason
 	close(c.done)
+	if c.ka != nil {
+		c.ka.Stop()
+	}
 	c.mu.Unlock()
 	_ = c.client.Close()
 }
@@ -78,40 +82,43 @@ func (c *Conn) lost(err error) error {
 	return &HostError{Host: c.host.String(), Kind: KindConnectionLost, Err: err}
 }
 
-// keepaliveLoop sends keepalive@openssh.com every interval; a reply (any
-// reply: OpenSSH answers "failure" to unknown requests) proves the peer
-// alive. No reply within max intervals closes the Conn.
-func (c *Conn) keepaliveLoop(interval time.Duration, max int) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	wait := time.Duration(max) * interval
-	for {
-		select {
-		case <-c.done:
-			return
-		case <-t.C:
-		}
-		reply := make(chan error, 1)
-		go func() {
-			_, _, err := c.client.SendRequest("keepalive@openssh.com", true, nil)
-			reply <- err
-		}()
-		timer := time.NewTimer(wait)
-		select {
-		case err := <-reply:
-			timer.Stop()
-			if err != nil {
-				c.fail(fmt.Errorf("keepalive failed: %w", err))
-				return
-			}
-		case <-timer.C:
-			c.fail(fmt.Errorf("no answer to keepalives for %v", wait))
-			return
-		case <-c.done:
-			timer.Stop()
-			return
-		}
+// startKeepalive sends keepalive@openssh.com interval after the last
+// answer; a reply (any reply: OpenSSH answers "failure" to unknown
+// requests) proves the peer alive. No reply within max intervals closes
+// the Conn. Between keepalives nothing runs: a timer, not a goroutine per
+// connection, waits.
+func (c *Conn) startKeepalive(interval time.Duration, max int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.closed {
+		c.ka = time.AfterFunc(interval, func() { c.keepalive(interval, max) })
 	}
+}
+
+// keepalive sends one keepalive and waits for its answer, then schedules
+// the next one, or closes the Conn.
+func (c *Conn) keepalive(interval time.Duration, max int) {
+	wait := time.Duration(max) * interval
+	reply := make(chan error, 1)
+	go func() {
+		_, _, err := c.client.SendRequest("keepalive@openssh.com", true, nil)
+		reply <- err
+	}()
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	select {
+	case err := <-reply:
+		if err != nil {
+			c.fail(fmt.Errorf("keepalive failed: %w", err))
+			return
+		}
+	case <-timer.C:
+		c.fail(fmt.Errorf("no answer to keepalives for %v", wait))
+		return
+	case <-c.done:
+		return
+	}
+	c.startKeepalive(interval, max)
 }
 
 // dialContext opens a TCP connection from the target to addr (as seen

@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -110,6 +111,10 @@ type Dialer struct {
 	KeepaliveMax int
 
 	agentConn net.Conn
+	cmds      memo[string, string]       // script → command line
+	plans     memo[planKey, *deployPlan] // Deploy's plans
+	finals    memo[planKey, string]      // Finalize's scripts
+	algos     sync.Map                   // addr + " " + remote address → host key algorithms to ask for
 }
 
 // NewDialer builds a Dialer from the configuration: cfg.KeyFile is read
@@ -270,7 +275,7 @@ func (d *Dialer) Dial(ctx context.Context, host config.Host) (*Conn, error) {
 		c.fail(fmt.Errorf("connection closed: %w", err))
 	}()
 	if ka := d.keepalive(); ka > 0 {
-		go c.keepaliveLoop(ka, d.keepaliveMax())
+		c.startKeepalive(ka, d.keepaliveMax())
 	}
 	return c, nil
 }
@@ -311,7 +316,24 @@ var probeKey = func() ssh.PublicKey {
 // key we can check (x/crypto prefers ECDSA, OpenSSH's own client asks for
 // what it knows). nil (the defaults) when nothing is known, and the
 // handshake then fails with "unknown host key".
+//
+// The answer is remembered per address: HostKeyCallback does not change
+// while the Dialer is in use, and each probe scans all of known_hosts. The
+// key the host presents is still checked in full by HostKeyCallback on
+// every dial.
 func (d *Dialer) hostKeyAlgorithms(addr string, remote net.Addr) []string {
+	key := addr + " " + remote.String()
+	if v, ok := d.algos.Load(key); ok {
+		return v.([]string)
+	}
+	algos := d.probeAlgorithms(addr, remote)
+	d.algos.Store(key, algos)
+	return algos
+}
+
+// probeAlgorithms asks HostKeyCallback which keys it knows for addr (see
+// hostKeyAlgorithms).
+func (d *Dialer) probeAlgorithms(addr string, remote net.Addr) []string {
 	err := d.HostKeyCallback(addr, remote, probeKey)
 	var ke *knownhosts.KeyError
 	if !errors.As(err, &ke) || len(ke.Want) == 0 {

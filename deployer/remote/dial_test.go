@@ -55,6 +55,38 @@ func TestHostKeyAlgorithms(t *testing.T) {
 	}
 }
 
+// The known key types are asked of known_hosts once per address, not per
+// dial, and a second ask answers the same.
+func TestHostKeyAlgorithmsRemembered(t *testing.T) {
+	edPub, _, _ := ed25519.GenerateKey(rand.Reader)
+	ed, _ := ssh.NewPublicKey(edPub)
+	file := filepath.Join(t.TempDir(), "known_hosts")
+	if err := os.WriteFile(file, []byte(knownhosts.Line([]string{"web1.example.org"}, ed)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cb, err := knownhosts.New(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	probes := map[string]int{}
+	d := &Dialer{HostKeyCallback: func(host string, r net.Addr, k ssh.PublicKey) error {
+		probes[host]++
+		return cb(host, r, k)
+	}}
+	remote := &net.TCPAddr{IP: net.IPv4(192, 0, 2, 1), Port: 22}
+	for range 3 {
+		for _, addr := range []string{"web1.example.org:22", "web3.example.org:22"} {
+			want := map[string]string{"web1.example.org:22": "ssh-ed25519"}[addr]
+			if got := strings.Join(d.hostKeyAlgorithms(addr, remote), " "); got != want {
+				t.Errorf("%s: %q, want %q", addr, got, want)
+			}
+		}
+	}
+	if probes["web1.example.org:22"] != 1 || probes["web3.example.org:22"] != 1 {
+		t.Errorf("known_hosts asked %v; want once per address", probes)
+	}
+}
+
 func TestNewDialerErrors(t *testing.T) {
 	dir := t.TempDir()
 	kh := filepath.Join(dir, "known_hosts")

@@ -4,6 +4,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"testing/iotest"
 	"time"
 )
 
@@ -118,4 +119,36 @@ func hasMarker(out, key string) bool {
 		}
 	}
 	return false
+}
+
+// ReadFrom (what a session's output copier calls) parses a stream read
+// in small pieces as Write does the whole of it.
+func TestParserReadFrom(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("##deploybot pid 77\n")
+	for i := range 40 {
+		stage := "s" + strings.Repeat("a", i%5+1)
+		b.WriteString("##deploybot begin " + stage + "\n" + strings.Repeat("output line of "+stage+"\n", 30) +
+			"##deploybot end " + stage + " 0 " + strconv.Itoa(i) + "\n")
+	}
+	out := b.String()
+	whole, streamed := newParser(), newParser()
+	whole.Write([]byte(out))
+	n, err := streamed.ReadFrom(iotest.OneByteReader(strings.NewReader(out[:readBuf+3])))
+	if err != nil || n != int64(readBuf+3) {
+		t.Fatalf("ReadFrom: %d, %v", n, err)
+	}
+	if _, err := streamed.ReadFrom(strings.NewReader(out[readBuf+3:])); err != nil {
+		t.Fatal(err)
+	}
+	ws, wo, _, wp := whole.result()
+	ss, so, _, sp := streamed.result()
+	if len(ws) != 40 || len(ss) != len(ws) || wo != so || wp != sp || wp != 77 {
+		t.Fatalf("streamed %d stages pid %d, whole %d stages pid %d", len(ss), sp, len(ws), wp)
+	}
+	for i := range ws {
+		if ws[i].Stage != ss[i].Stage || ws[i].Output != ss[i].Output || ws[i].Duration != ss[i].Duration {
+			t.Fatalf("stage %d: streamed %+v, whole %+v", i, ss[i], ws[i])
+		}
+	}
 }

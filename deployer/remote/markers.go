@@ -2,6 +2,7 @@ package remote
 
 import (
 	"bytes"
+	"io"
 	"strconv"
 	"strings"
 	"sync"
@@ -43,6 +44,32 @@ func newParser() *outputParser {
 		stage: tailBuf{max: OutputTail},
 		marks: map[string]string{},
 		now:   time.Now,
+	}
+}
+
+// readBuf is the buffer ReadFrom reads a session's output with. Script
+// output is small; io.Copy's own buffer (32 KiB per stream, two streams
+// per session, held while the session runs) would cost a deploy to a
+// thousand hosts at once tens of megabytes.
+const readBuf = 2 << 10
+
+// ReadFrom copies r's data to p (Write) until EOF, through a small buffer:
+// the SSH session's output copiers use it (io.Copy prefers it).
+func (p *outputParser) ReadFrom(r io.Reader) (int64, error) {
+	buf := make([]byte, readBuf)
+	var n int64
+	for {
+		k, err := r.Read(buf)
+		if k > 0 {
+			p.Write(buf[:k])
+			n += int64(k)
+		}
+		if err == io.EOF {
+			return n, nil
+		}
+		if err != nil {
+			return n, err
+		}
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/crypto/ssh"
@@ -43,6 +44,48 @@ var runHeader = runSh
 // the script runs under /bin/sh, after runHeader.
 func wrapScript(script string) string {
 	return shCommand(runHeader + script)
+}
+
+// memo remembers the values of the last keys asked, at most maxMemo: a
+// deploy runs the same deploy and finalize scripts on every host, and
+// building and quoting scripts of kilobytes per session is work and
+// garbage a thousand hosts multiply. The zero value is ready; it is safe
+// for concurrent use. Values must not be changed once made.
+type memo[K comparable, V any] struct {
+	mu sync.Mutex
+	m  map[K]V
+}
+
+// maxMemo bounds a memo: a run uses a few scripts at a time.
+const maxMemo = 16
+
+// get returns the value of key, made with make unless it is remembered;
+// an error is returned and not remembered.
+func (c *memo[K, V]) get(key K, make func() (V, error)) (V, error) {
+	c.mu.Lock()
+	v, ok := c.m[key]
+	c.mu.Unlock()
+	if ok {
+		return v, nil
+	}
+	v, err := make()
+	if err != nil {
+		return v, err
+	}
+	c.mu.Lock()
+	if c.m == nil || len(c.m) >= maxMemo {
+		c.m = map[K]V{}
+	}
+	c.m[key] = v
+	c.mu.Unlock()
+	return v, nil
+}
+
+// command returns wrapScript(script), made once per script while it is
+// in use.
+func (d *Dialer) command(script string) string {
+	cmd, _ := d.cmds.get(script, func() (string, error) { return wrapScript(script), nil })
+	return cmd
 }
 
 // shCommand is the command line that runs script with /bin/sh whatever
@@ -114,7 +157,7 @@ func (c *Conn) run(ctx context.Context, script string, timeout time.Duration, p 
 		return finish(c.lost(err))
 	}
 	sess.Stdout, sess.Stderr = p, p
-	if err := sess.Start(wrapScript(script)); err != nil {
+	if err := sess.Start(c.d.command(script)); err != nil {
 		return finish(c.lost(err))
 	}
 	defer stdin.Close()

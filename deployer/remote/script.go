@@ -166,6 +166,24 @@ func (t Target) keepRevs() int {
 }
 
 // deployPlan is a generated deploy script and the code of each stage.
+// planKey identifies a deployPlan: the target (Target.key), the
+// revision and force.
+type planKey struct {
+	target, sha string
+	force       bool
+}
+
+// key is every field of t in one comparable value, each quoted, so that
+// no two targets share one.
+func (t Target) key() string {
+	var b []byte
+	for _, s := range append([]string{t.Service, t.Dir, t.ServeURL, t.Repo, t.Restart, strconv.Itoa(t.KeepRevs),
+		t.OpID, t.Undo}, t.Submodules...) {
+		b = strconv.AppendQuote(b, s)
+	}
+	return string(b)
+}
+
 type deployPlan struct {
 	script   string
 	commands map[string]string
@@ -241,7 +259,7 @@ func (t Target) deployPlan(sha string, force bool) (*deployPlan, error) {
 // connection lost, canceled). Stages run before a failure are returned in
 // every case.
 func (c *Conn) Deploy(ctx context.Context, t Target, sha string, force bool, timeout time.Duration) ([]StageResult, error) {
-	plan, err := t.deployPlan(sha, force)
+	plan, err := c.d.plans.get(planKey{t.key(), sha, force}, func() (*deployPlan, error) { return t.deployPlan(sha, force) })
 	if err != nil {
 		return nil, err
 	}
@@ -304,7 +322,7 @@ func (t Target) FinalizeScript(sha string) (string, error) {
 // error is a *BusyError (another operation still runs there; nothing was
 // done), a *StageError (e.g. sha is not current) or a *HostError.
 func (c *Conn) Finalize(ctx context.Context, t Target, sha string) (StageResult, error) {
-	script, err := t.FinalizeScript(sha)
+	script, err := c.d.finals.get(planKey{t.key(), sha, false}, func() (string, error) { return t.FinalizeScript(sha) })
 	if err != nil {
 		return StageResult{}, err
 	}

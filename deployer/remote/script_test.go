@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -390,4 +391,35 @@ func sortedPair(a, b string) []string {
 		return []string{a, b}
 	}
 	return []string{b, a}
+}
+
+// Target.key, which Deploy's plans are remembered by, changes with every
+// field of the Target: a plan is never reused for another target.
+func TestTargetKeyCoversEveryField(t *testing.T) {
+	base := Target{Service: "svc", Dir: "/srv/svc", ServeURL: "http://h", Repo: "svc/deploy",
+		Submodules: []string{"lib"}, Restart: "./r", KeepRevs: 3, OpID: "op", Undo: "u"}
+	v := reflect.ValueOf(&base).Elem()
+	for i := range v.NumField() {
+		changed := base
+		changed.Submodules = append([]string(nil), base.Submodules...)
+		f := reflect.ValueOf(&changed).Elem().Field(i)
+		switch f.Kind() {
+		case reflect.String:
+			f.SetString(f.String() + "x")
+		case reflect.Int:
+			f.SetInt(f.Int() + 1)
+		case reflect.Slice:
+			f.Set(reflect.Append(f, reflect.ValueOf("more")))
+		default:
+			t.Fatalf("field %s: kind %s not covered by this test", v.Type().Field(i).Name, f.Kind())
+		}
+		if changed.key() == base.key() {
+			t.Errorf("changing %s leaves the key the same", v.Type().Field(i).Name)
+		}
+	}
+	a := Target{Service: "a\"", Dir: "b"}
+	b := Target{Service: "a", Dir: "\"b"}
+	if a.key() == b.key() {
+		t.Error("two targets differing in where a quote is share a key")
+	}
 }

@@ -181,6 +181,12 @@ func (t Target) key() string {
 		t.OpID, t.Undo}, t.Submodules...) {
 		b = strconv.AppendQuote(b, s)
 	}
+	// The config files follow the submodules: a count first, so the two
+	// lists cannot be told apart by where one ends.
+	b = strconv.AppendInt(b, int64(len(t.ConfigFiles)), 10)
+	for _, f := range t.ConfigFiles {
+		b = strconv.AppendQuote(strconv.AppendQuote(b, f.Path), f.Content)
+	}
 	return string(b)
 }
 

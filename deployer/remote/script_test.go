@@ -397,11 +397,13 @@ func sortedPair(a, b string) []string {
 // field of the Target: a plan is never reused for another target.
 func TestTargetKeyCoversEveryField(t *testing.T) {
 	base := Target{Service: "svc", Dir: "/srv/svc", ServeURL: "http://h", Repo: "svc/deploy",
-		Submodules: []string{"lib"}, Restart: "./r", KeepRevs: 3, OpID: "op", Undo: "u"}
+		Submodules: []string{"lib"}, Restart: "./r", KeepRevs: 3, OpID: "op", Undo: "u",
+		ConfigFiles: []ConfigFile{{Path: "/etc/svc.yaml", Content: "a: 1\n"}}}
 	v := reflect.ValueOf(&base).Elem()
 	for i := range v.NumField() {
 		changed := base
 		changed.Submodules = append([]string(nil), base.Submodules...)
+		changed.ConfigFiles = append([]ConfigFile(nil), base.ConfigFiles...)
 		f := reflect.ValueOf(&changed).Elem().Field(i)
 		switch f.Kind() {
 		case reflect.String:
@@ -409,13 +411,25 @@ func TestTargetKeyCoversEveryField(t *testing.T) {
 		case reflect.Int:
 			f.SetInt(f.Int() + 1)
 		case reflect.Slice:
-			f.Set(reflect.Append(f, reflect.ValueOf("more")))
+			elem := reflect.New(f.Type().Elem()).Elem()
+			if elem.Kind() == reflect.String {
+				elem.SetString("more")
+			} else {
+				elem.Field(0).SetString("/etc/more")
+			}
+			f.Set(reflect.Append(f, elem))
 		default:
 			t.Fatalf("field %s: kind %s not covered by this test", v.Type().Field(i).Name, f.Kind())
 		}
 		if changed.key() == base.key() {
 			t.Errorf("changing %s leaves the key the same", v.Type().Field(i).Name)
 		}
+	}
+	c1, c2 := base, base
+	c1.ConfigFiles = []ConfigFile{{Path: "/etc/svc.yaml", Content: "a: 2\n"}}
+	c2.ConfigFiles = []ConfigFile{{Path: "/etc/svc.yaml", Content: "a: 3\n"}}
+	if c1.key() == c2.key() {
+		t.Error("two targets differing in a config file's content share a key")
 	}
 	a := Target{Service: "a\"", Dir: "b"}
 	b := Target{Service: "a", Dir: "\"b"}

@@ -133,7 +133,7 @@ func (h *twoHosts) hostConfig(t *testing.T, base string, dh *deployHost, url str
 		j := i + strings.IndexByte(text[i:], '\n')
 		text = text[:i] + key + freeAddr(t) + text[j:]
 	}
-	replace("command_timeout: 8s", "command_timeout: 60s")
+	replace("command_timeout: "+yamlDuration(20*time.Second), "command_timeout: "+yamlDuration(60*time.Second))
 	replace("\naccess:\n", "\n"+h.svc2Conf()+"access:\n")
 	return text
 }
@@ -150,14 +150,15 @@ func (h *twoHosts) svc2Conf() string {
     target_dir: /srv/deployment/%[1]s/deploy
     restart: SVC_PORT=%[4]d SVC_BIN=%[5]s sh ./restart.sh
     port: %[4]d
-    port_timeout: 5s
+    port_timeout: %[9]s
     keep_revs: 2
     checks:
-      - {name: health, http: "http://127.0.0.1:%[4]d/health", timeout: 3s}
+      - {name: health, http: "http://127.0.0.1:%[4]d/health", timeout: %[10]s}
     canary: [%[6]q]
     groups:
       - {name: a, hosts: [%[7]q, %[8]q], parallel: 2}
-`, svc2Name, d.Upstream, d.Dir, svc2Port, d.SvcBin, f.Hosts[0].IP, f.Hosts[1].IP, f.Hosts[2].IP)
+`, svc2Name, d.Upstream, d.Dir, svc2Port, d.SvcBin, f.Hosts[0].IP, f.Hosts[1].IP, f.Hosts[2].IP,
+		yamlDuration(15*time.Second), yamlDuration(10*time.Second))
 }
 
 // command is deploybot args run on host dh (its host name, its

@@ -9,6 +9,7 @@ package main
 
 import (
 	"context"
+	"deploybot/deployer"
 	"errors"
 	"flag"
 	"fmt"
@@ -64,6 +65,7 @@ type env struct {
 }
 
 func main() {
+	deployer.SetGCPercent()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := run(ctx, &env{os.Stdout, os.Stderr}, aliasArgs(os.Args[0], os.Args[1:]))
 	stop()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -71,6 +72,36 @@ func (c *Conn) fail(reason error) {
 	}
 	c.mu.Unlock()
 	_ = c.client.Close()
+}
+
+// serve answers what the target asks of the connection, refusing every
+// channel it opens and every global request, until the connection ends;
+// then it ends c with the reason. A target never has a reason to open a
+// channel to the deploy host (no agent or port forwarding is requested).
+func (c *Conn) serve(chans <-chan ssh.NewChannel, reqs <-chan *ssh.Request) {
+	for chans != nil || reqs != nil {
+		select {
+		case nc, ok := <-chans:
+			if !ok {
+				chans = nil
+				continue
+			}
+			_ = nc.Reject(ssh.Prohibited, "deploybot accepts no channels")
+		case r, ok := <-reqs:
+			if !ok {
+				reqs = nil
+				continue
+			}
+			if r.WantReply {
+				_ = r.Reply(false, nil)
+			}
+		}
+	}
+	err := c.client.Wait()
+	if err == nil {
+		err = io.EOF
+	}
+	c.fail(fmt.Errorf("connection closed: %w", err))
 }
 
 // lost returns the HostError for an operation that failed because the

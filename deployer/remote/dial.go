@@ -5,7 +5,6 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"strings"
@@ -262,18 +261,16 @@ func (d *Dialer) Dial(ctx context.Context, host config.Host) (*Conn, error) {
 	}
 	_ = tcp.SetDeadline(time.Time{})
 	c := &Conn{
-		client: ssh.NewClient(sc, chans, reqs),
+		// Not ssh.NewClient: its three goroutines per connection (global
+		// requests, channel opens, waiting for the end) become one, serve.
+		// Sessions and direct-tcpip channels need only the ssh.Conn; port
+		// forwarding from the target, which needs the rest, is never used.
+		client: &ssh.Client{Conn: sc},
 		host:   host,
 		d:      d,
 		done:   make(chan struct{}),
 	}
-	go func() {
-		err := c.client.Wait()
-		if err == nil {
-			err = io.EOF
-		}
-		c.fail(fmt.Errorf("connection closed: %w", err))
-	}()
+	go c.serve(chans, reqs)
 	if ka := d.keepalive(); ka > 0 {
 		c.startKeepalive(ka, d.keepaliveMax())
 	}

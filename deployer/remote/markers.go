@@ -48,13 +48,13 @@ func newParser() *outputParser {
 }
 
 // readBuf is the buffer ReadFrom reads a session's output with. Script
-// output is small; io.Copy's own buffer (32 KiB per stream, two streams
-// per session, held while the session runs) would cost a deploy to a
-// thousand hosts at once tens of megabytes.
+// output is small; io.Copy's own buffer (32 KiB, held while the session
+// runs) would cost a deploy to a thousand hosts at once tens of
+// megabytes.
 const readBuf = 2 << 10
 
 // ReadFrom copies r's data to p (Write) until EOF, through a small buffer:
-// the SSH session's output copiers use it (io.Copy prefers it).
+// Conn.run reads a session's output with it.
 func (p *outputParser) ReadFrom(r io.Reader) (int64, error) {
 	buf := make([]byte, readBuf)
 	var n int64

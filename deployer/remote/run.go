@@ -156,13 +156,28 @@ func (c *Conn) run(ctx context.Context, script string, timeout time.Duration, p 
 	if err != nil {
 		return finish(c.lost(err))
 	}
-	sess.Stdout, sess.Stderr = p, p
+	// Pipes, not writers: x/crypto would copy each stream in a goroutine
+	// of its own. One goroutine reads stdout to its end, then stderr,
+	// which carries only what fails before run.sh joins it to stdout, and
+	// then waits for the exit status.
+	stdout, err := sess.StdoutPipe()
+	if err != nil {
+		return finish(c.lost(err))
+	}
+	stderr, err := sess.StderrPipe()
+	if err != nil {
+		return finish(c.lost(err))
+	}
 	if err := sess.Start(c.d.command(script)); err != nil {
 		return finish(c.lost(err))
 	}
 	defer stdin.Close()
 	waitc := make(chan error, 1)
-	go func() { waitc <- sess.Wait() }()
+	go func() {
+		_, _ = p.ReadFrom(stdout)
+		_, _ = p.ReadFrom(stderr)
+		waitc <- sess.Wait()
+	}()
 
 	var werr error
 	select {

@@ -73,9 +73,12 @@ func (c *Conn) Check(ctx context.Context, t Target, chk config.Check) CheckResul
 }
 
 // CheckPort waits until 127.0.0.1:port on the target accepts a TCP
-// connection, trying again (every 20 ms, backing off to 250 ms) until
-// within (0: DefaultPortTimeout) has passed. Each attempt is a
-// direct-tcpip channel on the SSH connection: nothing runs on the target.
+// connection, trying again every 20 ms for the first second (a service
+// usually starts within it, and a group ends with its slowest host: each
+// host's wait past its service's start is the group's), then backing off
+// to 250 ms, until within (0: DefaultPortTimeout) has passed. Each
+// attempt is a direct-tcpip channel on the SSH connection: nothing runs
+// on the target.
 func (c *Conn) CheckPort(ctx context.Context, port int, within time.Duration) CheckResult {
 	r := CheckResult{Name: "port", Kind: CheckKindPort}
 	if port < 1 || port > 65535 {
@@ -118,13 +121,19 @@ func (c *Conn) CheckPort(ctx context.Context, port int, within time.Duration) Ch
 			r.TimedOut = true
 			break
 		}
-		delay = min(2*delay, 250*time.Millisecond)
+		if time.Since(start) >= portFastPolling {
+			delay = min(2*delay, 250*time.Millisecond)
+		}
 	}
 	r.Latency = time.Since(start)
 	r.Output = fmt.Sprintf("%d attempts in %v", attempts, r.Latency.Round(time.Millisecond))
 	r.Err = fmt.Sprintf("%s did not accept a connection within %v: %v", addr, within, last)
 	return r
 }
+
+// portFastPolling is how long CheckPort tries every 20 ms before it
+// backs off.
+const portFastPolling = time.Second
 
 // CheckHTTP fetches chk.HTTP from the target's side: the TCP connection is
 // a channel of the SSH connection, opened by the target's sshd (so

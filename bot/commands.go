@@ -280,7 +280,9 @@ func (b *Bot) appendSAL(ctx context.Context, e *sal.Entry) appendResult {
 		// Lines queued earlier go first, so the log keeps their order.
 		n, err := b.spool.Flush(actx, b.store)
 		b.metrics.SpoolFlushed(n)
-		if err != nil && actx.Err() != nil {
+		if err != nil && (actx.Err() != nil || b.spoolHolds()) {
+			// Earlier lines still wait: e waits behind them, even if the
+			// store is back by the time e could be appended.
 			return b.queueSAL(e, err)
 		}
 	}
@@ -295,6 +297,13 @@ func (b *Bot) appendSAL(ctx context.Context, e *sal.Entry) appendResult {
 		return appendResult{err: err}
 	}
 	return b.queueSAL(e, err)
+}
+
+// spoolHolds reports whether lines wait in the spool; false if it cannot
+// be read (then nothing queued can go first anyway).
+func (b *Bot) spoolHolds() bool {
+	p, err := b.spool.Pending()
+	return err == nil && len(p) > 0
 }
 
 // queueSAL puts e in the spool after the store failed with err.

@@ -16,14 +16,50 @@ import (
 // unreachable, and otherwise passes through to a real store.
 type downStore struct {
 	sal.Store
-	down atomic.Bool
+	down     atomic.Bool
+	failNext atomic.Int32 // while down is not set, fail this many more
 }
 
 func (s *downStore) Append(ctx context.Context, e *sal.Entry) error {
-	if s.down.Load() {
+	if s.down.Load() || s.failNext.Add(-1) >= 0 {
 		return errors.New("database is unreachable")
 	}
 	return s.Store.Append(ctx, e)
+}
+
+// The store comes back between the flush of the queued lines (which
+// fails) and the new line's own append: the new line still waits behind
+// the queued ones, so the log keeps the order they were acknowledged in.
+func TestLogQueuedBehindWaitingLines(t *testing.T) {
+	b, w, real := newTestBot(t)
+	store := &downStore{Store: real}
+	b.store = store
+	spool, err := sal.OpenSpool(filepath.Join(t.TempDir(), "sal.spool"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.spool = spool
+	ctx := context.Background()
+
+	store.down.Store(true)
+	if got := b.runLine(t, w, "alice", "alice", "#ops", "!log first"); len(got) != 1 || !strings.Contains(got[0], "It is queued") {
+		t.Fatalf("reply = %q", got)
+	}
+	store.down.Store(false)
+	store.failNext.Store(1) // the flush of "first" fails, then the store is back
+	if got := b.runLine(t, w, "alice", "alice", "#ops", "!log second"); len(got) != 1 || !strings.Contains(got[0], "It is queued") {
+		t.Fatalf("reply = %q, want the line queued behind the waiting one", got)
+	}
+	if es, _ := real.List(ctx, sal.Query{}); len(es) != 0 {
+		t.Fatalf("stored before the waiting line: %+v", es)
+	}
+	if _, err := spool.Flush(ctx, store); err != nil {
+		t.Fatal(err)
+	}
+	es, _ := real.List(ctx, sal.Query{})
+	if len(es) != 2 || es[1].Message != "first" || es[0].Message != "second" {
+		t.Fatalf("entries = %+v", es)
+	}
 }
 
 func TestLogQueuedWhileStoreIsDown(t *testing.T) {

@@ -95,10 +95,15 @@ type timeline struct {
 	t0  time.Time
 	at  map[string]time.Duration // "<group> <milestone>" → first time
 	end map[string]time.Duration // "<group> <milestone>" → last time
+	// took sums the durations the hosts report of each stage (the
+	// target's own measure), n counts them: "<group> <stage>".
+	took map[string]time.Duration
+	n    map[string]int
 }
 
 func newTimeline() *timeline {
-	return &timeline{t0: time.Now(), at: map[string]time.Duration{}, end: map[string]time.Duration{}}
+	return &timeline{t0: time.Now(), at: map[string]time.Duration{}, end: map[string]time.Duration{},
+		took: map[string]time.Duration{}, n: map[string]int{}}
 }
 
 // Observe implements deployer.Observer.
@@ -109,6 +114,11 @@ func (t *timeline) Observe(ev deployer.Event) {
 		m = string(ev.Type)
 	case deployer.EventStage:
 		m = "stage " + ev.Stage
+	case deployer.EventCheckResult:
+		if len(ev.Checks) == 0 {
+			return
+		}
+		m = "check " + ev.Checks[0].Name
 	default:
 		return
 	}
@@ -116,6 +126,10 @@ func (t *timeline) Observe(ev deployer.Event) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	k := ev.Group + " " + m
+	if ev.Type == deployer.EventStage {
+		t.took[k] += ev.Duration
+		t.n[k]++
+	}
 	if _, ok := t.at[k]; !ok {
 		t.at[k] = d
 	}
@@ -123,7 +137,8 @@ func (t *timeline) Observe(ev deployer.Event) {
 }
 
 // String lists the milestones in time order: first (and last, when
-// several hosts reached it) in seconds.
+// several hosts reached it) in seconds, and for stages the mean time the
+// hosts report they took.
 func (t *timeline) String() string {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -137,6 +152,9 @@ func (t *timeline) String() string {
 		fmt.Fprintf(&b, "%s %.2f", strings.TrimSpace(k), t.at[k].Seconds())
 		if e := t.end[k]; e-t.at[k] > time.Millisecond {
 			fmt.Fprintf(&b, "–%.2f", e.Seconds())
+		}
+		if n := t.n[k]; n > 0 {
+			fmt.Fprintf(&b, " (took %v each)", (t.took[k] / time.Duration(n)).Round(time.Millisecond))
 		}
 		b.WriteString("; ")
 	}

@@ -318,6 +318,17 @@ func TestScriptsLocal(t *testing.T) {
 	if refs := git(t, filepath.Join(c, "cache"), "for-each-ref", "--format=%(refname)", "refs/deploybot/"); strings.Contains(refs, sha[0]) || !strings.Contains(refs, sha[2]) {
 		t.Errorf("cache keep-refs = %q", refs)
 	}
+	// The submodule's commit of each kept revision is kept too (its
+	// checkout borrows the cache's objects), and nothing was cloned.
+	for _, s := range sha[1:3] {
+		pin := strings.TrimSpace(git(t, filepath.Join(c, "cache"), "rev-parse", "refs/deploybot/modules/"+s+"/lib"))
+		if want := strings.TrimSpace(git(t, filepath.Join(c, "revs", s, "lib"), "rev-parse", "HEAD")); pin != want {
+			t.Errorf("revision %s: submodule keep-ref %q, checked out %q", s, pin, want)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(c, "revs", sha[2], ".git", "modules")); !os.IsNotExist(err) {
+		t.Errorf("a submodule was cloned into .git/modules: %v", err)
+	}
 
 	// Deploy the fourth, do not finalize, roll back: the third again.
 	if _, _, code, out := l.deploy(sha[3], false); code != 0 {

@@ -12,8 +12,10 @@
 #   DEPLOY_URL         the deploy repository's URL (<serve_url>/<repo>/.git)
 #   DEPLOY_FORCE       1: check revs/<sha> out afresh, even if live and done
 #   DEPLOY_SUBMODULES  the submodule names, blank-separated (validated: no
-#                      blanks nor glob characters in a name); each is cloned
-#                      from $DEPLOY_URL/modules/<name>; empty: none
+#                      blanks nor glob characters in a name); each is
+#                      fetched into the cache from $DEPLOY_URL/modules/<name>
+#                      (when its commit is not there yet) and checked out
+#                      from it (checkout_module); empty: none
 #   DEPLOY_RESTART     the restart command; empty: no restart stage
 #   DEPLOY_CF_COUNT    the number of config files (configfiles.sh); 0: no
 #                      config stage
@@ -48,6 +50,36 @@ rev_old=$revs/.$DEPLOY_SHA.old
 # command that failed.
 abort() { _rc=$?; rm -rf "$rev_tmp"; return "$_rc"; }
 
+# module_rev NAME sets _p to the path of submodule NAME in revision
+# DEPLOY_SHA (its .gitmodules, read in the cache) and _l to the commit its
+# gitlink records; it fails when the revision has no such submodule.
+module_rev() {
+	_p=$(git -C "$cache" config --blob "$DEPLOY_SHA:.gitmodules" "submodule.$1.path" 2>/dev/null) && [ -n "$_p" ] || return
+	_l=$(git -C "$cache" ls-tree "$DEPLOY_SHA" -- "$_p") || return
+	case $_l in "160000 commit "*) ;; *) return 1 ;; esac
+	_l=${_l#160000 commit }
+	_l=${_l%%[[:space:]]*}
+}
+
+# checkout_module NAME checks submodule NAME out at _p, commit _l (see
+# module_rev), in rev_tmp, as git submodule update would but from the
+# cache, where s_fetch put the commit (fetched from
+# $DEPLOY_URL/modules/NAME when it was not there yet, and kept by
+# refs/deploybot/modules/<sha>/NAME until finalize prunes the revision):
+# a repository of its own in the submodule's directory, borrowing the
+# cache's objects, with nothing to fetch. The submodule's own submodules,
+# if any, are updated by git, from the URLs its .gitmodules gives
+# (relative ones against $DEPLOY_URL/modules/NAME, its origin).
+checkout_module() {
+	git -C "$rev_tmp" config "submodule.$1.url" "$DEPLOY_URL/modules/$1" || return
+	git -c init.defaultBranch=deploy init -q --template= "$rev_tmp/$_p" || return
+	printf '%s\n' "$cache/objects" >"$rev_tmp/$_p/.git/objects/info/alternates" || return
+	git -C "$rev_tmp/$_p" -c advice.detachedHead=false checkout -q --detach "$_l" || return
+	[ -f "$rev_tmp/$_p/.gitmodules" ] || return 0
+	git -C "$rev_tmp/$_p" config remote.origin.url "$DEPLOY_URL/modules/$1" || return
+	GIT_TERMINAL_PROMPT=0 git -C "$rev_tmp/$_p" submodule update -q --init --recursive
+}
+
 s_fetch() {
 	[ -d "$revs" ] || mkdir -p "$revs" || return
 	printf '%s\n' "$DEPLOY_SHA" >"$deploying" || return
@@ -60,6 +92,15 @@ s_fetch() {
 		git -C "$cache" cat-file -e "$DEPLOY_SHA^{commit}" 2>/dev/null || { printf '%s\n' "revision $DEPLOY_SHA is not in $DEPLOY_URL"; return 2; }
 	fi
 	git -C "$cache" update-ref "refs/deploybot/revs/$DEPLOY_SHA" "$DEPLOY_SHA" || return
+	# shellcheck disable=SC2086 # split on blanks; names have no glob characters
+	for _m in $DEPLOY_SUBMODULES; do
+		module_rev "$_m" || continue
+		if ! git -C "$cache" cat-file -e "$_l^{commit}" 2>/dev/null; then
+			GIT_TERMINAL_PROMPT=0 git -C "$cache" fetch -q --no-tags "$DEPLOY_URL/modules/$_m" "+HEAD:refs/deploybot/fetched/$_m/HEAD" "+refs/*:refs/deploybot/fetched/$_m/*" || return
+			git -C "$cache" cat-file -e "$_l^{commit}" 2>/dev/null || { printf '%s\n' "submodule $_m: revision $_l is not in $DEPLOY_URL/modules/$_m"; return 2; }
+		fi
+		git -C "$cache" update-ref "refs/deploybot/modules/$DEPLOY_SHA/$_m" "$_l" || return
+	done
 }
 
 s_checkout() {
@@ -71,9 +112,9 @@ s_checkout() {
 	if [ -n "$DEPLOY_SUBMODULES" ] && [ -f "$rev_tmp/.gitmodules" ]; then
 		# shellcheck disable=SC2086 # split on blanks; names have no glob characters
 		for _m in $DEPLOY_SUBMODULES; do
-			git -C "$rev_tmp" config "submodule.$_m.url" "$DEPLOY_URL/modules/$_m" || abort || return
+			module_rev "$_m" || continue
+			checkout_module "$_m" || abort || return
 		done
-		GIT_TERMINAL_PROMPT=0 git -C "$rev_tmp" submodule update -q --init --recursive || abort || return
 	fi
 	if [ "$DEPLOY_FORCE" = 1 ] && [ -e "$rev" ]; then
 		[ ! -e "$rev_old" ] || rm -rf "$rev_old" || abort || return

@@ -3,9 +3,9 @@
 # after common.sh, op.sh and claim.sh. The revision must be current (exit
 # status 3 if not). It becomes .done and the newest line of .history,
 # which keeps the last DEPLOY_KEEP_REVS done revisions; .deploying is
-# removed, and so is every revision directory (and its keep-ref in the
-# cache) that is neither kept nor current, with any leftover .<sha>.tmp
-# and .<sha>.old.
+# removed, and so is every revision directory (and its keep-refs in the
+# cache: the revision's, and its submodules' commits') that is neither
+# kept nor current, with any leftover .<sha>.tmp and .<sha>.old.
 #
 # Prelude variables:
 #   DEPLOY_DIR        target_dir
@@ -41,6 +41,11 @@ for _d in "$revs"/* "$revs"/.*.tmp "$revs"/.*.old; do
 	if [ "$current" -ef "$_d" ]; then continue; fi
 	echo "removing revs/$_n"
 	rm -rf "$_d" || exit
-	case $_n in .*) ;; *) git -C "$cache" update-ref -d "refs/deploybot/revs/$_n" 2>/dev/null ;; esac
+	case $_n in .*) ;; *)
+		git -C "$cache" update-ref -d "refs/deploybot/revs/$_n" 2>/dev/null
+		_r=$(git -C "$cache" for-each-ref --format='delete %(refname)' "refs/deploybot/modules/$_n/")
+		[ -z "$_r" ] || printf '%s\n' "$_r" | git -C "$cache" update-ref --stdin
+		;;
+	esac
 done
 echo "done: $DEPLOY_SHA; keeping: $*"

@@ -39,11 +39,14 @@
 //
 //	C/cache                 bare git repository, fetched over (dumb) HTTP from
 //	                        <serve_url>/<repo>/.git; refs/deploybot/revs/<sha>
-//	                        keeps every checked-out revision's objects alive
+//	                        keeps every checked-out revision's objects alive,
+//	                        refs/deploybot/modules/<sha>/<commit> the commits
+//	                        of its submodules, fetched into C/cache from
+//	                        <serve_url>/<repo>/.git/modules/<name> when new
 //	C/revs/<sha>            a checkout of <sha> (its objects borrowed from
-//	                        C/cache through objects/info/alternates), with
-//	                        submodules cloned from
-//	                        <serve_url>/<repo>/.git/modules/<name>
+//	                        C/cache through objects/info/alternates); each
+//	                        submodule a repository of its own in its
+//	                        directory, borrowing C/cache's objects too
 //	C/revs/<sha>/.git/config-files/<P>
 //	                        the rendered config file of absolute path P
 //	                        (Target.ConfigFiles, the config stage); P is a

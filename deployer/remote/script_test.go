@@ -321,9 +321,10 @@ func TestScriptsLocal(t *testing.T) {
 	// The submodule's commit of each kept revision is kept too (its
 	// checkout borrows the cache's objects), and nothing was cloned.
 	for _, s := range sha[1:3] {
-		pin := strings.TrimSpace(git(t, filepath.Join(c, "cache"), "rev-parse", "refs/deploybot/modules/"+s+"/lib"))
-		if want := strings.TrimSpace(git(t, filepath.Join(c, "revs", s, "lib"), "rev-parse", "HEAD")); pin != want {
-			t.Errorf("revision %s: submodule keep-ref %q, checked out %q", s, pin, want)
+		head := strings.TrimSpace(git(t, filepath.Join(c, "revs", s, "lib"), "rev-parse", "HEAD"))
+		pins := strings.TrimSpace(git(t, filepath.Join(c, "cache"), "for-each-ref", "--format=%(objectname)", "refs/deploybot/modules/"+s+"/"))
+		if pins != head {
+			t.Errorf("revision %s: submodule keep-refs %q, checked out %q", s, pins, head)
 		}
 	}
 	if _, err := os.Stat(filepath.Join(c, "revs", sha[2], ".git", "modules")); !os.IsNotExist(err) {

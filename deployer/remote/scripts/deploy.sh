@@ -65,7 +65,9 @@ module_rev() {
 # module_rev), in rev_tmp, as git submodule update would but from the
 # cache, where s_fetch put the commit (fetched from
 # $DEPLOY_URL/modules/NAME when it was not there yet, and kept by
-# refs/deploybot/modules/<sha>/NAME until finalize prunes the revision):
+# refs/deploybot/modules/<sha>/<commit> until finalize prunes the
+# revision; refs/deploybot/module-fetch/ holds the refs of the last
+# submodule fetched, each kept only until the next fetch):
 # a repository of its own in the submodule's directory, borrowing the
 # cache's objects, with nothing to fetch. The submodule's own submodules,
 # if any, are updated by git, from the URLs its .gitmodules gives
@@ -96,10 +98,10 @@ s_fetch() {
 	for _m in $DEPLOY_SUBMODULES; do
 		module_rev "$_m" || continue
 		if ! git -C "$cache" cat-file -e "$_l^{commit}" 2>/dev/null; then
-			GIT_TERMINAL_PROMPT=0 git -C "$cache" fetch -q --no-tags "$DEPLOY_URL/modules/$_m" "+HEAD:refs/deploybot/fetched/$_m/HEAD" "+refs/*:refs/deploybot/fetched/$_m/*" || return
+			GIT_TERMINAL_PROMPT=0 git -C "$cache" fetch -q --no-tags "$DEPLOY_URL/modules/$_m" '+HEAD:refs/deploybot/module-fetch/HEAD' '+refs/*:refs/deploybot/module-fetch/refs/*' || return
 			git -C "$cache" cat-file -e "$_l^{commit}" 2>/dev/null || { printf '%s\n' "submodule $_m: revision $_l is not in $DEPLOY_URL/modules/$_m"; return 2; }
 		fi
-		git -C "$cache" update-ref "refs/deploybot/modules/$DEPLOY_SHA/$_m" "$_l" || return
+		git -C "$cache" update-ref "refs/deploybot/modules/$DEPLOY_SHA/$_l" "$_l" || return
 	done
 }
 

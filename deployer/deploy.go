@@ -257,8 +257,9 @@ func ValidateRev(rev string) error { return gitrepo.ValidateRev(rev) }
 // it ended the deploy (the journal then stays unfinished).
 //
 // The first group (the canary) is dialed alone and starts at once; the
-// other hosts are dialed meanwhile, so the time to the canary's first
-// stage does not grow with the fleet. When finalizesEarly, every host is
+// other hosts are dialed once its first deploy session opens (or the
+// group ended without one), while it deploys, so the time to the canary's
+// first stage does not grow with the fleet. When finalizesEarly, every host is
 // finalized as soon as it passes (a session right after its checks), and
 // a rollback undoes it; otherwise every host is finalized once all groups
 // passed.
@@ -266,7 +267,7 @@ func (r *run) deploy(ctx context.Context) (Outcome, string, error) {
 	groups := r.svc.Rollout()
 	if len(groups) > 0 {
 		r.dialHosts(ctx, groups[0].Hosts)
-		stop := r.dialAhead(ctx, groups[1:])
+		stop := r.dialAhead(ctx, groups[1:], r.firstSession)
 		defer stop()
 	}
 	if ctx.Err() != nil {
@@ -283,6 +284,9 @@ func (r *run) deploy(ctx context.Context) (Outcome, string, error) {
 			}
 		}
 		stop, reason := r.runGroup(ctx, gi == 0 && g.Name == config.CanaryGroup, g)
+		if !stop {
+			r.started() // the first group opened no session: dial ahead now
+		}
 		if ctx.Err() != nil {
 			return OutcomeInterrupted, "", ctx.Err()
 		}
@@ -321,8 +325,9 @@ func (r *run) dialHosts(ctx context.Context, hosts []config.Host) {
 }
 
 // dialAhead dials the hosts of groups in the background, in rollout
-// order; stop cancels what has not connected yet and waits for the rest.
-func (r *run) dialAhead(ctx context.Context, groups []config.Group) (stop func()) {
+// order, once after is closed; stop cancels what has not connected yet
+// and waits for the rest.
+func (r *run) dialAhead(ctx context.Context, groups []config.Group, after <-chan struct{}) (stop func()) {
 	var hosts []config.Host
 	for _, g := range groups {
 		hosts = append(hosts, g.Hosts...)
@@ -331,6 +336,11 @@ func (r *run) dialAhead(ctx context.Context, groups []config.Group) (stop func()
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
+		select {
+		case <-after:
+		case <-dctx.Done():
+			return
+		}
 		r.dialHosts(dctx, hosts)
 	}()
 	return func() { cancel(); <-done }

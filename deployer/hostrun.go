@@ -46,6 +46,7 @@ func (r *run) deployHost(ctx context.Context, group, host string) bool {
 	r.journal(journal.Event{Type: journal.TypeStageStarted, Group: group, Host: host, Stage: stageDeploy,
 		Command: fmt.Sprintf("deploy %s (fetch, checkout, promote, restart)", r.sha)})
 	r.update(host, func(h *hostRun) { h.changed, h.inFlight = true, true })
+	r.started()
 	stages, err := c.Deploy(ctx, r.target, r.sha, r.force, r.e.commandTimeout())
 	r.update(host, func(h *hostRun) { h.inFlight = false })
 	for _, st := range stages {

@@ -35,6 +35,13 @@ type run struct {
 	// stop ends the run's context when its lock is fenced (see fenced).
 	stop context.CancelCauseFunc
 
+	// firstSession is closed (once, by started) when the first deploy
+	// session is about to open, or the first group ended without one:
+	// the other hosts are dialed from then on (dialAhead), so their
+	// handshakes do not compete with the canary's start for the CPU.
+	firstSession chan struct{}
+	startedOnce  sync.Once
+
 	mu     sync.Mutex
 	hosts  map[string]*hostRun // every host of the service
 	order  []string            // groups started so far, in order
@@ -50,6 +57,9 @@ type run struct {
 	stale   map[string]string
 	stopped int // hosts where such an operation was found and stopped
 }
+
+// started closes firstSession, the first time only.
+func (r *run) started() { r.startedOnce.Do(func() { close(r.firstSession) }) }
 
 // hostRun is what the run knows of one host.
 type hostRun struct {
@@ -71,7 +81,7 @@ type hostRun struct {
 
 func (e *Engine) newRun(s *config.Service, id, who, source string, p Prompter, obs Observer) *run {
 	r := &run{e: e, svc: s, id: id, who: who, source: source, p: p, obs: obs, start: time.Now(),
-		abort: make(chan struct{}), hosts: map[string]*hostRun{}, stage: StagePreparing}
+		abort: make(chan struct{}), hosts: map[string]*hostRun{}, stage: StagePreparing, firstSession: make(chan struct{})}
 	for _, g := range s.Rollout() {
 		for _, h := range g.Hosts {
 			r.hosts[h.String()] = &hostRun{cfg: h, group: g.Name}

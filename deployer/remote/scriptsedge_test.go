@@ -161,3 +161,27 @@ func TestScriptsLocalEdges(t *testing.T) {
 		t.Errorf("rollback with a bad .done: %d %q", code, out)
 	}
 }
+
+// A .gitmodules whose path for a submodule leaves the revision (or names
+// something that is not its gitlink) is refused at fetch, naming the
+// submodule: nothing is created outside the revision's directory.
+func TestSubmodulePathOutsideRevision(t *testing.T) {
+	f := newGitFixture(t, "127.0.0.1:0", 1)
+	for _, bad := range []string{"../escaped", "./lib", "lib/../lib", "version"} {
+		t.Run(bad, func(t *testing.T) {
+			git(t, f.dir, "config", "-f", ".gitmodules", "submodule.lib.path", bad)
+			git(t, f.dir, "commit", "-q", "-a", "-m", "path "+bad)
+			sha := git(t, f.dir, "rev-parse", "HEAD")
+			git(t, f.dir, "update-server-info")
+			base := t.TempDir()
+			l := local{t, Target{Dir: filepath.Join(base, "svc", "deploy"), ServeURL: f.ServeURL, Repo: f.Repo, Submodules: []string{"lib"}}}
+			stages, _, code, out := l.deploy(sha, false)
+			if code == 0 || len(stages) != 1 || stages[0].Stage != StageFetch || !strings.Contains(out, "submodule lib: no gitlink for it") {
+				t.Fatalf("deploy with submodule path %q: exit %d, stages %+v\n%s", bad, code, stages, out)
+			}
+			if _, err := os.Stat(filepath.Join(base, "svc", "escaped")); !os.IsNotExist(err) {
+				t.Errorf("something was made outside the revision: %v", err)
+			}
+		})
+	}
+}

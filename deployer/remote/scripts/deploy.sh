@@ -52,13 +52,19 @@ abort() { _rc=$?; rm -rf "$rev_tmp"; return "$_rc"; }
 
 # module_rev NAME sets _p to the path of submodule NAME in revision
 # DEPLOY_SHA (its .gitmodules, read in the cache) and _l to the commit its
-# gitlink records; it fails when the revision has no such submodule.
+# gitlink records; it fails when the revision has no such submodule at a
+# path inside it (the deploy host lists only those it has).
 module_rev() {
 	_p=$(git -C "$cache" config --blob "$DEPLOY_SHA:.gitmodules" "submodule.$1.path" 2>/dev/null) && [ -n "$_p" ] || return
+	# A path inside the revision only: no empty, . or .. component.
+	case /$_p/ in *//* | */./* | */../*) return 1 ;; esac
 	_l=$(git -C "$cache" ls-tree "$DEPLOY_SHA" -- "$_p") || return
-	case $_l in "160000 commit "*) ;; *) return 1 ;; esac
+	# One entry (a path with glob characters may match several), a gitlink.
+	case $_l in *"
+"*) return 1 ;; "160000 commit "*) ;; *) return 1 ;; esac
 	_l=${_l#160000 commit }
-	_l=${_l%%[[:space:]]*}
+	_l=${_l%%"	"*}
+	case $_l in *[!0-9a-f]* | '') return 1 ;; esac
 }
 
 # checkout_module NAME checks submodule NAME out at _p, commit _l (see
@@ -96,7 +102,7 @@ s_fetch() {
 	git -C "$cache" update-ref "refs/deploybot/revs/$DEPLOY_SHA" "$DEPLOY_SHA" || return
 	# shellcheck disable=SC2086 # split on blanks; names have no glob characters
 	for _m in $DEPLOY_SUBMODULES; do
-		module_rev "$_m" || continue
+		module_rev "$_m" || { printf '%s\n' "submodule $_m: no gitlink for it at a path inside $DEPLOY_SHA"; return 2; }
 		if ! git -C "$cache" cat-file -e "$_l^{commit}" 2>/dev/null; then
 			GIT_TERMINAL_PROMPT=0 git -C "$cache" fetch -q --no-tags "$DEPLOY_URL/modules/$_m" '+HEAD:refs/deploybot/module-fetch/HEAD' '+refs/*:refs/deploybot/module-fetch/refs/*' || return
 			git -C "$cache" cat-file -e "$_l^{commit}" 2>/dev/null || { printf '%s\n' "submodule $_m: revision $_l is not in $DEPLOY_URL/modules/$_m"; return 2; }
@@ -114,7 +120,7 @@ s_checkout() {
 	if [ -n "$DEPLOY_SUBMODULES" ] && [ -f "$rev_tmp/.gitmodules" ]; then
 		# shellcheck disable=SC2086 # split on blanks; names have no glob characters
 		for _m in $DEPLOY_SUBMODULES; do
-			module_rev "$_m" || continue
+			module_rev "$_m" || { printf '%s\n' "submodule $_m: no gitlink for it at a path inside $DEPLOY_SHA"; false; } || abort || return
 			checkout_module "$_m" || abort || return
 		done
 	fi

@@ -96,17 +96,12 @@ func runInstallAliases(_ context.Context, e *env, args []string) int {
 	force := fs.Bool("force", false, "replace existing files of those names")
 	usage := fs.Usage
 	fs.Usage = func() { usage(); fmt.Fprint(fs.Output(), installAliasesHelp) }
-	pos, code := parseInterspersed(fs, args)
+	dir, given, code := parseOptionalArg(fs, args)
 	if code >= 0 {
 		return code
 	}
-	if len(pos) > 1 {
-		fs.Usage()
-		return exitUsage
-	}
-	dir := "/usr/local/bin"
-	if len(pos) == 1 {
-		dir = pos[0]
+	if !given {
+		dir = "/usr/local/bin"
 	}
 	self, err := os.Executable()
 	if err == nil {

@@ -98,6 +98,14 @@ func TestCommandsTakeTheServiceHere(t *testing.T) {
 	if code, out, errOut := runCLI(t, "deploy", "-c", conf); code != exitFailed || !strings.Contains(errOut, "svc") || !strings.Contains(errOut, "db migration") {
 		t.Errorf("deploy here while locked: %d %q %q", code, out, errOut)
 	}
+	// An empty argument ("$UNSET" in a script) is not taken for none: it
+	// never means the service here.
+	for _, args := range [][]string{{"deploy", ""}, {"unlock", ""}, {"deploy-log", "", "--latest"}} {
+		code, out, errOut := runCLI(t, append(args, "-c", conf)...)
+		if code == exitOK || strings.Contains(out+errOut, "svc") {
+			t.Errorf("%q here: %d %q %q", args, code, out, errOut)
+		}
+	}
 	if code, out, errOut := runCLI(t, "unlock", "-c", conf); code != exitOK || !strings.HasPrefix(out, "svc unlocked") {
 		t.Fatalf("unlock here: %d %q %q", code, out, errOut)
 	}

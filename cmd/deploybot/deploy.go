@@ -42,6 +42,25 @@ func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, int) {
 	}
 }
 
+// parseOptionalArg parses fs's flags, anywhere among args, and at most one
+// positional argument: given says whether there was one (an empty one, as
+// "$UNSET" gives, counts: it is not taken for none). More than one is a
+// usage error. code is exitUsage then (after the usage), or parseFlags'
+// code; -1 when the command goes on.
+func parseOptionalArg(fs *flag.FlagSet, args []string) (arg string, given bool, code int) {
+	pos, code := parseInterspersed(fs, args)
+	switch {
+	case code >= 0:
+		return "", false, code
+	case len(pos) > 1:
+		fs.Usage()
+		return "", false, exitUsage
+	case len(pos) == 1:
+		return pos[0], true, -1
+	}
+	return "", false, -1
+}
+
 // operator is who runs the command: $SUDO_USER, else the login name.
 func operator() string {
 	if u := os.Getenv("SUDO_USER"); u != "" {
@@ -103,22 +122,16 @@ func runDeploy(ctx context.Context, e *env, args []string) int {
 	force := fs.Bool("force", false, "redeploy even if the revision is already live")
 	usage := fs.Usage
 	fs.Usage = func() { usage(); fmt.Fprint(fs.Output(), deployHelp) }
-	pos, code := parseInterspersed(fs, args)
+	service, given, code := parseOptionalArg(fs, args)
 	if code >= 0 {
 		return code
 	}
-	if len(pos) > 1 {
-		fs.Usage()
-		return exitUsage
-	}
-	if len(pos) == 0 { // inside a deploy repository, as with Scap3
-		svc, code := needServiceHere(e, "deploy", *conf)
-		if code >= 0 {
+	if !given { // inside a deploy repository, as with Scap3
+		if service, code = needServiceHere(e, "deploy", *conf); code >= 0 {
 			return code
 		}
-		pos = append(pos, svc)
 	}
-	req := deployer.Request{Service: pos[0], Rev: *rev, Message: *msg, Force: *force}
+	req := deployer.Request{Service: service, Rev: *rev, Message: *msg, Force: *force}
 	return deployFromShell(ctx, e, "deploy", *conf, req, *dry)
 }
 

@@ -33,17 +33,11 @@ func runDeployLog(ctx context.Context, e *env, args []string) int {
 	n := fs.Int("n", 20, "how many deploys to list")
 	usage := fs.Usage
 	fs.Usage = func() { usage(); fmt.Fprint(fs.Output(), deployLogHelp) }
-	pos, code := parseInterspersed(fs, args)
+	service, given, code := parseOptionalArg(fs, args)
 	if code >= 0 {
 		return code
 	}
-	if len(pos) > 1 {
-		fs.Usage()
-		return exitUsage
-	}
-	service := ""
-	if len(pos) == 1 {
-		service = pos[0]
+	if given {
 		if err := journal.ValidService(service); err != nil {
 			fmt.Fprintf(e.stderr, "deploybot deploy-log: %v\n", err)
 			return exitUsage

@@ -77,26 +77,19 @@ func runLock(ctx context.Context, e *env, args []string) int {
 func runUnlock(ctx context.Context, e *env, args []string) int {
 	fs := newFlags(e, "unlock")
 	conf := configFlag(fs)
-	pos, code := parseInterspersed(fs, args)
+	service, given, code := parseOptionalArg(fs, args)
 	if code >= 0 {
 		return code
-	}
-	if len(pos) > 1 {
-		fs.Usage()
-		return exitUsage
 	}
 	cfg, ok := loadConfig(e, *conf)
 	if !ok {
 		return exitFailed
 	}
-	if len(pos) == 0 { // inside a deploy repository
-		svc, code := needServiceHere(e, "unlock", *conf)
-		if code >= 0 {
+	if !given { // inside a deploy repository
+		if service, code = needServiceHere(e, "unlock", *conf); code >= 0 {
 			return code
 		}
-		pos = append(pos, svc)
 	}
-	service := pos[0]
 	if err := journal.ValidService(service); err != nil {
 		fmt.Fprintf(e.stderr, "deploybot unlock: %v\n", err)
 		return exitUsage

@@ -248,8 +248,7 @@ func TestDeployRefusedByEngine(t *testing.T) {
 func TestPromptAnsweredInChannel(t *testing.T) {
 	b, w, f := newEngineBot(t)
 	f.prompt = true
-	b.runAs(t, w, "alice", "u", "h", "alice", "!deploy citoid")
-	collect(t, b, w, "!rollback citoid / !continue citoid")
+	collect(t, b, w, "!rollback citoid / !continue citoid", b.runAs(t, w, "alice", "u", "h", "alice", "!deploy citoid")...)
 	// A nick without the account cannot answer; a deployer can.
 	one(t, b.runAs(t, w, "alice", "u", "h", "", "!continue citoid"), "you are not a deployer of citoid")
 	got := b.runAs(t, w, "alice2", "u", "h", "alice", "!rollback citoid")
@@ -267,8 +266,7 @@ func TestPromptAnsweredInChannel(t *testing.T) {
 func TestPromptTimeoutTakesDefault(t *testing.T) {
 	b, w, f := newEngineBot(t)
 	f.prompt, f.promptWait = true, time.Second
-	b.runAs(t, w, "alice", "u", "h", "alice", "!deploy citoid")
-	collect(t, b, w, "rolling back in 1s without an answer")
+	collect(t, b, w, "rolling back in 1s without an answer", b.runAs(t, w, "alice", "u", "h", "alice", "!deploy citoid")...)
 	f.wait(t, b)
 	if len(f.answers) != 1 || f.answers[0] != deployer.Rollback {
 		t.Fatalf("answers = %v", f.answers)

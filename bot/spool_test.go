@@ -27,18 +27,27 @@ func (s *downStore) Append(ctx context.Context, e *sal.Entry) error {
 	return s.Store.Append(ctx, e)
 }
 
-// The store comes back between the flush of the queued lines (which
-// fails) and the new line's own append: the new line still waits behind
-// the queued ones, so the log keeps the order they were acknowledged in.
-func TestLogQueuedBehindWaitingLines(t *testing.T) {
-	b, w, real := newTestBot(t)
-	store := &downStore{Store: real}
+// newSpoolBot is a test bot whose SAL store can be taken down (store, in
+// front of real) and whose spool is the file at path.
+func newSpoolBot(t *testing.T) (b *Bot, w *fakeWire, real sal.Store, store *downStore, spool *sal.Spool, path string) {
+	t.Helper()
+	b, w, real = newTestBot(t)
+	store = &downStore{Store: real}
 	b.store = store
-	spool, err := sal.OpenSpool(filepath.Join(t.TempDir(), "sal.spool"), nil)
+	path = filepath.Join(t.TempDir(), "sal.spool")
+	spool, err := sal.OpenSpool(path, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	b.spool = spool
+	return b, w, real, store, spool, path
+}
+
+// The store comes back between the flush of the queued lines (which
+// fails) and the new line's own append: the new line still waits behind
+// the queued ones, so the log keeps the order they were acknowledged in.
+func TestLogQueuedBehindWaitingLines(t *testing.T) {
+	b, w, real, store, spool, _ := newSpoolBot(t)
 	ctx := context.Background()
 
 	store.down.Store(true)
@@ -63,14 +72,7 @@ func TestLogQueuedBehindWaitingLines(t *testing.T) {
 }
 
 func TestLogQueuedWhileStoreIsDown(t *testing.T) {
-	b, w, real := newTestBot(t)
-	store := &downStore{Store: real}
-	b.store = store
-	spool, err := sal.OpenSpool(filepath.Join(t.TempDir(), "sal.spool"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b.spool = spool
+	b, w, real, store, spool, _ := newSpoolBot(t)
 	ctx := context.Background()
 
 	store.down.Store(true)
@@ -106,15 +108,7 @@ func TestLogQueuedWhileStoreIsDown(t *testing.T) {
 // lines queued now are not glued to it, and all of them reach the log once
 // the store is back.
 func TestLogQueuedAfterTornSpoolLine(t *testing.T) {
-	b, w, real := newTestBot(t)
-	store := &downStore{Store: real}
-	b.store = store
-	path := filepath.Join(t.TempDir(), "sal.spool")
-	spool, err := sal.OpenSpool(path, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b.spool = spool
+	b, w, real, store, spool, path := newSpoolBot(t)
 	if err := os.WriteFile(path, []byte(`{"nick":"alice","message":"half a li`), 0o640); err != nil {
 		t.Fatal(err)
 	}

@@ -9,7 +9,6 @@ package main
 
 import (
 	"context"
-	"deploybot/deployer"
 	"errors"
 	"flag"
 	"fmt"
@@ -19,6 +18,8 @@ import (
 	"sort"
 	"strings"
 	"syscall"
+
+	"deploybot/deployer"
 )
 
 // Exit codes.

@@ -67,9 +67,9 @@ module_rev() {
 	case $_l in *[!0-9a-f]* | '') return 1 ;; esac
 }
 
-# checkout_module NAME checks submodule NAME out at _p, commit _l (see
-# module_rev), in rev_tmp, as git submodule update would but from the
-# cache, where s_fetch put the commit (fetched from
+# checkout_module NAME checks submodule NAME out at _p, commit _l (as
+# module_rev set them in s_fetch), in rev_tmp, as git submodule update
+# would but from the cache, where s_fetch put the commit (fetched from
 # $DEPLOY_URL/modules/NAME when it was not there yet, and kept by
 # refs/deploybot/modules/<sha>/<commit> until finalize prunes the
 # revision; refs/deploybot/module-fetch/ holds the refs of the last
@@ -100,9 +100,14 @@ s_fetch() {
 		git -C "$cache" cat-file -e "$DEPLOY_SHA^{commit}" 2>/dev/null || { printf '%s\n' "revision $DEPLOY_SHA is not in $DEPLOY_URL"; return 2; }
 	fi
 	git -C "$cache" update-ref "refs/deploybot/revs/$DEPLOY_SHA" "$DEPLOY_SHA" || return
+	# Each submodule's path and commit are kept for s_checkout: _mp<i> and
+	# _ml<i>, i counting the names of DEPLOY_SUBMODULES from 1.
+	_i=0
 	# shellcheck disable=SC2086 # split on blanks; names have no glob characters
 	for _m in $DEPLOY_SUBMODULES; do
 		module_rev "$_m" || { printf '%s\n' "submodule $_m: no gitlink for it at a path inside $DEPLOY_SHA"; return 2; }
+		_i=$((_i + 1))
+		eval "_mp$_i=\$_p _ml$_i=\$_l"
 		if ! git -C "$cache" cat-file -e "$_l^{commit}" 2>/dev/null; then
 			GIT_TERMINAL_PROMPT=0 git -C "$cache" fetch -q --no-tags "$DEPLOY_URL/modules/$_m" '+HEAD:refs/deploybot/module-fetch/HEAD' '+refs/*:refs/deploybot/module-fetch/refs/*' || return
 			git -C "$cache" cat-file -e "$_l^{commit}" 2>/dev/null || { printf '%s\n' "submodule $_m: revision $_l is not in $DEPLOY_URL/modules/$_m"; return 2; }
@@ -118,9 +123,11 @@ s_checkout() {
 	printf '%s\n' "$cache/objects" >"$rev_tmp/.git/objects/info/alternates" || abort || return
 	git -C "$rev_tmp" -c advice.detachedHead=false checkout -q --detach "$DEPLOY_SHA" || abort || return
 	if [ -n "$DEPLOY_SUBMODULES" ] && [ -f "$rev_tmp/.gitmodules" ]; then
+		_i=0
 		# shellcheck disable=SC2086 # split on blanks; names have no glob characters
 		for _m in $DEPLOY_SUBMODULES; do
-			module_rev "$_m" || { printf '%s\n' "submodule $_m: no gitlink for it at a path inside $DEPLOY_SHA"; false; } || abort || return
+			_i=$((_i + 1))
+			eval "_p=\$_mp$_i _l=\$_ml$_i" # as s_fetch found them
 			checkout_module "$_m" || abort || return
 		done
 	fi

@@ -168,7 +168,9 @@ func (c *Conn) run(ctx context.Context, script string, timeout time.Duration, p 
 	if err != nil {
 		return finish(c.lost(err))
 	}
-	if err := sess.Start(c.d.command(script)); err != nil {
+	// The session's start time, by our clock, is the script's $1
+	// (the variable started in scripts/run.sh): what the operation file records.
+	if err := sess.Start(c.d.command(script) + " deploybot " + strconv.FormatInt(time.Now().Unix(), 10)); err != nil {
 		return finish(c.lost(err))
 	}
 	defer stdin.Close()

@@ -10,8 +10,10 @@
 # with that operation's fields and ends with status 75 (EX_TEMPFAIL),
 # having changed nothing. Otherwise, with an operation id, it records its
 # own operation in the file (replacing a stale one): "<DEPLOY_OP_ID> <the
-# shell's pid, its process group> <DEPLOY_OP_KIND> <unix time>", written
-# to a temporary file renamed over it; its EXIT trap removes the file if it
+# shell's pid, its process group> <DEPLOY_OP_KIND> <unix time>" (when
+# deploybot started the session, by its clock: run.sh's started; the
+# host's clock when that is empty), written to a temporary file renamed
+# over it; its EXIT trap removes the file if it
 # still names this operation and this script (a script killed by a signal
 # leaves it behind: the group it names is dead, so it is stale). Without
 # an id nothing is recorded. The deploy creates <target_dir>-cache for the
@@ -27,7 +29,7 @@
 #                   recorded (another live operation still refuses it)
 #   DEPLOY_OP_KIND  deploy, finalize or rollback
 #
-# Uses from run.sh: disarm.
+# Uses from run.sh: disarm, started.
 # Uses from common.sh: M, root, op_file.
 # Uses from op.sh: op_read, op_alive, op_id, op_pg, op_kind, op_since.
 : "${DEPLOY_OP_ID?}" "${DEPLOY_OP_KIND?}"
@@ -47,13 +49,19 @@ fi
 # The service's directories are made as deploy.sh makes the others: with
 # umask 022, whatever the login's.
 if [ -n "$DEPLOY_OP_ID" ] && { [ -d "$root" ] || { [ "$DEPLOY_OP_KIND" = deploy ] && (umask 022 && mkdir -p "$root"); }; }; then
-	# cat writes the file, so that a failed write says why (a full file
+	[ -n "$started" ] || started=$(date +%s)
+	_op="$DEPLOY_OP_ID $$ $DEPLOY_OP_KIND $started"
+	# The common case starts one process (mv). When the write or the
+	# rename fails, both are done again with their errors captured — cat
+	# writes the file, so that a failed write says why (a full file
 	# system: "No space left on device"), which the reason ends with.
-	if ! _err=$(printf '%s %s %s %s\n' "$DEPLOY_OP_ID" "$$" "$DEPLOY_OP_KIND" "$(date +%s)" | { cat >"$op_file.$$"; } 2>&1) ||
-		! _err=$(mv -f "$op_file.$$" "$op_file" 2>&1); then
-		rm -f "$op_file.$$"
-		echo "cannot record the operation in $op_file: $(printf '%s\n' "$_err" | tail -n 1)"
-		exit 1
+	if ! { printf '%s\n' "$_op" >"$op_file.$$" && mv -f "$op_file.$$" "$op_file"; } 2>/dev/null; then
+		if ! _err=$(printf '%s\n' "$_op" | { cat >"$op_file.$$"; } 2>&1) ||
+			! _err=$(mv -f "$op_file.$$" "$op_file" 2>&1); then
+			rm -f "$op_file.$$"
+			echo "cannot record the operation in $op_file: $(printf '%s\n' "$_err" | tail -n 1)"
+			exit 1
+		fi
 	fi
 	trap 'op_release; disarm' EXIT
 fi

@@ -96,24 +96,76 @@ s_fetch() {
 	if git -C "$cache" cat-file -e "$DEPLOY_SHA^{commit}" 2>/dev/null; then
 		echo "$DEPLOY_SHA is already in the cache"
 	else
-		GIT_TERMINAL_PROMPT=0 git -C "$cache" fetch -q --no-tags "$DEPLOY_URL" '+HEAD:refs/remotes/deploy/HEAD' '+refs/*:refs/remotes/deploy/*' || return
-		git -C "$cache" cat-file -e "$DEPLOY_SHA^{commit}" 2>/dev/null || { printf '%s\n' "revision $DEPLOY_SHA is not in $DEPLOY_URL"; return 2; }
+		GIT_TERMINAL_PROMPT=0 git -C "$cache" -c maintenance.auto=false fetch -q --no-tags "$DEPLOY_URL" '+HEAD:refs/remotes/deploy/HEAD' '+refs/*:refs/remotes/deploy/*' || return
 	fi
-	git -C "$cache" update-ref "refs/deploybot/revs/$DEPLOY_SHA" "$DEPLOY_SHA" || return
+	# The keep-refs of the revision and of its submodules' commits, made
+	# by one git at the end; update-ref refuses a ref to an object the
+	# cache lacks (missing_from_url then says which).
+	_refs="update refs/deploybot/revs/$DEPLOY_SHA $DEPLOY_SHA"
 	# Each submodule's path and commit are kept for s_checkout: _mp<i> and
 	# _ml<i>, i counting the names of DEPLOY_SUBMODULES from 1.
 	_i=0
 	# shellcheck disable=SC2086 # split on blanks; names have no glob characters
 	for _m in $DEPLOY_SUBMODULES; do
-		module_rev "$_m" || { printf '%s\n' "submodule $_m: no gitlink for it at a path inside $DEPLOY_SHA"; return 2; }
+		if ! module_rev "$_m"; then
+			missing_from_url && printf '%s\n' "submodule $_m: no gitlink for it at a path inside $DEPLOY_SHA"
+			return 2
+		fi
 		_i=$((_i + 1))
 		eval "_mp$_i=\$_p _ml$_i=\$_l"
 		if ! git -C "$cache" cat-file -e "$_l^{commit}" 2>/dev/null; then
-			GIT_TERMINAL_PROMPT=0 git -C "$cache" fetch -q --no-tags "$DEPLOY_URL/modules/$_m" '+HEAD:refs/deploybot/module-fetch/HEAD' '+refs/*:refs/deploybot/module-fetch/refs/*' || return
-			git -C "$cache" cat-file -e "$_l^{commit}" 2>/dev/null || { printf '%s\n' "submodule $_m: revision $_l is not in $DEPLOY_URL/modules/$_m"; return 2; }
+			GIT_TERMINAL_PROMPT=0 git -C "$cache" -c maintenance.auto=false fetch -q --no-tags "$DEPLOY_URL/modules/$_m" '+HEAD:refs/deploybot/module-fetch/HEAD' '+refs/*:refs/deploybot/module-fetch/refs/*' || return
 		fi
-		git -C "$cache" update-ref "refs/deploybot/modules/$DEPLOY_SHA/$_l" "$_l" || return
+		_refs="$_refs
+update refs/deploybot/modules/$DEPLOY_SHA/$_l $_l"
 	done
+	if ! git -C "$cache" update-ref --stdin 2>/dev/null <<EOF
+$_refs
+EOF
+	then
+		missing_from_url || return 2
+		git -C "$cache" update-ref --stdin <<EOF || return
+$_refs
+EOF
+	fi
+	auto_maintenance
+}
+
+# missing_from_url, after the fetches of s_fetch, says which revision the
+# cache still lacks (the revision, or the commit of one of the first _i
+# submodules, as module_rev found them) and is false; true when it lacks
+# none.
+missing_from_url() {
+	if ! git -C "$cache" cat-file -e "$DEPLOY_SHA^{commit}" 2>/dev/null; then
+		printf '%s\n' "revision $DEPLOY_SHA is not in $DEPLOY_URL"
+		return 1
+	fi
+	_j=0
+	# shellcheck disable=SC2086 # split on blanks; names have no glob characters
+	for _m in $DEPLOY_SUBMODULES; do
+		_j=$((_j + 1))
+		[ "$_j" -le "$_i" ] || break
+		eval "_l=\$_ml$_j"
+		if ! git -C "$cache" cat-file -e "$_l^{commit}" 2>/dev/null; then
+			printf '%s\n' "submodule $_m: revision $_l is not in $DEPLOY_URL/modules/$_m"
+			return 1
+		fi
+	done
+}
+
+# auto_maintenance runs git's automatic maintenance of the cache (gc
+# --auto) when git's own thresholds say it has work: more than 50 packs
+# (gc.autoPackLimit) or, estimated from objects/17 as git does, more than
+# 6,700 loose objects (gc.auto). The fetches skip it
+# (maintenance.auto=false): asking git after every fetch costs a process
+# on every host, and the answer is almost always no.
+auto_maintenance() {
+	_n=0
+	for _f in "$cache"/objects/pack/pack-*.pack; do [ ! -e "$_f" ] || _n=$((_n + 1)); done
+	_o=0
+	for _f in "$cache"/objects/17/*; do [ ! -e "$_f" ] || _o=$((_o + 1)); done
+	if [ "$_n" -gt 50 ] || [ "$_o" -gt 27 ]; then git -C "$cache" gc --auto --quiet; fi
+	return 0
 }
 
 s_checkout() {

@@ -33,6 +33,9 @@ while [ "$#" -gt "$DEPLOY_KEEP_REVS" ]; do shift; done
 _keep=" $* "
 printf '%s\n' "$@" >"$history.tmp" && mv -f "$history.tmp" "$history" || exit
 rm -f "$deploying"
+# The keep-refs of the revisions removed: listed, then deleted, by two gits
+# for all of them.
+_refs=
 for _d in "$revs"/* "$revs"/.*.tmp "$revs"/.*.old; do
 	[ -e "$_d" ] || continue
 	_n=${_d##*/}
@@ -41,11 +44,14 @@ for _d in "$revs"/* "$revs"/.*.tmp "$revs"/.*.old; do
 	if [ "$current" -ef "$_d" ]; then continue; fi
 	echo "removing revs/$_n"
 	rm -rf "$_d" || exit
-	case $_n in .*) ;; *)
-		git -C "$cache" update-ref -d "refs/deploybot/revs/$_n" 2>/dev/null
-		_r=$(git -C "$cache" for-each-ref --format='delete %(refname)' "refs/deploybot/modules/$_n/")
-		[ -z "$_r" ] || printf '%s\n' "$_r" | git -C "$cache" update-ref --stdin
-		;;
-	esac
+	# Only a revision's name (hex digits) has keep-refs, and splits as one word.
+	case $_n in .* | *[!0-9a-f]*) ;; *) _refs="$_refs refs/deploybot/revs/$_n refs/deploybot/modules/$_n/" ;; esac
 done
+if [ -n "$_refs" ]; then
+	# shellcheck disable=SC2086 # split on blanks; the names are hex digits
+	_r=$(git -C "$cache" for-each-ref --format='delete %(refname)' $_refs)
+	[ -z "$_r" ] || git -C "$cache" update-ref --stdin <<EOF
+$_r
+EOF
+fi
 echo "done: $DEPLOY_SHA; keeping: $*"

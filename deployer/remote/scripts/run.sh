@@ -17,11 +17,20 @@
 # restart command) is not killed afterwards. A fragment that sets an EXIT
 # trap of its own calls disarm from it.
 #
+# Arguments: $1, when given, is the unix time at which deploybot started
+# the session (Conn.Run passes its own clock, so that the operation file
+# needs no date process); it is kept in the variable started, and the
+# positional parameters are cleared.
+#
 # Prelude variables: none.
 #
 # Defines (for the fragments after it):
-#   disarm  kills the watchdog (the EXIT trap)
+#   disarm   kills the watchdog (the EXIT trap)
+#   started  $1: digits, or empty when not given
 exec 2>&1 3<&0 </dev/null
+started=${1-}
+case $started in *[!0-9]*) started= ;; esac
+set --
 echo "##deploybot pid $$"
 (
 	while read -r _l; do :; done

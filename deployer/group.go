@@ -114,5 +114,5 @@ func (r *run) finalizeAll(ctx context.Context) {
 	}
 	r.mu.Unlock()
 	sort.Strings(hosts)
-	eachBounded(ctx, hosts, r.e.cfg.Deploy.SSH.MaxConnections, nil, func(h string) { r.finalizeHost(ctx, h) })
+	eachBounded(ctx, hosts, r.e.cfg.Deploy.SSH.MaxConnections, nil, func(h string) { r.finalizeHost(ctx, h, nil) })
 }

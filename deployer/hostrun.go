@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"deploybot/config"
 	"deploybot/deployer/journal"
@@ -47,7 +48,15 @@ func (r *run) deployHost(ctx context.Context, group, host string) bool {
 		Command: fmt.Sprintf("deploy %s (fetch, checkout, promote, restart)", r.sha)})
 	r.update(host, func(h *hostRun) { h.changed, h.inFlight = true, true })
 	r.started()
-	stages, err := c.Deploy(ctx, r.target, r.sha, r.force, r.e.commandTimeout())
+	// A host that finalizes as soon as it passes keeps its deploy session
+	// open for that (remote.Held): one session per host, not two.
+	var stages []remote.StageResult
+	var held remote.Held
+	if hh, ok := c.(holdingHost); ok && r.finalizesEarly() {
+		stages, held, err = hh.DeployHeld(ctx, r.target, r.sha, r.force, r.e.commandTimeout())
+	} else {
+		stages, err = c.Deploy(ctx, r.target, r.sha, r.force, r.e.commandTimeout())
+	}
 	r.update(host, func(h *hostRun) { h.inFlight = false })
 	for _, st := range stages {
 		r.journal(r.stageEvent(group, host, st))
@@ -60,15 +69,29 @@ func (r *run) deployHost(ctx context.Context, group, host string) bool {
 		return r.failHost(group, host, "", failureCause(err), stageReason(err), nil)
 	}
 	if bad := r.check(ctx, c, group, host, true); bad != nil {
+		if held != nil {
+			held.Release()
+		}
 		return r.failHost(group, host, "", CauseCheck, checkReason(*bad), []remote.CheckResult{*bad})
 	}
 	r.update(host, func(h *hostRun) { h.ok = true })
 	r.journal(journal.Event{Type: journal.TypeHostDone, Group: group, Host: host, Rev: r.sha})
 	r.emit(Event{Type: EventHostDone, Group: group, Host: host})
 	if r.finalizesEarly() {
-		return r.finalizeHost(ctx, host)
+		return r.finalizeHost(ctx, host, held)
+	}
+	if held != nil {
+		held.Release()
 	}
 	return true
+}
+
+// holdingHost is a Host whose deploy session can stay open after its
+// stages, for the finalize stage once the host has passed its checks
+// (*remote.Conn; see remote.Conn.DeployHeld). The Held is nil when the
+// session ended (an error, a no-op).
+type holdingHost interface {
+	DeployHeld(ctx context.Context, t remote.Target, sha string, force bool, timeout time.Duration) ([]remote.StageResult, remote.Held, error)
 }
 
 // untouched reports whether a deploy session that ran no stage and failed
@@ -134,11 +157,17 @@ func (r *run) check(ctx context.Context, c Host, group, host string, report bool
 	return bad
 }
 
-// finalizeHost marks the revision done on host and prunes old ones; a
-// failure counts the host as failed. It reports whether it succeeded.
-func (r *run) finalizeHost(ctx context.Context, host string) bool {
+// finalizeHost marks the revision done on host and prunes old ones, in
+// held (the host's deploy session, held open) when it is not nil, else in
+// a session of its own; a failure counts the host as failed. It reports
+// whether it succeeded.
+func (r *run) finalizeHost(ctx context.Context, host string, held remote.Held) bool {
 	group := r.host(host).group
-	c, err := r.conn(ctx, host)
+	var c Host
+	var err error
+	if held == nil {
+		c, err = r.conn(ctx, host)
+	}
 	if err == nil {
 		// Journaled as started, like every session that changes a host: a
 		// process that dies meanwhile leaves the host in flight, so the
@@ -148,7 +177,11 @@ func (r *run) finalizeHost(ctx context.Context, host string) bool {
 		r.update(host, func(h *hostRun) { h.inFlight, h.marking = true, true })
 		cctx, cancel := context.WithTimeout(ctx, r.e.commandTimeout())
 		var st remote.StageResult
-		st, err = c.Finalize(cctx, r.target, r.sha)
+		if held != nil {
+			st, err = held.Finalize(cctx, r.e.commandTimeout())
+		} else {
+			st, err = c.Finalize(cctx, r.target, r.sha)
+		}
 		cancel()
 		r.update(host, func(h *hostRun) { h.inFlight = false })
 		ev := journal.Event{Type: journal.TypeStage, Group: group, Host: host, Stage: journal.StageFinalize,

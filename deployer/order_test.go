@@ -139,3 +139,42 @@ func lastIndex(calls []string, prefix string) int {
 	}
 	return i
 }
+
+// Hosts that finalize as soon as they pass finalize in their held deploy
+// session; a host whose checks fail has its session released, not
+// finalized; no session is left held, whether the deploy succeeds or
+// fails.
+func TestHeldSessionsEnd(t *testing.T) {
+	f := newFleetFixture(t, `
+canary: [c1]
+groups:
+  - {name: a, hosts: [a1, a2], failure_limit: "0"}
+`)
+	f.installAll(f.shas[0])
+	res := f.deploy(t, &answerer{e: f.eng, who: "bob"}, Request{})
+	if res.Outcome != OutcomeSuccess {
+		t.Fatalf("outcome %s: %s", res.Outcome, res.Reason)
+	}
+	for _, h := range []string{"c1", "a1", "a2"} {
+		if _, done, _ := f.fleet.State(h); done != res.To {
+			t.Errorf("%s: done %s, want %s", h, short(done), short(res.To))
+		}
+	}
+	if n := f.fleet.Held(); n != 0 {
+		t.Errorf("%d deploy sessions left held after a deploy", n)
+	}
+
+	f.installAll(f.shas[0])
+	f.fleet.Set("a2", fakefleet.Behavior{FailChecks: []string{"health"}})
+	res = f.deploy(t, &answerer{e: f.eng, who: "bob", answers: []Answer{Rollback}}, Request{Rev: f.shas[1]})
+	if res.Outcome == OutcomeSuccess {
+		t.Fatalf("outcome %s with a2's checks failing", res.Outcome)
+	}
+	calls := f.fleet.Calls()
+	if count(calls, "finalize a2") != 1 || count(calls, "finalize a1") != 2 || count(calls, "finalize c1") != 2 {
+		t.Errorf("a2 finalized after its checks failed, or a1 not: %v", calls)
+	}
+	if n := f.fleet.Held(); n != 0 {
+		t.Errorf("%d deploy sessions left held after a rollback", n)
+	}
+}

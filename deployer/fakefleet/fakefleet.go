@@ -59,6 +59,7 @@ type Fleet struct {
 	// Started, when set, receives the host name as each deploy session
 	// starts (it must be buffered enough or drained).
 	Started chan string
+	held    int // held deploy sessions neither finalized nor released
 }
 
 // New returns an empty fleet.
@@ -267,6 +268,59 @@ func (h *Host) Deploy(ctx context.Context, t remote.Target, sha string, force bo
 	}
 	return stages, nil
 }
+
+// DeployHeld is Deploy, its session then held as remote.Conn.DeployHeld
+// holds it: the Held's Finalize is Finalize; Held counts the sessions
+// neither finalized nor released.
+func (h *Host) DeployHeld(ctx context.Context, t remote.Target, sha string, force bool, timeout time.Duration) ([]remote.StageResult, remote.Held, error) {
+	stages, err := h.Deploy(ctx, t, sha, force, timeout)
+	if err != nil {
+		return stages, nil, err
+	}
+	h.f.mu.Lock()
+	h.f.held++
+	h.f.mu.Unlock()
+	return stages, &held{h: h, t: t, sha: sha}, nil
+}
+
+// Held returns how many held deploy sessions are still open: after a
+// deploy, none should be.
+func (f *Fleet) Held() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.held
+}
+
+// held is the remote.Held of a Host's DeployHeld.
+type held struct {
+	h    *Host
+	t    remote.Target
+	sha  string
+	once sync.Once
+}
+
+// end ends the held session; it reports false when it had ended already.
+func (x *held) end() bool {
+	ended := false
+	x.once.Do(func() {
+		ended = true
+		x.h.f.mu.Lock()
+		x.h.f.held--
+		x.h.f.mu.Unlock()
+	})
+	return ended
+}
+
+// Finalize implements remote.Held.
+func (x *held) Finalize(ctx context.Context, timeout time.Duration) (remote.StageResult, error) {
+	if !x.end() {
+		return remote.StageResult{Stage: remote.StageFinalize, ExitCode: -1}, errors.New("fakefleet: held deploy already ended")
+	}
+	return x.h.Finalize(ctx, x.t, x.sha)
+}
+
+// Release implements remote.Held.
+func (x *held) Release() { x.end() }
 
 // Finalize marks sha done.
 func (h *Host) Finalize(ctx context.Context, t remote.Target, sha string) (remote.StageResult, error) {

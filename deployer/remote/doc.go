@@ -16,8 +16,10 @@
 //     (see "Scripts" below). A deploy (fetch, checkout, promote, restart)
 //     is ONE SSH session running ONE script that prints machine-readable
 //     stage markers, so the caller still gets a StageResult per stage for
-//     its journal (see "Stage markers" below). Finalize, Rollback and State
-//     are one session each.
+//     its journal (see "Stage markers" below). Held (DeployHeld), that
+//     session then waits while the caller checks the host, and runs the
+//     finalize stage in it once the host has passed (see "Sessions per
+//     host"). Finalize, Rollback and State are one session each.
 //   - Operations on a target, owned and stoppable: the operation file that
 //     records the deploy, finalize or rollback running on a service and
 //     refuses another while it lives (*BusyError), Op and Stop, and the
@@ -83,7 +85,8 @@
 // the layout), op.sh (reading the operation file), claim.sh (refusing to
 // start while another operation lives, recording this one; for deploy,
 // finalize and rollback), switch.sh (promote and restart, shared by
-// deploy and rollback), then deploy.sh, finalize.sh, rollback.sh,
+// deploy and rollback), done.sh (marking a revision done, shared by
+// finalize and a held deploy), then deploy.sh, finalize.sh, rollback.sh,
 // status.sh, check.sh, stop.sh or opstate.sh; kill.sh is Conn.Run's last
 // resort against a command that outlives its timeout, and run.sh the
 // start of every script (below).
@@ -113,8 +116,15 @@
 //
 // with stages fetch, checkout, promote and restart (restart only when the
 // target has a restart command); the first stage that fails ends the
-// script with its exit code. A deploy of the revision that is already
-// current and done prints only
+// script with its exit code. A held deploy whose stages all succeeded
+// then prints
+//
+//	##deploybot hold
+//
+// and waits for one line on its stdin: "finalize" runs the stage
+// finalize, bracketed like the others; anything else, or end-of-file,
+// ends the script. A deploy of the revision that is already current and
+// done prints only
 //
 //	##deploybot noop <sha>
 //
@@ -149,8 +159,23 @@
 // whole deploy of one host is: one session for fetch+checkout+promote+
 // restart (Deploy), none for the port and HTTP checks (channels on the same
 // connection), one per command check (CheckCommand), and one for Finalize
-// once the host passed — and one for Rollback if the deploy is undone. Op and Stop are one
-// session each.
+// once the host passed — and one for Rollback if the deploy is undone. Op
+// and Stop are one session each.
+//
+// A caller that finalizes each host as soon as it passes (the engine,
+// when the previous revision stays on the hosts for a rollback) saves the
+// Finalize session: DeployHeld keeps the deploy's session open after its
+// last stage, the script waiting in deploy.sh's hold with its watchdog
+// stopped (the service the restart started must outlive the session) and
+// its operation still recorded, while the caller runs its checks over the
+// same connection; Held.Finalize then sends "finalize", and the script
+// marks the revision done and ends; Held.Release (a failed check) sends
+// end-of-file, and the script ends with the revision live but not done,
+// as after Deploy. A deploybot that dies meanwhile closes the connection:
+// the script reads end-of-file and ends the same way. Since the held
+// script shares its process group with the service, a finalize that
+// outlives its timeout is not killed: its session is closed and it is
+// reported timed out.
 //
 // # Operations and recovery
 //
@@ -160,7 +185,7 @@
 // revision. Two mechanisms see to it.
 //
 // The watchdog (scripts/run.sh). Conn.Run keeps the session's stdin open,
-// writing nothing, until the session has ended (x/crypto/ssh would
+// writing nothing (but a held deploy's word), until the session has ended (x/crypto/ssh would
 // otherwise send end-of-file at once). Every script starts a background
 // subshell in its process group, with its output on /dev/null so that it
 // never holds the session open, that waits for end-of-file on that stdin:
@@ -205,5 +230,6 @@
 // (2.x), GNU coreutils (mv -T, ln -sfn, readlink, tail -c, date +%s,
 // sleep 0.1), grep -F -x, /proc (Linux; without it, operations are told
 // apart by process group alone) and the login user's shell able to run
-// `exec /bin/sh -c '...'`.
+// `exec /bin/sh -c '...' deploybot <unix time>` (the time, deploybot's
+// clock at the session's start, is what the operation file records).
 package remote

@@ -34,8 +34,9 @@ type outputParser struct {
 	open    bool // stages[len-1] has begun and not ended
 	stage   tailBuf
 	began   time.Time
-	marks   map[string]string // noop, rev, current, done, op, busy, stop → its fields, blank-separated
+	marks   map[string]string // noop, rev, current, done, op, busy, stop, hold → its fields, blank-separated
 	now     func() time.Time
+	held    chan struct{} // closed at the hold marker (holdChan)
 }
 
 func newParser() *outputParser {
@@ -139,6 +140,13 @@ func (p *outputParser) line(l []byte) {
 			d = p.now().Sub(p.began)
 		}
 		p.closeOpen(code, d)
+	case "hold":
+		if _, ok := p.marks[key]; !ok {
+			p.marks[key] = ""
+			if p.held != nil {
+				close(p.held)
+			}
+		}
 	default:
 		p.marks[key] = strings.Join(args, " ")
 	}
@@ -160,6 +168,7 @@ const maxStageMillis = 365 * 24 * 3600 * 1000
 //	busy <op-id> <pgid> <kind> <since>      (an operation runs)
 //	op none | op <op-id> <pgid> <kind> <since> <state>
 //	stop <signal> <ms> <alive|gone>
+//	hold                          (a held deploy waits for its word)
 //
 // It reports false for anything else.
 func marker(s string) (key string, args []string, ok bool) {
@@ -181,6 +190,8 @@ func marker(s string) (key string, args []string, ok bool) {
 		return key, args, (len(args) == 1 && args[0] == "none") || (len(args) == 5 && allValid(args))
 	case "stop":
 		return key, args, len(args) == 3 && allValid(args)
+	case "hold":
+		return key, args, len(args) == 0
 	}
 	return "", nil, false
 }
@@ -271,6 +282,19 @@ func (p *outputParser) result() (stages []StageResult, output string, marks map[
 		m[k] = v
 	}
 	return stages, all, m, p.pid
+}
+
+// holdChan returns a channel closed once the hold marker has arrived.
+func (p *outputParser) holdChan() <-chan struct{} {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.held == nil {
+		p.held = make(chan struct{})
+		if _, ok := p.marks["hold"]; ok {
+			close(p.held)
+		}
+	}
+	return p.held
 }
 
 func (p *outputParser) getPID() int {

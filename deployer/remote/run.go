@@ -118,83 +118,122 @@ func (c *Conn) Run(ctx context.Context, script string, timeout time.Duration) (R
 // run runs script, feeding its output to p, and returns the result (with
 // p's marker-free output).
 func (c *Conn) run(ctx context.Context, script string, timeout time.Duration, p *outputParser) (Result, *outputParser, error) {
+	res, _, err := c.runHold(ctx, script, timeout, p, false)
+	return res, p, err
+}
+
+// runHold is run; with hold set, a script that prints the hold marker
+// (deploy.sh's hold) is left waiting in its open session, returned as
+// a *heldSession whose finish or release must be called; res then
+// holds no exit code (-1).
+func (c *Conn) runHold(ctx context.Context, script string, timeout time.Duration, p *outputParser, hold bool) (Result, *heldSession, error) {
 	if timeout <= 0 {
 		timeout = c.d.commandTimeout()
 	}
-	start := time.Now()
-	res := Result{ExitCode: -1}
-	finish := func(err error) (Result, *outputParser, error) {
-		res.Duration = time.Since(start)
-		_, res.Output, _, _ = p.result()
-		return res, p, err
-	}
+	s := &heldSession{c: c, p: p, start: time.Now()}
 	if strings.IndexByte(script, 0) >= 0 {
-		return finish(errors.New("script contains a NUL byte"))
+		return s.complete(Result{ExitCode: -1}), nil, errors.New("script contains a NUL byte")
 	}
 	rctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	// ctxErr turns the end of rctx into the error to report.
-	ctxErr := func() error {
-		if ctx.Err() != nil && !errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			return &HostError{Host: c.host.String(), Kind: KindCanceled, Err: ctx.Err()}
-		}
-		res.TimedOut = true
-		return &HostError{Host: c.host.String(), Kind: KindCommandTimeout, Err: fmt.Errorf("no exit within %v; killed", timeout)}
-	}
-
 	sess, err := c.newSession(rctx)
 	if err != nil {
 		if rctx.Err() != nil {
-			return finish(ctxErr())
+			res := Result{ExitCode: -1}
+			err := c.timeoutErr(ctx, timeout, &res)
+			return s.complete(res), nil, err
 		}
-		return finish(err)
+		return s.complete(Result{ExitCode: -1}), nil, err
 	}
-	defer sess.Close()
-	// Never written to: its end (closed after the session has ended, or
-	// with the connection) is the watchdog's signal.
-	stdin, err := sess.StdinPipe()
+	s.sess = sess
+	// Written to only by a held session's finish or release: otherwise
+	// its end (closed after the session has ended, or with the
+	// connection) is the watchdog's signal.
+	s.stdin, err = sess.StdinPipe()
+	if err == nil {
+		err = s.startScript(script)
+	}
 	if err != nil {
-		return finish(c.lost(err))
+		_ = sess.Close()
+		return s.complete(Result{ExitCode: -1}), nil, c.lost(err)
 	}
+	var holdc <-chan struct{}
+	if hold {
+		holdc = p.holdChan()
+	}
+	res, held, err := s.wait(ctx, rctx, timeout, holdc)
+	if held {
+		return res, s, nil
+	}
+	s.close()
+	return res, nil, err
+}
+
+// heldSession is a script running in one session of c, its output going
+// to p.
+type heldSession struct {
+	c     *Conn
+	sess  *ssh.Session
+	stdin io.WriteCloser
+	waitc chan error
+	p     *outputParser
+	start time.Time
+}
+
+// startScript starts script in s.sess, a goroutine reading its output to
+// s.p and then waiting for its end (on s.waitc).
+func (s *heldSession) startScript(script string) error {
 	// Pipes, not writers: x/crypto would copy each stream in a goroutine
 	// of its own. One goroutine reads stdout to its end, then stderr,
 	// which carries only what fails before run.sh joins it to stdout, and
 	// then waits for the exit status.
-	stdout, err := sess.StdoutPipe()
+	stdout, err := s.sess.StdoutPipe()
 	if err != nil {
-		return finish(c.lost(err))
+		return err
 	}
-	stderr, err := sess.StderrPipe()
+	stderr, err := s.sess.StderrPipe()
 	if err != nil {
-		return finish(c.lost(err))
+		return err
 	}
-	// The session's start time, by our clock, is the script's $1
-	// (the variable started in scripts/run.sh): what the operation file records.
-	if err := sess.Start(c.d.command(script) + " deploybot " + strconv.FormatInt(time.Now().Unix(), 10)); err != nil {
-		return finish(c.lost(err))
+	// The session's start time, by our clock, is the script's $1 (the
+	// variable started in scripts/run.sh): what the operation file
+	// records.
+	if err := s.sess.Start(s.c.d.command(script) + " deploybot " + strconv.FormatInt(time.Now().Unix(), 10)); err != nil {
+		return err
 	}
-	defer stdin.Close()
-	waitc := make(chan error, 1)
+	s.waitc = make(chan error, 1)
 	go func() {
-		_, _ = p.ReadFrom(stdout)
-		_, _ = p.ReadFrom(stderr)
-		waitc <- sess.Wait()
+		_, _ = s.p.ReadFrom(stdout)
+		_, _ = s.p.ReadFrom(stderr)
+		s.waitc <- s.sess.Wait()
 	}()
+	return nil
+}
 
+// wait waits for the script's end, at most until rctx is done (then it
+// kills it; timeout is for the error), or, when holdc is closed first,
+// reports held.
+func (s *heldSession) wait(ctx, rctx context.Context, timeout time.Duration, holdc <-chan struct{}) (res Result, held bool, err error) {
+	res = Result{ExitCode: -1}
 	var werr error
 	select {
-	case werr = <-waitc:
-	case <-c.done:
+	case werr = <-s.waitc:
+	case <-holdc:
+		res = s.complete(res)
+		return res, true, nil
+	case <-s.c.done:
 		// The connection died; the session cannot report any more.
 		select {
-		case werr = <-waitc:
+		case werr = <-s.waitc:
 		case <-time.After(killGrace):
-			return finish(c.lost(nil))
+			res = s.complete(res)
+			return res, false, s.c.lost(nil)
 		}
 	case <-rctx.Done():
-		err := ctxErr()
-		c.kill(sess, stdin, waitc, p.getPID())
-		return finish(err)
+		err := s.c.timeoutErr(ctx, timeout, &res)
+		s.c.kill(s.sess, s.stdin, s.waitc, s.p.getPID())
+		res = s.complete(res)
+		return res, false, err
 	}
 	var ee *ssh.ExitError
 	switch {
@@ -203,9 +242,36 @@ func (c *Conn) run(ctx context.Context, script string, timeout time.Duration, p 
 	case errors.As(werr, &ee):
 		res.ExitCode = ee.ExitStatus()
 	default: // *ssh.ExitMissingError, io errors: the connection broke
-		return finish(c.lost(werr))
+		res = s.complete(res)
+		return res, false, s.c.lost(werr)
 	}
-	return finish(nil)
+	res = s.complete(res)
+	return res, false, nil
+}
+
+// complete returns res with its duration since the start and p's
+// marker-free output.
+func (s *heldSession) complete(res Result) Result {
+	res.Duration = time.Since(s.start)
+	_, res.Output, _, _ = s.p.result()
+	return res
+}
+
+// close closes the session's stdin and the session.
+func (s *heldSession) close() {
+	_ = s.stdin.Close()
+	_ = s.sess.Close()
+}
+
+// timeoutErr is the error to report when the context of a command that may
+// run timeout is done: canceled with ctx, or timed out (res.TimedOut
+// set).
+func (c *Conn) timeoutErr(ctx context.Context, timeout time.Duration, res *Result) error {
+	if ctx.Err() != nil && !errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return &HostError{Host: c.host.String(), Kind: KindCanceled, Err: ctx.Err()}
+	}
+	res.TimedOut = true
+	return &HostError{Host: c.host.String(), Kind: KindCommandTimeout, Err: fmt.Errorf("no exit within %v; killed", timeout)}
 }
 
 // kill ends a running session: SIGKILL, which OpenSSH's sshd (7.9 and

@@ -4,10 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
+
+	"golang.org/x/crypto/ssh"
 
 	"deploybot/config"
 )
@@ -167,10 +171,10 @@ func (t Target) keepRevs() int {
 
 // deployPlan is a generated deploy script and the code of each stage.
 // planKey identifies a deployPlan: the target (Target.key), the
-// revision and force.
+// revision, force and hold.
 type planKey struct {
 	target, sha string
-	force       bool
+	force, hold bool
 }
 
 // key is every field of t in one comparable value, each quoted, so that
@@ -204,14 +208,14 @@ type deployPlan struct {
 // revs/<sha> exists. With force, revs/<sha> is checked out afresh and
 // replaces the existing one.
 func (t Target) DeployScript(sha string, force bool) (string, error) {
-	p, err := t.deployPlan(sha, force)
+	p, err := t.deployPlan(sha, force, false)
 	if err != nil {
 		return "", err
 	}
 	return p.script, nil
 }
 
-func (t Target) deployPlan(sha string, force bool) (*deployPlan, error) {
+func (t Target) deployPlan(sha string, force, hold bool) (*deployPlan, error) {
 	if err := t.Validate(); err != nil {
 		return nil, err
 	}
@@ -227,9 +231,11 @@ func (t Target) deployPlan(sha string, force bool) (*deployPlan, error) {
 		{"DEPLOY_RESTART", t.Restart},
 		{"DEPLOY_OP_ID", t.OpID},
 		{"DEPLOY_OP_KIND", OpDeploy},
+		{"DEPLOY_HOLD", boolVar(hold)},
+		{"DEPLOY_KEEP_REVS", strconv.Itoa(t.keepRevs())},
 	}, configVars(t.ConfigFiles)...)...)
 	plan := &deployPlan{
-		script:   pre + commonSh + opSh + claimSh + switchSh + configFilesSh + deploySh,
+		script:   pre + commonSh + opSh + claimSh + switchSh + configFilesSh + doneSh + deploySh,
 		commands: map[string]string{},
 		stages:   []string{StageFetch, StageCheckout},
 	}
@@ -250,6 +256,9 @@ func (t Target) deployPlan(sha string, force bool) (*deployPlan, error) {
 	if !force {
 		plan.commands[StageNoop] = pre + deployFuncs[StageNoop]
 	}
+	if hold {
+		plan.commands[StageFinalize] = pre + doneSh
+	}
 	return plan, nil
 }
 
@@ -265,23 +274,66 @@ func (t Target) deployPlan(sha string, force bool) (*deployPlan, error) {
 // connection lost, canceled). Stages run before a failure are returned in
 // every case.
 func (c *Conn) Deploy(ctx context.Context, t Target, sha string, force bool, timeout time.Duration) ([]StageResult, error) {
-	plan, err := c.d.plans.get(planKey{t.key(), sha, force}, func() (*deployPlan, error) { return t.deployPlan(sha, force) })
-	if err != nil {
-		return nil, err
+	stages, _, err := c.deploy(ctx, t, sha, force, false, timeout)
+	return stages, err
+}
+
+// Held is a deploy session left open after its last stage (DeployHeld),
+// its script waiting for deploybot's word; Finalize or Release must be
+// called, once.
+type Held interface {
+	// Finalize runs the finalize stage in the session (what Finalize does
+	// in a session of its own: mark the revision done, prune), within
+	// timeout (0: the Dialer's CommandTimeout) and ctx, and ends it. The
+	// error is as Finalize's.
+	Finalize(ctx context.Context, timeout time.Duration) (StageResult, error)
+	// Release ends the session without finalizing: the revision stays
+	// live, not done.
+	Release()
+}
+
+// DeployHeld is Deploy, whose session, once every stage has succeeded,
+// is held open (see Held) instead of ending, so that the finalize stage
+// can run in it once the host has passed its checks: a session, and the
+// processes that start one, fewer per host. The Held is nil when the
+// session ended (an error, a no-op, or a target that does not hold).
+func (c *Conn) DeployHeld(ctx context.Context, t Target, sha string, force bool, timeout time.Duration) ([]StageResult, Held, error) {
+	stages, h, err := c.deploy(ctx, t, sha, force, true, timeout)
+	if h == nil {
+		return stages, nil, err
 	}
-	res, p, err := c.run(ctx, plan.script, timeout, newParser())
+	return stages, h, err
+}
+
+// deploy is Deploy and, with hold, DeployHeld.
+func (c *Conn) deploy(ctx context.Context, t Target, sha string, force, hold bool, timeout time.Duration) ([]StageResult, *heldDeploy, error) {
+	plan, err := c.d.plans.get(planKey{t.key(), sha, force, hold}, func() (*deployPlan, error) { return t.deployPlan(sha, force, hold) })
+	if err != nil {
+		return nil, nil, err
+	}
+	p := newParser()
+	res, held, err := c.runHold(ctx, plan.script, timeout, p, hold)
 	stages, _, marks, _ := p.result()
 	for i := range stages {
 		stages[i].Command = plan.commands[stages[i].Stage]
+	}
+	if held != nil {
+		// The script holds only after its last stage succeeded.
+		if len(stages) != len(plan.stages) {
+			held.release()
+			return stages, nil, &StageError{Host: c.host.String(), Stage: "script", ExitCode: -1,
+				Output: fmt.Sprintf("script held after %d of %d stages", len(stages), len(plan.stages))}
+		}
+		return stages, &heldDeploy{s: held, stages: len(stages), cmd: plan.commands[StageFinalize]}, nil
 	}
 	if err != nil {
 		if n := len(stages); n > 0 && stages[n-1].ExitCode == -1 {
 			stages[n-1].TimedOut = res.TimedOut
 		}
-		return stages, err
+		return stages, nil, err
 	}
 	if be := c.busyError(res, marks); be != nil && len(stages) == 0 {
-		return nil, be
+		return nil, nil, be
 	}
 	if _, ok := marks["noop"]; ok && res.ExitCode == 0 && len(stages) == 0 {
 		return []StageResult{{
@@ -289,19 +341,106 @@ func (c *Conn) Deploy(ctx context.Context, t Target, sha string, force bool, tim
 			Duration: res.Duration,
 			Output:   "revision " + sha + " is already current and done",
 			Command:  plan.commands[StageNoop],
-		}}, nil
+		}}, nil, nil
 	}
 	if res.ExitCode != 0 {
 		if n := len(stages); n > 0 && stages[n-1].ExitCode != 0 {
-			return stages, &StageError{Host: c.host.String(), Stage: stages[n-1].Stage, ExitCode: stages[n-1].ExitCode, Output: stages[n-1].Output}
+			return stages, nil, &StageError{Host: c.host.String(), Stage: stages[n-1].Stage, ExitCode: stages[n-1].ExitCode, Output: stages[n-1].Output}
 		}
-		return stages, &StageError{Host: c.host.String(), Stage: "script", ExitCode: res.ExitCode, Output: res.Output}
+		return stages, nil, &StageError{Host: c.host.String(), Stage: "script", ExitCode: res.ExitCode, Output: res.Output}
 	}
 	if len(stages) != len(plan.stages) {
-		return stages, &StageError{Host: c.host.String(), Stage: "script", ExitCode: res.ExitCode,
+		return stages, nil, &StageError{Host: c.host.String(), Stage: "script", ExitCode: res.ExitCode,
 			Output: fmt.Sprintf("script ended after %d of %d stages: %s", len(stages), len(plan.stages), lastLine(res.Output))}
 	}
-	return stages, nil
+	return stages, nil, nil
+}
+
+// heldDeploy is the Held of Conn.DeployHeld: s waits in deploy.sh's
+// hold, after stages stages.
+type heldDeploy struct {
+	s      *heldSession
+	stages int
+	cmd    string // the finalize stage's Command
+	once   sync.Once
+}
+
+// Finalize implements Held. The finalize stage runs in the deploy's
+// process group, with the service the restart started: a finalize that
+// outlives timeout is not killed (that would kill the service too); the
+// session is closed, and it is reported timed out.
+func (h *heldDeploy) Finalize(ctx context.Context, timeout time.Duration) (StageResult, error) {
+	sr := StageResult{Stage: StageFinalize, ExitCode: -1, Command: h.cmd}
+	again := true
+	h.once.Do(func() { again = false })
+	if again {
+		return sr, errors.New("remote: held deploy already finalized or released")
+	}
+	s, c := h.s, h.s.c
+	if timeout <= 0 {
+		timeout = c.d.commandTimeout()
+	}
+	start := time.Now()
+	defer s.close()
+	if _, err := io.WriteString(s.stdin, "finalize\n"); err != nil {
+		return sr, c.lost(err)
+	}
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	var werr error
+	select {
+	case werr = <-s.waitc:
+	case <-c.done:
+		select {
+		case werr = <-s.waitc:
+		case <-time.After(killGrace):
+			return sr, c.lost(nil)
+		}
+	case <-ctx.Done():
+		sr.Duration = time.Since(start)
+		return sr, &HostError{Host: c.host.String(), Kind: KindCanceled, Err: ctx.Err()}
+	case <-t.C:
+		sr.Duration, sr.TimedOut = time.Since(start), true
+		return sr, &HostError{Host: c.host.String(), Kind: KindCommandTimeout, Err: fmt.Errorf("finalize: no exit within %v", timeout)}
+	}
+	stages, out, _, _ := s.p.result()
+	sr.Duration, sr.Output = time.Since(start), out
+	if len(stages) > h.stages && stages[h.stages].Stage == StageFinalize {
+		st := stages[h.stages]
+		sr.ExitCode, sr.Output = st.ExitCode, st.Output
+	}
+	var ee *ssh.ExitError
+	switch {
+	case werr == nil:
+	case errors.As(werr, &ee):
+		if sr.ExitCode <= 0 {
+			sr.ExitCode = ee.ExitStatus()
+		}
+	default:
+		return sr, c.lost(werr)
+	}
+	if sr.ExitCode != 0 {
+		return sr, &StageError{Host: c.host.String(), Stage: StageFinalize, ExitCode: sr.ExitCode, Output: sr.Output}
+	}
+	return sr, nil
+}
+
+// Release implements Held: the script reads the end of its input and
+// ends (Release waits for that, at most killGrace, so that what comes
+// next on the host finds the deploy's operation over).
+func (h *heldDeploy) Release() {
+	h.once.Do(h.s.release)
+}
+
+// release ends a held script: its stdin closed, it ends by itself.
+func (s *heldSession) release() {
+	_ = s.stdin.Close()
+	select {
+	case <-s.waitc:
+	case <-s.c.done:
+	case <-time.After(killGrace):
+	}
+	_ = s.sess.Close()
 }
 
 // FinalizeScript returns the script Finalize runs (scripts/finalize.sh).
@@ -319,7 +458,7 @@ func (t Target) FinalizeScript(sha string) (string, error) {
 		shellVar{"DEPLOY_OP_ID", t.OpID},
 		shellVar{"DEPLOY_OP_KIND", OpFinalize},
 	)
-	return pre + commonSh + opSh + claimSh + finalizeSh, nil
+	return pre + commonSh + opSh + claimSh + doneSh + finalizeSh, nil
 }
 
 // Finalize marks sha done on the target (it must be current), records it
@@ -328,7 +467,7 @@ func (t Target) FinalizeScript(sha string) (string, error) {
 // error is a *BusyError (another operation still runs there; nothing was
 // done), a *StageError (e.g. sha is not current) or a *HostError.
 func (c *Conn) Finalize(ctx context.Context, t Target, sha string) (StageResult, error) {
-	script, err := c.d.finals.get(planKey{t.key(), sha, false}, func() (string, error) { return t.FinalizeScript(sha) })
+	script, err := c.d.finals.get(planKey{t.key(), sha, false, false}, func() (string, error) { return t.FinalizeScript(sha) })
 	if err != nil {
 		return StageResult{}, err
 	}

@@ -16,7 +16,7 @@ import (
 //	DEPLOY_RESTART='systemctl restart citoid'
 //
 // followed by the fragments it needs, in order (for a deploy: common.sh,
-// op.sh, claim.sh, switch.sh, configfiles.sh, deploy.sh). Each fragment's header says which prelude
+// op.sh, claim.sh, switch.sh, configfiles.sh, done.sh, deploy.sh). Each fragment's header says which prelude
 // variables it reads; optional parts (force, submodules, the restart
 // command) are shell conditionals on them. Values only ever reach the
 // shell as the contents of those variables.
@@ -36,6 +36,7 @@ var (
 	claimSh       = loadScript("claim.sh")       // refuse while busy, record the operation
 	switchSh      = loadScript("switch.sh")      // promote_to, run_restart
 	configFilesSh = loadScript("configfiles.sh") // config_write, config_link
+	doneSh        = loadScript("done.sh")        // mark_done, for Finalize and a held Deploy
 	deploySh      = loadScript("deploy.sh")      // Deploy
 	finalizeSh    = loadScript("finalize.sh")    // Finalize
 	rollbackSh    = loadScript("rollback.sh")    // Rollback

@@ -19,9 +19,16 @@ var scriptKinds = []struct {
 	fragments []string
 	gen       func(t Target) (string, error)
 }{
-	{"deploy", []string{"common.sh", "op.sh", "claim.sh", "switch.sh", "configfiles.sh", "deploy.sh"}, func(t Target) (string, error) { return t.DeployScript(strings.Repeat("ab", 20), false) }},
-	{"deploy force", []string{"common.sh", "op.sh", "claim.sh", "switch.sh", "configfiles.sh", "deploy.sh"}, func(t Target) (string, error) { return t.DeployScript(strings.Repeat("cd", 20), true) }},
-	{"finalize", []string{"common.sh", "op.sh", "claim.sh", "finalize.sh"}, func(t Target) (string, error) { return t.FinalizeScript(strings.Repeat("ab", 20)) }},
+	{"deploy", []string{"common.sh", "op.sh", "claim.sh", "switch.sh", "configfiles.sh", "done.sh", "deploy.sh"}, func(t Target) (string, error) { return t.DeployScript(strings.Repeat("ab", 20), false) }},
+	{"deploy force", []string{"common.sh", "op.sh", "claim.sh", "switch.sh", "configfiles.sh", "done.sh", "deploy.sh"}, func(t Target) (string, error) { return t.DeployScript(strings.Repeat("cd", 20), true) }},
+	{"deploy held", []string{"common.sh", "op.sh", "claim.sh", "switch.sh", "configfiles.sh", "done.sh", "deploy.sh"}, func(t Target) (string, error) {
+		p, err := t.deployPlan(strings.Repeat("ef", 20), false, true)
+		if err != nil {
+			return "", err
+		}
+		return p.script, nil
+	}},
+	{"finalize", []string{"common.sh", "op.sh", "claim.sh", "done.sh", "finalize.sh"}, func(t Target) (string, error) { return t.FinalizeScript(strings.Repeat("ab", 20)) }},
 	{"rollback", []string{"common.sh", "op.sh", "claim.sh", "switch.sh", "rollback.sh"}, Target.RollbackScript},
 	{"status", []string{"common.sh", "status.sh"}, Target.StatusScript},
 	{"op", []string{"common.sh", "op.sh", "opstate.sh"}, Target.OpScript},
@@ -232,9 +239,10 @@ func TestScriptsNoSplicing(t *testing.T) {
 		got := strings.Split(strings.TrimSuffix(string(out), "\x00"), "\x00")
 		want := map[string]string{
 			"DEPLOY_DIR":        b.Dir,
-			"DEPLOY_SHA":        strings.Repeat(map[bool]string{true: "cd", false: "ab"}[k.kind == "deploy force"], 20),
+			"DEPLOY_SHA":        strings.Repeat(map[string]string{"deploy force": "cd", "deploy held": "ef"}[k.kind]+map[bool]string{true: "", false: "ab"}[k.kind == "deploy force" || k.kind == "deploy held"], 20),
 			"DEPLOY_URL":        b.repoURL(),
 			"DEPLOY_FORCE":      map[bool]string{true: "1", false: "0"}[k.kind == "deploy force"],
+			"DEPLOY_HOLD":       map[bool]string{true: "1", false: "0"}[k.kind == "deploy held"],
 			"DEPLOY_SUBMODULES": "ZZlib vendor/ZZdep",
 			"DEPLOY_RESTART":    b.Restart,
 			"DEPLOY_UNDO":       b.Undo,
@@ -242,7 +250,7 @@ func TestScriptsNoSplicing(t *testing.T) {
 			"DEPLOY_CHECK":      "test -f version",
 			"DEPLOY_PGID":       "4242",
 			"DEPLOY_OP_ID":      b.OpID,
-			"DEPLOY_OP_KIND":    map[string]string{"deploy": OpDeploy, "deploy force": OpDeploy, "finalize": OpFinalize, "rollback": OpRollback}[k.kind],
+			"DEPLOY_OP_KIND":    map[string]string{"deploy": OpDeploy, "deploy force": OpDeploy, "deploy held": OpDeploy, "finalize": OpFinalize, "rollback": OpRollback}[k.kind],
 			"DEPLOY_STOP_OP":    b.OpID,
 			"DEPLOY_STOP_GRACE": "1500",
 			"DEPLOY_CF_COUNT":   "1",
@@ -262,11 +270,14 @@ func TestScriptsNoSplicing(t *testing.T) {
 
 	// Each stage's Command is its function after the prelude.
 	sha := strings.Repeat("ab", 20)
-	plan, err := b.deployPlan(sha, false)
+	plan, err := b.deployPlan(sha, false, true)
 	if err != nil {
 		t.Fatal(err)
 	}
 	pre := plan.script[:strings.Index(plan.script, commonSh)]
+	if c := plan.commands[StageFinalize]; c != pre+doneSh {
+		t.Errorf("command of %s:\n%s", StageFinalize, c)
+	}
 	for stage, fn := range map[string]string{StageFetch: "s_fetch", StageCheckout: "s_checkout", StagePromote: "s_promote", StageRestart: "s_restart", StageNoop: "already_live"} {
 		c := plan.commands[stage]
 		if !strings.HasPrefix(c, pre+fn+"() {\n") || !strings.HasSuffix(c, "\n}\n") || !strings.Contains(plan.script, c[len(pre):]) {
@@ -276,12 +287,12 @@ func TestScriptsNoSplicing(t *testing.T) {
 	if !slices.Equal(plan.stages, []string{StageFetch, StageCheckout, StageConfig, StagePromote, StageRestart}) {
 		t.Errorf("stages %v", plan.stages)
 	}
-	plan, _ = a.deployPlan(sha, true)
+	plan, _ = a.deployPlan(sha, true, false)
 	if _, ok := plan.commands[StageNoop]; ok || len(plan.stages) != 5 {
 		t.Errorf("forced: %v %v", plan.stages, plan.commands)
 	}
 	a.Restart, a.ConfigFiles = "", nil
-	if plan, _ = a.deployPlan(sha, false); !slices.Equal(plan.stages, []string{StageFetch, StageCheckout, StagePromote}) {
+	if plan, _ = a.deployPlan(sha, false, false); !slices.Equal(plan.stages, []string{StageFetch, StageCheckout, StagePromote}) {
 		t.Errorf("no restart, no config files: %v", plan.stages)
 	}
 }

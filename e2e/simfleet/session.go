@@ -38,7 +38,7 @@ func (f *Fleet) session(h *Host, nc ssh.NewChannel) {
 		h.sessions++
 		h.mu.Unlock()
 		w := bufio.NewWriter(ch)
-		code := f.run(h, parseScript(p.Command), w)
+		code := f.run(h, parseScript(p.Command), w, ch)
 		_ = w.Flush()
 		_, _ = ch.SendRequest("exit-status", false, ssh.Marshal(struct{ Status uint32 }{uint32(code)}))
 		return
@@ -73,10 +73,14 @@ func (f *Fleet) direct(h *Host, nc ssh.NewChannel) {
 type script map[string]string
 
 // parseScript reads the prelude variables (DEPLOY_*=value lines) of the
-// engine's command, exec /bin/sh -c '<script>'.
+// engine's command, exec /bin/sh -c '<script>' deploybot <unix time>.
 func parseScript(cmd string) script {
 	s := script{}
-	body := unquote(strings.TrimPrefix(cmd, "exec /bin/sh -c "))
+	quoted := strings.TrimPrefix(cmd, "exec /bin/sh -c ")
+	if i := strings.LastIndex(quoted, "' deploybot "); i >= 0 {
+		quoted = quoted[:i+1]
+	}
+	body := unquote(quoted)
 	for line := range strings.SplitSeq(body, "\n") {
 		name, val, ok := strings.Cut(line, "=")
 		if !ok || !strings.HasPrefix(name, "DEPLOY_") || strings.ContainsAny(name, " \t") {
@@ -124,12 +128,13 @@ func unquote(w string) string {
 const mark = "##deploybot"
 
 // run answers one script as the real one would on h, writing its output
-// to w; it returns the exit status.
-func (f *Fleet) run(h *Host, s script, w io.Writer) int {
+// to w and reading what the engine writes to its stdin from in (a held
+// deploy's word); it returns the exit status.
+func (f *Fleet) run(h *Host, s script, w *bufio.Writer, in io.Reader) int {
 	fmt.Fprintf(w, "%s pid %d\n", mark, 1000+h.Index)
 	switch {
 	case s["DEPLOY_OP_KIND"] == "deploy":
-		return f.deploy(h, s, w)
+		return f.deploy(h, s, w, in)
 	case s["DEPLOY_OP_KIND"] == "finalize":
 		time.Sleep(f.cfg.FinalizeLatency)
 		return h.finalize(s["DEPLOY_SHA"], w)
@@ -154,8 +159,10 @@ func (f *Fleet) run(h *Host, s script, w io.Writer) int {
 }
 
 // deploy runs the stages: fetch (for real, from DEPLOY_URL), checkout,
-// promote and restart (when DEPLOY_RESTART is set).
-func (f *Fleet) deploy(h *Host, s script, w io.Writer) int {
+// promote and restart (when DEPLOY_RESTART is set); held
+// (DEPLOY_HOLD=1), it then prints the hold marker and reads a line from
+// in: "finalize" runs the finalize stage, anything else ends it.
+func (f *Fleet) deploy(h *Host, s script, w *bufio.Writer, in io.Reader) int {
 	sha := s["DEPLOY_SHA"]
 	h.mu.Lock()
 	noop := s["DEPLOY_FORCE"] != "1" && h.current == sha && h.done == sha
@@ -206,7 +213,21 @@ func (f *Fleet) deploy(h *Host, s script, w io.Writer) int {
 			return rc
 		}
 	}
-	return 0
+	if s["DEPLOY_HOLD"] != "1" {
+		return 0
+	}
+	fmt.Fprintf(w, "%s hold\n", mark)
+	if w.Flush() != nil {
+		return 1
+	}
+	word, _ := bufio.NewReader(in).ReadString('\n')
+	if word != "finalize\n" {
+		return 0
+	}
+	return stage("finalize", func(out *bytes.Buffer) int {
+		time.Sleep(f.cfg.FinalizeLatency)
+		return h.finalize(sha, out)
+	})
 }
 
 // finalize marks sha done, as finalize.sh (exit 3 unless it is current).

@@ -1,10 +1,13 @@
 # shellcheck shell=sh
 # deploy.sh: the deploy of one revision (Conn.Deploy, Target.DeployScript),
-# after common.sh, op.sh, claim.sh, switch.sh and configfiles.sh: the stages fetch,
-# checkout, config (only with config files), promote and restart, each between "begin" and "end" markers; the first stage that
+# after common.sh, op.sh, claim.sh, switch.sh, configfiles.sh and done.sh:
+# the stages fetch, checkout, config (only with config files), promote and
+# restart, each between "begin" and "end" markers; the first stage that
 # fails ends the script with its status. Unless forced, a revision already
 # current and done (and target_dir pointing at it) only prints the noop
 # marker, and an existing revs/<sha> is reused (no fetch, no checkout).
+# Held (DEPLOY_HOLD=1), the script then waits for deploybot's word, which
+# may be to run the finalize stage in the same session (hold).
 #
 # Prelude variables:
 #   DEPLOY_DIR         target_dir
@@ -19,15 +22,19 @@
 #   DEPLOY_RESTART     the restart command; empty: no restart stage
 #   DEPLOY_CF_COUNT    the number of config files (configfiles.sh); 0: no
 #                      config stage
+#   DEPLOY_HOLD        1: after the last stage, hold (see hold); 0: end
 #
 # Uses from common.sh: M, cache, revs, current, done_file, deploying, now.
 # Uses from switch.sh: promote_to, run_restart.
 # Uses from configfiles.sh: config_write, config_link.
+# Uses from done.sh: mark_done.
+# Uses from run.sh: disarm, _wd (the watchdog's pid), and fd 3 (the
+# session's stdin).
 #
 # The Go side reads the functions s_<stage> and already_live from this
 # file for StageResult.Command: each starts with a line "name() {" and ends
 # at the next line that is "}".
-: "${DEPLOY_DIR?}" "${DEPLOY_SHA?}" "${DEPLOY_URL?}" "${DEPLOY_FORCE?}" "${DEPLOY_SUBMODULES?}" "${DEPLOY_RESTART?}" "${DEPLOY_CF_COUNT?}"
+: "${DEPLOY_DIR?}" "${DEPLOY_SHA?}" "${DEPLOY_URL?}" "${DEPLOY_FORCE?}" "${DEPLOY_SUBMODULES?}" "${DEPLOY_RESTART?}" "${DEPLOY_CF_COUNT?}" "${DEPLOY_HOLD?}"
 : "${M?}" "${cache?}" "${revs?}" "${current?}" "${done_file?}" "${deploying?}"
 umask 022
 
@@ -207,6 +214,24 @@ s_restart() {
 	return "$_rc"
 }
 
+# hold, after the last stage of a held deploy, waits for deploybot's word
+# while it checks the host: finalizing in this session saves a session per
+# host. The watchdog is stopped first (what the restart started must
+# outlive the session, and from here the script changes nothing unless
+# told to), then the marker "hold" is printed and one line read from the
+# session's stdin: "finalize" runs the finalize stage (mark_done); anything
+# else, or the end of the input (deploybot gone, the session closed), ends
+# the script, leaving the revision live but not done, as a deploy session
+# without hold does.
+hold() {
+	disarm
+	# shellcheck disable=SC2154 # _wd is set by run.sh
+	wait "$_wd" 2>/dev/null
+	printf '%s hold\n' "$M"
+	IFS= read -r _w <&3 || _w=
+	[ "$_w" != finalize ] || stage finalize mark_done
+}
+
 # already_live: the revision is current and done, and target_dir points
 # at it.
 already_live() {
@@ -223,3 +248,4 @@ stage checkout s_checkout
 [ "$DEPLOY_CF_COUNT" -eq 0 ] || stage config s_config
 stage promote s_promote
 [ -z "$DEPLOY_RESTART" ] || stage restart s_restart
+[ "$DEPLOY_HOLD" != 1 ] || hold

@@ -1,57 +1,9 @@
 # shellcheck shell=sh
 # finalize.sh: marks a revision done (Conn.Finalize, Target.FinalizeScript),
-# after common.sh, op.sh and claim.sh. The revision must be current (exit
-# status 3 if not). It becomes .done and the newest line of .history,
-# which keeps the last DEPLOY_KEEP_REVS done revisions; .deploying is
-# removed, and so is every revision directory (and its keep-refs in the
-# cache: the revision's, and its submodules' commits') that is neither
-# kept nor current, with any leftover .<sha>.tmp and .<sha>.old.
+# after common.sh, op.sh, claim.sh and done.sh: mark_done, whose status is
+# the script's (3 when the revision is not current).
 #
-# Prelude variables:
-#   DEPLOY_DIR        target_dir
-#   DEPLOY_SHA        the revision: a full, validated git object name
-#   DEPLOY_KEEP_REVS  how many done revisions to keep (at least 1)
+# Prelude variables: none (done.sh's).
 #
-# Uses from common.sh: cache, revs, current, done_file, history, deploying.
-: "${DEPLOY_DIR?}" "${DEPLOY_SHA?}" "${DEPLOY_KEEP_REVS?}"
-: "${cache?}" "${revs?}" "${current?}" "${done_file?}" "${history?}" "${deploying?}"
-rev=$revs/$DEPLOY_SHA
-# shellcheck disable=SC3013 # targets' /bin/sh has test -ef (see doc.go)
-if [ ! -d "$rev" ] || ! [ "$current" -ef "$rev" ]; then echo "current is not revs/$DEPLOY_SHA: not marking it done"; exit 3; fi
-printf '%s\n' "$DEPLOY_SHA" >"$done_file.tmp" && mv -f "$done_file.tmp" "$done_file" || exit
-_h=
-if [ -f "$history" ]; then
-	while read -r _s; do
-		case $_s in "$DEPLOY_SHA" | '' | *[!0-9a-f]*) ;; *) _h="$_h $_s" ;; esac
-	done <"$history"
-fi
-set -f
-# shellcheck disable=SC2086 # split on blanks; the names are hex digits
-set -- $_h "$DEPLOY_SHA"
-set +f
-while [ "$#" -gt "$DEPLOY_KEEP_REVS" ]; do shift; done
-_keep=" $* "
-printf '%s\n' "$@" >"$history.tmp" && mv -f "$history.tmp" "$history" || exit
-rm -f "$deploying"
-# The keep-refs of the revisions removed: listed, then deleted, by two gits
-# for all of them.
-_refs=
-for _d in "$revs"/* "$revs"/.*.tmp "$revs"/.*.old; do
-	[ -e "$_d" ] || continue
-	_n=${_d##*/}
-	case $_keep in *" $_n "*) continue ;; esac
-	# shellcheck disable=SC3013 # as above
-	if [ "$current" -ef "$_d" ]; then continue; fi
-	echo "removing revs/$_n"
-	rm -rf "$_d" || exit
-	# Only a revision's name (hex digits) has keep-refs, and splits as one word.
-	case $_n in .* | *[!0-9a-f]*) ;; *) _refs="$_refs refs/deploybot/revs/$_n refs/deploybot/modules/$_n/" ;; esac
-done
-if [ -n "$_refs" ]; then
-	# shellcheck disable=SC2086 # split on blanks; the names are hex digits
-	_r=$(git -C "$cache" for-each-ref --format='delete %(refname)' $_refs)
-	[ -z "$_r" ] || git -C "$cache" update-ref --stdin <<EOF
-$_r
-EOF
-fi
-echo "done: $DEPLOY_SHA; keeping: $*"
+# Uses from done.sh: mark_done.
+mark_done

@@ -17,6 +17,11 @@
 # restart command) is not killed afterwards. A fragment that sets an EXIT
 # trap of its own calls disarm from it.
 #
+# The session's stdin stays open on fd 3 for a script that reads
+# deploybot's word after its work (deploy.sh's hold, once the watchdog is
+# stopped); a command that may leave processes running (the restart) gets
+# it closed.
+#
 # Arguments: $1, when given, is the unix time at which deploybot started
 # the session (Conn.Run passes its own clock, so that the operation file
 # needs no date process); it is kept in the variable started, and the
@@ -26,6 +31,7 @@
 #
 # Defines (for the fragments after it):
 #   disarm   kills the watchdog (the EXIT trap)
+#   _wd      the watchdog's pid
 #   started  $1: digits, or empty when not given
 exec 2>&1 3<&0 </dev/null
 started=${1-}
@@ -40,6 +46,5 @@ echo "##deploybot pid $$"
 	kill -s KILL -- "-$$"
 ) <&3 3<&- >/dev/null 2>&1 &
 _wd=$!
-exec 3<&-
 disarm() { kill "$_wd" 2>/dev/null; }
 trap disarm EXIT

@@ -28,12 +28,12 @@ promote_to() {
 # run_restart DIR SHA: runs the restart command in DIR with DEPLOY_REV=SHA
 # in its environment (and no positional parameters), its output in the
 # restart log (a service it starts in the background may keep that open,
-# not our session's output), then prints the log's tail with every marker
+# not our session's output) and the session's stdin closed (fd 3), then prints the log's tail with every marker
 # prefix in it defused ("##deploybot " becomes "##deploybot: "): what the
 # command or the service prints is output, and can neither end the stage
 # nor name a revision. The command's status is left in _rc.
 run_restart() {
-	( cd "$1" && DEPLOY_REV=$2 && export DEPLOY_REV && set -- && eval "$DEPLOY_RESTART" ) >"$restart_log" 2>&1 </dev/null
+	( cd "$1" && DEPLOY_REV=$2 && export DEPLOY_REV && set -- && eval "$DEPLOY_RESTART" ) >"$restart_log" 2>&1 </dev/null 3<&-
 	_rc=$?
 	[ ! -s "$restart_log" ] || tail -c 3072 "$restart_log" | sed "s/$M /$M: /g"
 }

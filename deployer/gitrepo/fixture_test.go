@@ -14,7 +14,7 @@ import (
 
 // Test fixtures are real repositories built with the git CLI.
 
-func requireGit(t *testing.T) {
+func requireGit(t testing.TB) {
 	t.Helper()
 	if _, err := exec.LookPath("git"); err != nil {
 		t.Skip("git not installed")
@@ -55,7 +55,7 @@ func gitCmd(dir string, args ...string) *exec.Cmd {
 	return cmd
 }
 
-func runGit(t *testing.T, dir string, env []string, args ...string) string {
+func runGit(t testing.TB, dir string, env []string, args ...string) string {
 	t.Helper()
 	cmd := gitCmd(dir, args...)
 	cmd.Env = env
@@ -68,12 +68,12 @@ func runGit(t *testing.T, dir string, env []string, args ...string) string {
 }
 
 type fixture struct {
-	t     *testing.T
+	t     testing.TB
 	clock clock
 	base  string
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t testing.TB) *fixture {
 	requireGit(t)
 	return &fixture{t: t, base: t.TempDir()}
 }
@@ -133,7 +133,7 @@ func (f *fixture) bumpSubmodule(dir, path string) {
 
 // withoutGit runs f with an empty PATH: the package must not need the git
 // binary (go-git's own file transport would run git-upload-pack).
-func withoutGit(t *testing.T, f func()) {
+func withoutGit(t testing.TB, f func()) {
 	t.Helper()
 	old := os.Getenv("PATH")
 	os.Setenv("PATH", t.TempDir())
@@ -141,7 +141,7 @@ func withoutGit(t *testing.T, f func()) {
 	f()
 }
 
-func readFile(t *testing.T, p string) string {
+func readFile(t testing.TB, p string) string {
 	t.Helper()
 	b, err := os.ReadFile(p)
 	if err != nil {
@@ -168,7 +168,7 @@ type world struct {
 	sub1, sub2, subBump, inner1, inner2 string
 }
 
-func newWorld(t *testing.T) *world {
+func newWorld(t testing.TB) *world {
 	w := &world{fixture: newFixture(t)}
 	w.inner = w.init("inner")
 	w.inner1 = w.commit(w.inner, "inner one", map[string]string{"inner.txt": "inner v1\n"})

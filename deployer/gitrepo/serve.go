@@ -10,6 +10,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 
@@ -180,7 +181,7 @@ func Handler(root string, repos ...string) http.Handler {
 	if resolved, err := filepath.EvalSymlinks(root); err == nil {
 		root = resolved // root itself may be a symlink; nothing under it may
 	}
-	h := &handler{root: root, mods: &modulesCache{m: map[string]modulesEntry{}}, seen: &verdicts{m: map[string]verdict{}}}
+	h := &handler{root: root, mods: &modulesCache{m: map[string]modulesEntry{}}}
 	if len(repos) > 0 {
 		h.repos = map[string]bool{}
 		for _, r := range repos {
@@ -194,7 +195,6 @@ type handler struct {
 	root  string
 	repos map[string]bool // nil: any working copy under root
 	mods  *modulesCache
-	seen  *verdicts
 }
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
@@ -218,29 +218,12 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	defer root.Close()
-	g := gitFS{root: root, h: h}
-	name := strings.Join(segs, "/")
-	kind, ok := h.seen.lookup(g, name)
+	f, fi, kind, ok := gitFS{root: root, h: h}.open(segs)
 	if !ok {
-		var dir []string
-		kind, dir, ok = g.servable(segs)
-		if !ok {
-			http.NotFound(w, req)
-			return
-		}
-		h.seen.remember(g, name, kind, dir)
-	}
-	f, err := root.Open(name)
-	if err != nil {
 		http.NotFound(w, req)
 		return
 	}
 	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil || !fi.Mode().IsRegular() {
-		http.NotFound(w, req)
-		return
-	}
 	hdr := w.Header()
 	hdr.Set("X-Content-Type-Options", "nosniff")
 	switch kind {
@@ -258,7 +241,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	} else {
 		hdr.Set("Cache-Control", "public, max-age=31536000, immutable")
 	}
-	http.ServeContent(w, req, path.Base(name), fi.ModTime(), f)
+	http.ServeContent(w, req, segs[len(segs)-1], fi.ModTime(), f)
 }
 
 // splitPath splits a URL path into its segments, refusing ".", "..",
@@ -288,82 +271,150 @@ const (
 	kindPackIndex                   // objects/pack/pack-….idx: immutable
 )
 
-// gitFS answers questions about paths under root, never following
-// symlinks.
+// gitFS finds the files to serve under root, never following symlinks: it
+// walks down the path one directory at a time, each lstat'ed in its parent
+// before it is opened as a sub-root, so that every component is looked at
+// once (a full-path Lstat per prefix would open every directory above it
+// again).
 type gitFS struct {
 	root *os.Root
 	h    *handler
 }
 
-func (g gitFS) lstat(segs []string) (fs.FileInfo, bool) {
-	name := "."
-	if len(segs) > 0 {
-		name = strings.Join(segs, "/")
+// subdir opens the directory name of r, which must be a directory and not
+// a symlink.
+func subdir(r *os.Root, name string) (*os.Root, bool) {
+	fi, err := r.Lstat(name)
+	if err != nil || !fi.IsDir() {
+		return nil, false
 	}
-	fi, err := g.root.Lstat(name)
-	return fi, err == nil
+	d, err := r.OpenRoot(name)
+	return d, err == nil
 }
 
-func (g gitFS) isDir(segs []string) bool {
-	fi, ok := g.lstat(segs)
-	return ok && fi.IsDir()
+// descend opens the directory at names (at least one) under r, one
+// component at a time. r stays open; the result is for the caller to
+// close.
+func descend(r *os.Root, names []string) (*os.Root, bool) {
+	d, ok := subdir(r, names[0])
+	for _, name := range names[1:] {
+		if !ok {
+			break
+		}
+		var next *os.Root
+		next, ok = subdir(d, name)
+		d.Close()
+		d = next
+	}
+	return d, ok
+}
+
+// openFile opens the regular file name of r. It must be one before it is
+// opened (not a symlink, a FIFO or a device), and the file opened must be
+// the one looked at.
+func openFile(r *os.Root, name string) (*os.File, fs.FileInfo, bool) {
+	lfi, err := r.Lstat(name)
+	if err != nil || !lfi.Mode().IsRegular() {
+		return nil, nil, false
+	}
+	f, err := r.Open(name)
+	if err != nil {
+		return nil, nil, false
+	}
+	fi, err := f.Stat()
+	if err != nil || !os.SameFile(lfi, fi) {
+		f.Close()
+		return nil, nil, false
+	}
+	return f, fi, true
 }
 
 // isGitDir: a directory with a HEAD file and an objects directory.
-func (g gitFS) isGitDir(segs []string) bool {
-	head, ok := g.lstat(join(segs, "HEAD"))
-	return ok && head.Mode().IsRegular() && g.isDir(join(segs, "objects"))
+func isGitDir(r *os.Root) bool {
+	head, err := r.Lstat("HEAD")
+	if err != nil || !head.Mode().IsRegular() {
+		return false
+	}
+	objs, err := r.Lstat("objects")
+	return err == nil && objs.IsDir()
 }
 
 func join(segs []string, more ...string) []string {
 	return append(append(make([]string, 0, len(segs)+len(more)), segs...), more...)
 }
 
-// servable says whether the file at segs may be served, what it is, and
-// the git dir it is in.
-func (g gitFS) servable(segs []string) (fileKind, []string, bool) {
-	// No symlink anywhere on the path.
-	for i := 1; i <= len(segs); i++ {
-		fi, ok := g.lstat(segs[:i])
-		if !ok || fi.Mode()&fs.ModeSymlink != 0 {
-			return 0, nil, false
-		}
-	}
-
+// open opens the file at segs if it may be served, and says what it is.
+func (g gitFS) open(segs []string) (*os.File, fs.FileInfo, fileKind, bool) {
 	// A deploy repository's .git: <repo>/.git, <repo> a working copy.
 	i := indexOf(segs, ".git")
 	if i < 1 {
-		return 0, nil, false
+		return nil, nil, 0, false
 	}
 	if g.h.repos != nil && !g.h.repos[strings.Join(segs[:i], "/")] {
-		return 0, nil, false
+		return nil, nil, 0, false
 	}
 	dir, rest := segs[:i+1], segs[i+1:]
-	if !g.isGitDir(dir) {
-		return 0, nil, false
+	gd, ok := descend(g.root, dir)
+	if !ok {
+		return nil, nil, 0, false
+	}
+	defer func() { gd.Close() }()
+	if !isGitDir(gd) {
+		return nil, nil, 0, false
 	}
 
 	// Submodule git dirs: modules/<name>, <name> (which may have slashes)
 	// declared in the .gitmodules of the HEAD of the git dir above, nested
 	// at any depth.
 	for len(rest) > 0 && rest[0] == "modules" {
-		best := 0
-		for _, name := range g.h.mods.declared(filepath.Join(g.h.root, filepath.Join(dir...))) {
-			n := strings.Split(name, "/")
-			if len(n) > best && len(rest) > len(n)+1 && equal(rest[1:1+len(n)], n) &&
-				g.isGitDir(join(dir, rest[:1+len(n)]...)) {
-				best = len(n)
-			}
+		sub, n, ok := g.submodule(gd, dir, rest)
+		if !ok {
+			return nil, nil, 0, false
 		}
-		if best == 0 {
-			return 0, nil, false
-		}
-		dir, rest = join(dir, rest[:1+best]...), rest[1+best:]
+		gd.Close()
+		gd = sub
+		dir, rest = join(dir, rest[:1+n]...), rest[1+n:]
 	}
 	kind, ok := dumbFile(rest)
-	return kind, dir, ok
+	if !ok {
+		return nil, nil, 0, false
+	}
+	parent := gd
+	if len(rest) > 1 {
+		if parent, ok = descend(gd, rest[:len(rest)-1]); !ok {
+			return nil, nil, 0, false
+		}
+		defer parent.Close()
+	}
+	f, fi, ok := openFile(parent, rest[len(rest)-1])
+	return f, fi, kind, ok
 }
 
+// submodule opens the git dir of the submodule that rest (modules/<name>/…,
+// inside the git dir gd at the URL path dir) is in: the one with the
+// longest name declared at gd's HEAD. It returns the git dir and how many
+// segments its name has.
+func (g gitFS) submodule(gd *os.Root, dir, rest []string) (*os.Root, int, bool) {
+	var names [][]string
+	for _, name := range g.h.mods.declared(filepath.Join(g.h.root, filepath.Join(dir...))) {
+		n := strings.Split(name, "/")
+		if len(rest) > len(n)+1 && equal(rest[1:1+len(n)], n) {
+			names = append(names, n)
+		}
+	}
+	slices.SortFunc(names, func(a, b []string) int { return len(b) - len(a) })
+	for _, n := range names {
+		sub, ok := descend(gd, rest[:1+len(n)])
+		if !ok {
+			continue
+		}
+		if isGitDir(sub) {
+			return sub, len(n), true
+		}
+		sub.Close()
+	}
+	return nil, 0, false
+}
 func equal(a, b []string) bool {
 	if len(a) != len(b) {
 		return false

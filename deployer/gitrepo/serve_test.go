@@ -9,7 +9,9 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 func TestSubmoduleURL(t *testing.T) {
@@ -384,5 +386,91 @@ func TestHandlerServesOnlyDeployGitDirs(t *testing.T) {
 	}
 	if rec := get(t, h, http.MethodGet, "/svc/.git/modules/lib/HEAD"); rec.Code != 404 {
 		t.Errorf("lib after it was dropped: %d, want 404", rec.Code)
+	}
+}
+
+// Every request walks its path again: a symlink put on the path of a file
+// already served, above or inside the git dir, is refused at once, even
+// though the repository (its info/refs) did not change.
+func TestHandlerRefusesSymlinkAfterServing(t *testing.T) {
+	w := newWorld(t)
+	root := w.deployDir
+	h := Handler(root)
+	gitDir := filepath.Join(root, "svc", ".git")
+	packs, err := filepath.Glob(filepath.Join(gitDir, "objects", "pack", "pack-*.pack"))
+	if err != nil || len(packs) == 0 {
+		t.Fatalf("no pack: %v", err)
+	}
+	pack := "/svc/.git/objects/pack/" + filepath.Base(packs[0])
+	paths := []string{pack, "/svc/.git/HEAD", "/svc/.git/info/refs"}
+	expect := func(when string, want int) {
+		t.Helper()
+		for _, p := range paths {
+			for range 2 {
+				if rec := get(t, h, http.MethodGet, p); rec.Code != want {
+					t.Errorf("%s: GET %s = %d, want %d", when, p, rec.Code, want)
+				}
+			}
+		}
+	}
+	expect("before", http.StatusOK)
+
+	// A directory of the path becomes a symlink to itself, moved.
+	moveAndLink := func(p string) {
+		t.Helper()
+		if err := os.Rename(p, p+"-moved"); err != nil {
+			t.Fatal(err)
+		}
+		mustSymlink(t, filepath.Base(p)+"-moved", p)
+	}
+	unlink := func(p string) {
+		t.Helper()
+		if err := os.Remove(p); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(p+"-moved", p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, dir := range []string{filepath.Join(root, "svc"), gitDir} {
+		moveAndLink(dir)
+		expect(dir+" a symlink", http.StatusNotFound)
+		unlink(dir)
+	}
+	expect("after", http.StatusOK)
+	moveAndLink(filepath.Join(gitDir, "objects", "pack"))
+	if rec := get(t, h, http.MethodGet, pack); rec.Code != http.StatusNotFound {
+		t.Errorf("GET %s, objects/pack a symlink = %d, want 404", pack, rec.Code)
+	}
+	// The file itself.
+	moveAndLink(filepath.Join(gitDir, "HEAD"))
+	if rec := get(t, h, http.MethodGet, "/svc/.git/HEAD"); rec.Code != http.StatusNotFound {
+		t.Errorf("GET HEAD, a symlink = %d, want 404", rec.Code)
+	}
+}
+
+// A name git's dumb protocol reads that is not a regular file (here a
+// FIFO, which would block whoever opens it for reading) is 404, at once.
+func TestHandlerRefusesFIFO(t *testing.T) {
+	w := newWorld(t)
+	fifo := filepath.Join(w.deployDir, "svc", ".git", "refs", "heads", "fifo")
+	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
+		t.Skipf("mkfifo: %v", err)
+	}
+	t.Cleanup(func() {
+		// Unblocks a handler stuck opening it, if any.
+		if f, err := os.OpenFile(fifo, os.O_RDWR, 0); err == nil {
+			f.Close()
+		}
+	})
+	done := make(chan int, 1)
+	go func() { done <- get(t, Handler(w.deployDir), http.MethodGet, "/svc/.git/refs/heads/fifo").Code }()
+	select {
+	case code := <-done:
+		if code != http.StatusNotFound {
+			t.Errorf("GET a FIFO = %d, want 404", code)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("GET a FIFO still blocked after 10s")
 	}
 }

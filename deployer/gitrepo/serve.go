@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 
 	"github.com/go-git/go-billy/v5/memfs"
 	"github.com/go-git/go-billy/v5/osfs"
@@ -311,13 +312,15 @@ func descend(r *os.Root, names []string) (*os.Root, bool) {
 
 // openFile opens the regular file name of r. It must be one before it is
 // opened (not a symlink, a FIFO or a device), and the file opened must be
-// the one looked at.
+// the one looked at. It is opened non-blocking: that is a no-op for a
+// regular file, spares the os package putting it into non-blocking mode
+// and back (four fcntl), and a FIFO swapped in meanwhile cannot block.
 func openFile(r *os.Root, name string) (*os.File, fs.FileInfo, bool) {
 	lfi, err := r.Lstat(name)
 	if err != nil || !lfi.Mode().IsRegular() {
 		return nil, nil, false
 	}
-	f, err := r.Open(name)
+	f, err := r.OpenFile(name, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return nil, nil, false
 	}

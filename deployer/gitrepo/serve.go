@@ -182,7 +182,7 @@ func Handler(root string, repos ...string) http.Handler {
 	if resolved, err := filepath.EvalSymlinks(root); err == nil {
 		root = resolved // root itself may be a symlink; nothing under it may
 	}
-	h := &handler{root: root, mods: &modulesCache{m: map[string]modulesEntry{}}}
+	h := &handler{root: root, top: &topRoot{path: root}, mods: &modulesCache{m: map[string]modulesEntry{}}}
 	if len(repos) > 0 {
 		h.repos = map[string]bool{}
 		for _, r := range repos {
@@ -195,7 +195,48 @@ func Handler(root string, repos ...string) http.Handler {
 type handler struct {
 	root  string
 	repos map[string]bool // nil: any working copy under root
+	top   *topRoot
 	mods  *modulesCache
+}
+
+// topRoot keeps root open between requests. It is opened again when the
+// directory at its path is no longer the one held (root replaced) or when
+// it could not be opened: checking costs one stat where opening costs
+// three syscalls.
+type topRoot struct {
+	path string
+	mu   sync.Mutex
+	r    *os.Root
+	id   fs.FileInfo // the directory r is
+}
+
+// get returns the root directory, open.
+func (t *topRoot) get() (*os.Root, bool) {
+	fi, err := os.Stat(t.path)
+	if err != nil {
+		return nil, false
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.r != nil && os.SameFile(fi, t.id) {
+		return t.r, true
+	}
+	r, err := os.OpenRoot(t.path)
+	if err != nil {
+		return nil, false
+	}
+	id, err := r.Stat(".")
+	if err != nil {
+		r.Close()
+		return nil, false
+	}
+	if t.r != nil {
+		// A request still walking the old root fails (404): what it
+		// walks was replaced.
+		t.r.Close()
+	}
+	t.r, t.id = r, id
+	return r, true
 }
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
@@ -213,12 +254,11 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		http.NotFound(w, req)
 		return
 	}
-	root, err := os.OpenRoot(h.root)
-	if err != nil {
+	root, ok := h.top.get()
+	if !ok {
 		http.NotFound(w, req)
 		return
 	}
-	defer root.Close()
 	f, fi, kind, ok := gitFS{root: root, h: h}.open(segs)
 	if !ok {
 		http.NotFound(w, req)

@@ -474,3 +474,37 @@ func TestHandlerRefusesFIFO(t *testing.T) {
 		t.Fatal("GET a FIFO still blocked after 10s")
 	}
 }
+
+// The root is kept open between requests, but what is served is always
+// the directory at its path: one that did not exist yet when the handler
+// was made, or that replaced the one first served.
+func TestHandlerFollowsRootReplaced(t *testing.T) {
+	w := newWorld(t)
+	root := w.deployDir
+	h := Handler(root)
+	if rec := get(t, h, http.MethodGet, "/svc/.git/HEAD"); rec.Code != http.StatusOK {
+		t.Fatalf("GET HEAD = %d", rec.Code)
+	}
+	if err := os.Rename(root, root+".old"); err != nil {
+		t.Fatal(err)
+	}
+	if rec := get(t, h, http.MethodGet, "/svc/.git/HEAD"); rec.Code != http.StatusNotFound {
+		t.Errorf("GET HEAD, root gone = %d, want 404", rec.Code)
+	}
+	if err := os.Mkdir(root, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if rec := get(t, h, http.MethodGet, "/svc/.git/HEAD"); rec.Code != http.StatusNotFound {
+		t.Errorf("GET HEAD, root empty = %d, want 404", rec.Code)
+	}
+	// Replaced again, by the original.
+	if err := os.Rename(root, root+".empty"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(root+".old", root); err != nil {
+		t.Fatal(err)
+	}
+	if rec := get(t, h, http.MethodGet, "/svc/.git/HEAD"); rec.Code != http.StatusOK {
+		t.Errorf("GET HEAD, root back = %d, want 200", rec.Code)
+	}
+}

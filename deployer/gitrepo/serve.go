@@ -17,11 +17,8 @@ import (
 
 	"github.com/go-git/go-billy/v5/memfs"
 	"github.com/go-git/go-billy/v5/osfs"
-	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/cache"
-	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/go-git/go-git/v5/plumbing/serverinfo"
-	"github.com/go-git/go-git/v5/plumbing/storer"
 	"github.com/go-git/go-git/v5/storage/filesystem"
 )
 
@@ -159,7 +156,9 @@ func replaceFile(p string, data []byte) error {
 // working copy's .git, and under modules/ only the git dirs of the
 // submodules declared in the .gitmodules of the HEAD of the git dir above
 // (with a gitlink in its tree) — a git dir left there by an older revision
-// or copied in by hand is 404.
+// or copied in by hand is 404. The names declared are read again whenever
+// that git dir's info/refs changes (UpdateServerInfo), and at least every
+// 10 seconds.
 //
 // It only serves regular files that git's dumb protocol reads inside those
 // git dirs: HEAD, packed-refs, info/refs, objects/info/packs, refs/…, loose
@@ -439,7 +438,7 @@ func (g gitFS) open(segs []string) (*os.File, fs.FileInfo, fileKind, bool) {
 // segments its name has.
 func (g gitFS) submodule(gd *os.Root, dir, rest []string) (*os.Root, int, bool) {
 	var names [][]string
-	for _, name := range g.h.mods.declared(filepath.Join(g.h.root, filepath.Join(dir...))) {
+	for _, name := range g.h.mods.declared(gd, filepath.Join(g.h.root, filepath.Join(dir...))) {
 		n := strings.Split(name, "/")
 		if len(rest) > len(n)+1 && equal(rest[1:1+len(n)], n) {
 			names = append(names, n)
@@ -512,51 +511,4 @@ func isLowerHex(s string) bool {
 		}
 	}
 	return true
-}
-
-// modulesCache remembers, per git dir, the submodule names declared at its
-// HEAD, so that the objects are read once per HEAD rather than per request.
-type modulesCache struct {
-	mu sync.Mutex
-	m  map[string]modulesEntry // git dir → names at head
-}
-
-type modulesEntry struct {
-	head  plumbing.Hash
-	names []string
-}
-
-// declared returns the names of the submodules declared in the .gitmodules
-// of the HEAD of gitDir (with a gitlink in its tree); none when anything
-// cannot be read.
-func (c *modulesCache) declared(gitDir string) []string {
-	st := filesystem.NewStorage(osfs.New(gitDir), cache.NewObjectLRU(cache.MiByte))
-	defer st.Close()
-	ref, err := storer.ResolveReference(st, plumbing.HEAD)
-	if err != nil {
-		return nil
-	}
-	head := ref.Hash()
-	c.mu.Lock()
-	e, ok := c.m[gitDir]
-	c.mu.Unlock()
-	if ok && e.head == head {
-		return e.names
-	}
-	var names []string
-	if commit, err := object.GetCommit(st, head); err == nil {
-		if tree, err := commit.Tree(); err == nil {
-			mods, _ := modulesInTree(tree)
-			for _, m := range mods {
-				names = append(names, m.Name)
-			}
-		}
-	}
-	c.mu.Lock()
-	if len(c.m) >= 4096 {
-		clear(c.m) // bounded: git dirs are few; never grows without limit
-	}
-	c.m[gitDir] = modulesEntry{head: head, names: names}
-	c.mu.Unlock()
-	return names
 }

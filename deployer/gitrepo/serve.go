@@ -457,6 +457,7 @@ func (g gitFS) submodule(gd *os.Root, dir, rest []string) (*os.Root, int, bool) 
 	}
 	return nil, 0, false
 }
+
 func equal(a, b []string) bool {
 	if len(a) != len(b) {
 		return false

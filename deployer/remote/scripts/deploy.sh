@@ -222,8 +222,13 @@ s_restart() {
 # session's stdin: "finalize" runs the finalize stage (mark_done); anything
 # else, or the end of the input (deploybot gone, the session closed), ends
 # the script, leaving the revision live but not done, as a deploy session
-# without hold does.
+# without hold does. SIGPIPE is ignored from here: a finalize whose session
+# is gone (deploybot died, or gave up on it) runs to its end, and the EXIT
+# trap releases the operation file, instead of dying at its next line of
+# output with the operation file left naming a process group that the
+# service keeps alive.
 hold() {
+	trap '' PIPE
 	disarm
 	# shellcheck disable=SC2154 # _wd is set by run.sh
 	wait "$_wd" 2>/dev/null

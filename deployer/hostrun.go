@@ -59,7 +59,7 @@ func (r *run) deployHost(ctx context.Context, group, host string) bool {
 	}
 	r.update(host, func(h *hostRun) { h.inFlight = false })
 	for _, st := range stages {
-		r.journal(r.stageEvent(group, host, st))
+		r.journalResult(r.stageEvent(group, host, st))
 		r.emit(Event{Type: EventStage, Group: group, Host: host, Stage: st.Stage, Duration: st.Duration})
 	}
 	if err != nil {
@@ -146,7 +146,7 @@ func (r *run) check(ctx context.Context, c Host, group, host string, report bool
 	}
 	var bad *remote.CheckResult
 	for _, cr := range results {
-		r.journal(journal.Event{Type: journal.TypeCheck, Group: group, Host: host, Stage: journal.StageCheck, Check: checkRecord(cr, r.svc)})
+		r.journalResult(journal.Event{Type: journal.TypeCheck, Group: group, Host: host, Stage: journal.StageCheck, Check: checkRecord(cr, r.svc)})
 		if report {
 			r.emit(Event{Type: EventCheckResult, Group: group, Host: host, Checks: []remote.CheckResult{cr}})
 		}
@@ -192,7 +192,7 @@ func (r *run) finalizeHost(ctx context.Context, host string, held remote.Held) b
 		if err != nil {
 			ev.Err = oneLine(err.Error())
 		}
-		r.journal(ev)
+		r.journalResult(ev)
 	}
 	if err != nil {
 		return r.failHost(group, host, journal.StageFinalize, "", "finalize: "+stageReason(err), nil)

@@ -144,6 +144,25 @@ func (r *run) journal(ev journal.Event) {
 	}
 }
 
+// journalResult journals ev, a result that no change on a host waits for
+// (a stage's, a check's), without waiting for it to be durable when the
+// journal can (journal.LazyAppender): the next event that must be durable
+// — the host done or failed, the next stage started — makes it so, and
+// hosts deploying at once share fewer fsyncs.
+func (r *run) journalResult(ev journal.Event) {
+	la, ok := r.jw.(journal.LazyAppender)
+	if !ok {
+		r.journal(ev)
+		return
+	}
+	if err := la.AppendLazy(ev); err != nil {
+		r.e.log.Error("journal append failed", "deploy", r.id, "err", err)
+		if r.stop != nil {
+			r.stop(fmt.Errorf("journal: %w", err))
+		}
+	}
+}
+
 func (r *run) note(msg string) { r.journal(journal.Event{Type: journal.TypeNote, Message: msg}) }
 
 func (r *run) closeConns() {

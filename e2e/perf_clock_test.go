@@ -51,11 +51,23 @@ type clockedHost struct {
 	name string
 }
 
+// Deploy and DeployHeld (which the engine calls when the host finalizes
+// in its deploy session) both open the deploy session.
 func (c clockedHost) Deploy(ctx context.Context, t remote.Target, sha string, force bool, timeout time.Duration) ([]remote.StageResult, error) {
+	c.note()
+	return c.Conn.Deploy(ctx, t, sha, force, timeout)
+}
+
+func (c clockedHost) DeployHeld(ctx context.Context, t remote.Target, sha string, force bool, timeout time.Duration) ([]remote.StageResult, remote.Held, error) {
+	c.note()
+	return c.Conn.DeployHeld(ctx, t, sha, force, timeout)
+}
+
+// note records the first deploy session of the canary.
+func (c clockedHost) note() {
 	if c.name == c.s.canary {
 		c.s.first.CompareAndSwap(0, int64(max(time.Since(c.s.t0), 1)))
 	}
-	return c.Conn.Deploy(ctx, t, sha, force, timeout)
 }
 
 // newClockedEngine is the engine of cfg with its targets reached through

@@ -108,6 +108,9 @@ func runRealComparison(b *testing.B, n, small, rounds int) *realResult {
 		if err != nil || r.Outcome != deployer.OutcomeSuccess || r.OK != hosts {
 			b.Fatalf("engine deploy to %d hosts: %v %+v", hosts, err, r)
 		}
+		if m.Canary <= 0 {
+			b.Fatalf("engine deploy to %d hosts: the canary's deploy session was not seen to open", hosts)
+		}
 		return m
 	}
 	// The first deploy of each fills the hosts' caches: not measured.

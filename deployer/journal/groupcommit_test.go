@@ -224,3 +224,56 @@ func BenchmarkGroupCommit(b *testing.B) {
 	b.ReportMetric(float64(group)/float64(single), "group/each")
 	b.ReportMetric(float64(syncs)/events, "fsyncs/event")
 }
+
+// AppendLazy writes its event at once, where a reader sees it, without an
+// fsync of its own; the next Append's fsync makes it durable, and Close
+// makes a lazy event left last durable. A finished event is never lazy.
+func TestAppendLazy(t *testing.T) {
+	s := &slowSync{}
+	s.install(t)
+	dir := t.TempDir()
+	w := newWriter(t, dir, "citoid", time.Time{})
+	before := s.calls.Load()
+	if err := w.AppendLazy(Event{Type: TypeNote, Message: "lazy-1;"}); err != nil {
+		t.Fatal(err)
+	}
+	if c := s.calls.Load() - before; c != 0 {
+		t.Errorf("AppendLazy ran %d fsyncs", c)
+	}
+	data, err := os.ReadFile(w.Path())
+	if err != nil {
+		t.Fatal(err)
+	}
+	end := lineEnd(t, data, "lazy-1;")
+	if s.durable.Load() >= end {
+		t.Errorf("the lazy line is durable before any fsync")
+	}
+	if err := w.Append(Event{Type: TypeNote, Message: "durable-2;"}); err != nil {
+		t.Fatal(err)
+	}
+	if c := s.calls.Load() - before; c != 1 || s.durable.Load() != w.size {
+		t.Errorf("after Append: %d fsyncs, %d of %d bytes durable", c, s.durable.Load(), w.size)
+	}
+	if err := w.AppendLazy(Event{Type: TypeNote, Message: "lazy-3;"}); err != nil {
+		t.Fatal(err)
+	}
+	if s.durable.Load() == w.size {
+		t.Errorf("the second lazy line is durable before any fsync")
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if c := s.calls.Load() - before; c != 2 || s.durable.Load() != w.size {
+		t.Errorf("after Close: %d fsyncs, %d of %d bytes durable", c, s.durable.Load(), w.size)
+	}
+
+	w = newWriter(t, t.TempDir(), "citoid", time.Time{})
+	before = s.calls.Load()
+	if err := w.AppendLazy(Event{Type: TypeFinished, Outcome: OutcomeSuccess}); err != nil {
+		t.Fatal(err)
+	}
+	if c := s.calls.Load() - before; c != 1 {
+		t.Errorf("a lazy finished event: %d fsyncs, want 1", c)
+	}
+	w.Close()
+}

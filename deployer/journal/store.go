@@ -82,6 +82,12 @@ type EventWriter interface {
 	Close() error
 }
 
+// LazyAppender is an EventWriter that can also write an event without
+// waiting for it to be durable (see Writer.AppendLazy).
+type LazyAppender interface {
+	AppendLazy(ev Event) error
+}
+
 // ErrLeaseLost is returned by an EventWriter whose lease was lost.
 var ErrLeaseLost = errors.New("the deploy lock was lost (state store session ended)")
 

@@ -199,6 +199,30 @@ func (w *Writer) Append(ev Event) error {
 	return nil
 }
 
+// AppendLazy writes ev as Append does but returns once it is written, not
+// once it is durable: the next Append's fsync (or Close's) covers it. It is
+// for results that no change on a host waits for — a stage's outcome and
+// output, a check's — of which a deploy writes several per host. The line
+// is in the file at once (readers and followers see it, and it survives
+// the process being killed); a crash of the machine before the next fsync
+// can lose it, with the lines written after it, so the journal then says
+// less — the host's state unknown, which a recovery asks the host about —
+// never something false. A finished event is always appended durably.
+func (w *Writer) AppendLazy(ev Event) error {
+	if ev.Type == TypeFinished {
+		return w.Append(ev)
+	}
+	if err := normalize(&ev); err != nil {
+		return err
+	}
+	line, err := encodeLine(ev)
+	if err != nil {
+		return err
+	}
+	_, err = w.write(line, false)
+	return err
+}
+
 // write appends line to the file and returns its number (the count of
 // lines written once it is); finished marks the journal finished.
 func (w *Writer) write(line []byte, finished bool) (int64, error) {

@@ -212,6 +212,13 @@ func (e *Engine) prepare(ctx context.Context, s *config.Service, id string, req 
 	r.stale = req.stale
 	r.target = remote.NewTarget(s.Name, s, e.cfg.Deploy.ServeURL, subNames)
 	r.target.OpID = id
+	if len(r.target.Submodules) > 0 {
+		// Where each is, and at which commit, as read here: the targets
+		// need not read it again.
+		for _, sm := range subs {
+			r.target.Pins = append(r.target.Pins, remote.SubmodulePin{Path: sm.Path, Commit: sm.Commit})
+		}
+	}
 	if r.target.ConfigFiles, err = renderConfigFiles(s, repo, plan.To); err != nil {
 		return nil, nil, err
 	}

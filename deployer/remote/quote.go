@@ -104,6 +104,17 @@ func (t Target) Validate() error {
 			bad("invalid submodule name %q: want letters, digits and ._-/ without . or .. components", clip(s, 200))
 		}
 	}
+	if len(t.Pins) > 0 && len(t.Pins) != len(t.Submodules) {
+		bad("%d submodule pins for %d submodules", len(t.Pins), len(t.Submodules))
+	}
+	for _, p := range t.Pins {
+		if !validModulePath(p.Path) {
+			bad("invalid submodule path %q: want a relative path without empty, . or .. components", clip(p.Path, 200))
+		}
+		if !ValidSHA(p.Commit) {
+			bad("invalid submodule commit %q: want a full git object name", clip(p.Commit, 80))
+		}
+	}
 	if t.Undo != "" && !ValidSHA(t.Undo) {
 		bad("invalid revision to undo %q: want a full git object name", clip(t.Undo, 80))
 	}
@@ -118,6 +129,20 @@ func (t Target) Validate() error {
 		bad("invalid operation id %q: want 1 to 80 letters, digits and ._-", clip(t.OpID, 100))
 	}
 	return errors.Join(errs...)
+}
+
+// validModulePath reports whether p is a path inside a revision: relative,
+// printable, no empty, "." or ".." component.
+func validModulePath(p string) bool {
+	if p == "" || !utf8.ValidString(p) || hasControl(p) || strings.HasPrefix(p, "/") {
+		return false
+	}
+	for _, c := range strings.Split(p, "/") {
+		if c == "" || c == "." || c == ".." {
+			return false
+		}
+	}
+	return true
 }
 
 func slicesContains(ss []string, s string) bool {

@@ -54,6 +54,14 @@ type Target struct {
 	// --init --recursive runs: nested submodules keep the URLs their own
 	// .gitmodules give. Empty: submodules are not checked out.
 	Submodules []string
+	// Pins, when not empty, are the path and commit of each of Submodules
+	// (in the same order) at the revision deployed, as the deploy host
+	// read them from its repository: the deploy then takes them as they
+	// are, instead of reading each submodule's path in the revision's
+	// .gitmodules and its commit in the revision's tree on the target
+	// (two git processes per submodule and host). Empty: the target reads
+	// them.
+	Pins []SubmodulePin
 	// Restart is the shell command run after promote, in the new
 	// revision's directory, with DEPLOY_REV=<sha> in its environment;
 	// empty means no restart stage. It is configuration written by the
@@ -79,6 +87,16 @@ type Target struct {
 	// it in .history is restored and marked done again, and Undo leaves
 	// the history. Empty: the done revision is restored as it is.
 	Undo string
+}
+
+// SubmodulePin is where a submodule is checked out in a revision and the
+// commit its gitlink records there.
+type SubmodulePin struct {
+	// Path is relative to the repository: no empty, "." or ".."
+	// component.
+	Path string
+	// Commit is the full object name the gitlink records.
+	Commit string
 }
 
 // NewTarget returns the Target of service name as configured, fetching
@@ -185,6 +203,10 @@ func (t Target) key() string {
 		t.OpID, t.Undo}, t.Submodules...) {
 		b = strconv.AppendQuote(b, s)
 	}
+	b = strconv.AppendInt(b, int64(len(t.Pins)), 10)
+	for _, p := range t.Pins {
+		b = strconv.AppendQuote(strconv.AppendQuote(b, p.Path), p.Commit)
+	}
 	// The config files follow the submodules: a count first, so the two
 	// lists cannot be told apart by where one ends.
 	b = strconv.AppendInt(b, int64(len(t.ConfigFiles)), 10)
@@ -233,7 +255,8 @@ func (t Target) deployPlan(sha string, force, hold bool) (*deployPlan, error) {
 		{"DEPLOY_OP_KIND", OpDeploy},
 		{"DEPLOY_HOLD", boolVar(hold)},
 		{"DEPLOY_KEEP_REVS", strconv.Itoa(t.keepRevs())},
-	}, configVars(t.ConfigFiles)...)...)
+		{"DEPLOY_SM_PINNED", boolVar(len(t.Pins) > 0)},
+	}, append(pinVars(t.Pins), configVars(t.ConfigFiles)...)...)...)
 	plan := &deployPlan{
 		script:   pre + commonSh + opSh + claimSh + switchSh + configFilesSh + doneSh + deploySh,
 		commands: map[string]string{},
@@ -441,6 +464,17 @@ func (s *heldSession) release() {
 	case <-time.After(killGrace):
 	}
 	_ = s.sess.Close()
+}
+
+// pinVars are the prelude variables of pins: DEPLOY_SM_PATH_<i> and
+// DEPLOY_SM_COMMIT_<i>, i counting from 1.
+func pinVars(pins []SubmodulePin) []shellVar {
+	var vs []shellVar
+	for i, p := range pins {
+		n := strconv.Itoa(i + 1)
+		vs = append(vs, shellVar{"DEPLOY_SM_PATH_" + n, p.Path}, shellVar{"DEPLOY_SM_COMMIT_" + n, p.Commit})
+	}
+	return vs
 }
 
 // FinalizeScript returns the script Finalize runs (scripts/finalize.sh).

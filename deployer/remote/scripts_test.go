@@ -154,6 +154,7 @@ func TestScriptFragments(t *testing.T) {
 	}
 
 	tg := Target{Dir: "/srv/x", ServeURL: "http://h", Repo: "r", Submodules: []string{"lib"}, Restart: "true",
+		Pins:        []SubmodulePin{{Path: "lib", Commit: strings.Repeat("ab", 20)}},
 		ConfigFiles: []ConfigFile{{Path: "/etc/x.yaml", Content: "a: 1"}}}
 	for _, k := range scriptKinds {
 		s, err := k.gen(tg)
@@ -195,9 +196,13 @@ func TestScriptsNoSplicing(t *testing.T) {
 		ServeURL:   "https://deploy.example.org:8443/git",
 		Repo:       "ZZ repo/with space & 'quote'",
 		Submodules: []string{"ZZlib", "vendor/ZZdep"},
-		Restart:    "if true; then\n  echo 'ZZ' \"$DEPLOY_REV\" $1\nfi\n# ZZ comment",
-		KeepRevs:   3,
-		OpID:       "ZZ.op-1",
+		// The same path and commit twice: the check below knows one value
+		// per variable stem.
+		Pins: []SubmodulePin{{Path: "ZZ it's/$(touch PWNED) `x`", Commit: strings.Repeat("9f", 20)},
+			{Path: "ZZ it's/$(touch PWNED) `x`", Commit: strings.Repeat("9f", 20)}},
+		Restart:  "if true; then\n  echo 'ZZ' \"$DEPLOY_REV\" $1\nfi\n# ZZ comment",
+		KeepRevs: 3,
+		OpID:     "ZZ.op-1",
 		ConfigFiles: []ConfigFile{{Path: "/etc/ZZ it's/$(touch PWNED).yaml",
 			Content: "ZZ: 'q' \"$(touch PWNED)\" `x`\n# ZZ\n\\ end\n\n"}},
 	}
@@ -243,6 +248,9 @@ func TestScriptsNoSplicing(t *testing.T) {
 			"DEPLOY_URL":        b.repoURL(),
 			"DEPLOY_FORCE":      map[bool]string{true: "1", false: "0"}[k.kind == "deploy force"],
 			"DEPLOY_HOLD":       map[bool]string{true: "1", false: "0"}[k.kind == "deploy held"],
+			"DEPLOY_SM_PINNED":  "1",
+			"DEPLOY_SM_PATH_":   b.Pins[0].Path,
+			"DEPLOY_SM_COMMIT_": b.Pins[0].Commit,
 			"DEPLOY_SUBMODULES": "ZZlib vendor/ZZdep",
 			"DEPLOY_RESTART":    b.Restart,
 			"DEPLOY_UNDO":       b.Undo,

@@ -41,22 +41,25 @@ const (
 // "hold-health" exists, having created "hold-health.waiting".
 const RestartScript = `#!/bin/sh
 d=/srv/deployment
+# armed FILE: $d/FILE holds this revision (read by the shell: the hooks
+# cost no process while they are not armed).
+armed() { [ -f "$d/$1" ] && { read -r v || [ -n "$v" ]; } <"$d/$1" && [ "$v" = "$DEPLOY_REV" ]; }
 echo "$DEPLOY_REV" >>$d/restarts
-[ "$(cat $d/fail 2>/dev/null)" = "$DEPLOY_REV" ] && { echo "refusing to start $DEPLOY_REV"; exit 3; }
-[ "$(cat $d/hang 2>/dev/null)" = "$DEPLOY_REV" ] && sleep 600
-[ "$(cat $d/pause 2>/dev/null)" = "$DEPLOY_REV" ] && sleep 2
-if [ "$(cat $d/slow 2>/dev/null)" = "$DEPLOY_REV" ]; then echo $$ >$d/restart.pid; sleep 30; fi
+armed fail && { echo "refusing to start $DEPLOY_REV"; exit 3; }
+armed hang && sleep 600
+armed pause && sleep 2
+if armed slow; then echo $$ >$d/restart.pid; sleep 30; fi
 port=${SVC_PORT:-18080}
-if [ "$(cat $d/gate-$port 2>/dev/null)" = "$DEPLOY_REV" ]; then
+if armed gate-$port; then
   : >$d/gate-$port.waiting; while [ -f $d/gate-$port ]; do sleep 0.05; done; rm -f $d/gate-$port.waiting
 fi
-if [ -f $d/svc-$port.pid ]; then
-  old=$(cat $d/svc-$port.pid)
+if [ -f $d/svc-$port.pid ] && { read -r old || [ -n "$old" ]; } <$d/svc-$port.pid; then
   kill $old 2>/dev/null && while kill -0 $old 2>/dev/null; do sleep 0.02; done
 fi
 nohup "$SVC_BIN" -addr 127.0.0.1:$port -dir "$PWD" -hold $d/hold-health >$d/svc-$port.log 2>&1 </dev/null &
 echo $! >$d/svc-$port.pid
-echo "started $(cat VERSION) as $!"
+read -r version <VERSION
+echo "started $version as $!"
 `
 
 // Env is one fleet, upstream and configuration.

@@ -23,6 +23,14 @@
 #   DEPLOY_CF_COUNT    the number of config files (configfiles.sh); 0: no
 #                      config stage
 #   DEPLOY_HOLD        1: after the last stage, hold (see hold); 0: end
+#   DEPLOY_SM_PINNED   1: the path and commit of each submodule are given
+#                      (below) and taken as they are; 0: module_rev reads
+#                      them in the cache
+#   DEPLOY_SM_PATH_<i> the path of the i-th of DEPLOY_SUBMODULES (1-based)
+#                      in the revision (validated: relative, no empty, .
+#                      or .. component), when pinned
+#   DEPLOY_SM_COMMIT_<i> the commit its gitlink records (a full, validated
+#                      git object name), when pinned
 #
 # Uses from common.sh: M, cache, revs, current, done_file, deploying, now.
 # Uses from switch.sh: promote_to, run_restart.
@@ -34,7 +42,7 @@
 # The Go side reads the functions s_<stage> and already_live from this
 # file for StageResult.Command: each starts with a line "name() {" and ends
 # at the next line that is "}".
-: "${DEPLOY_DIR?}" "${DEPLOY_SHA?}" "${DEPLOY_URL?}" "${DEPLOY_FORCE?}" "${DEPLOY_SUBMODULES?}" "${DEPLOY_RESTART?}" "${DEPLOY_CF_COUNT?}" "${DEPLOY_HOLD?}"
+: "${DEPLOY_DIR?}" "${DEPLOY_SHA?}" "${DEPLOY_URL?}" "${DEPLOY_FORCE?}" "${DEPLOY_SUBMODULES?}" "${DEPLOY_RESTART?}" "${DEPLOY_CF_COUNT?}" "${DEPLOY_HOLD?}" "${DEPLOY_SM_PINNED?}"
 : "${M?}" "${cache?}" "${revs?}" "${current?}" "${done_file?}" "${deploying?}"
 umask 022
 
@@ -114,11 +122,14 @@ s_fetch() {
 	_i=0
 	# shellcheck disable=SC2086 # split on blanks; names have no glob characters
 	for _m in $DEPLOY_SUBMODULES; do
-		if ! module_rev "$_m"; then
+		_k=$((_i + 1))
+		if [ "$DEPLOY_SM_PINNED" = 1 ]; then
+			eval "_p=\$DEPLOY_SM_PATH_$_k _l=\$DEPLOY_SM_COMMIT_$_k"
+		elif ! module_rev "$_m"; then
 			missing_from_url && printf '%s\n' "submodule $_m: no gitlink for it at a path inside $DEPLOY_SHA"
 			return 2
 		fi
-		_i=$((_i + 1))
+		_i=$_k
 		eval "_mp$_i=\$_p _ml$_i=\$_l"
 		if ! git -C "$cache" cat-file -e "$_l^{commit}" 2>/dev/null; then
 			GIT_TERMINAL_PROMPT=0 git -C "$cache" -c maintenance.auto=false fetch -q --no-tags "$DEPLOY_URL/modules/$_m" '+HEAD:refs/deploybot/module-fetch/HEAD' '+refs/*:refs/deploybot/module-fetch/refs/*' || return

@@ -52,7 +52,7 @@ func (r *run) deployHost(ctx context.Context, group, host string) bool {
 	// open for that (remote.Held): one session per host, not two.
 	var stages []remote.StageResult
 	var held remote.Held
-	if hh, ok := c.(holdingHost); ok && r.finalizesEarly() {
+	if hh, ok := c.(holdingHost); ok && holdDeploySessions && r.finalizesEarly() {
 		stages, held, err = hh.DeployHeld(ctx, r.target, r.sha, r.force, r.e.commandTimeout())
 	} else {
 		stages, err = c.Deploy(ctx, r.target, r.sha, r.force, r.e.commandTimeout())
@@ -85,6 +85,16 @@ func (r *run) deployHost(ctx context.Context, group, host string) bool {
 	}
 	return true
 }
+
+// holdDeploySessions turns on finalizing in the held deploy session. It
+// is off: a deploybot killed during a held finalize leaves the script's
+// process group alive with the service the restart started in it, and
+// the recovery's Stop of that operation kills the service too; a
+// !continue that then finds the revision live and done restarts nothing
+// (e2e/faults TestBotKilledMidDeploy, "during finalize then continue").
+// The held session needs the service out of the script's process group
+// first.
+const holdDeploySessions = false
 
 // holdingHost is a Host whose deploy session can stay open after its
 // stages, for the finalize stage once the host has passed its checks

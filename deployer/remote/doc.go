@@ -162,9 +162,9 @@
 // once the host passed — and one for Rollback if the deploy is undone. Op
 // and Stop are one session each.
 //
-// A caller that finalizes each host as soon as it passes (the engine,
-// when the previous revision stays on the hosts for a rollback) saves the
-// Finalize session: DeployHeld keeps the deploy's session open after its
+// A caller that finalizes each host as soon as it passes can save the
+// Finalize session (the engine does not yet: see holdDeploySessions in
+// package deployer): DeployHeld keeps the deploy's session open after its
 // last stage, the script waiting in deploy.sh's hold with its watchdog
 // stopped (the service the restart started must outlive the session) and
 // its operation still recorded, while the caller runs its checks over the

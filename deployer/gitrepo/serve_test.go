@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"deploybot/e2e/scale"
 )
 
 func TestSubmoduleURL(t *testing.T) {
@@ -470,8 +472,8 @@ func TestHandlerRefusesFIFO(t *testing.T) {
 		if code != http.StatusNotFound {
 			t.Errorf("GET a FIFO = %d, want 404", code)
 		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("GET a FIFO still blocked after 10s")
+	case <-time.After(scale.D(10 * time.Second)):
+		t.Fatal("GET a FIFO still blocked after 10s (scaled)")
 	}
 }
 

@@ -124,8 +124,8 @@ func (c *Conn) run(ctx context.Context, script string, timeout time.Duration, p 
 
 // runHold is run; with hold set, a script that prints the hold marker
 // (deploy.sh's hold) is left waiting in its open session, returned as
-// a *heldSession whose finish or release must be called; res then
-// holds no exit code (-1).
+// a *heldSession that the caller must end (heldDeploy's Finalize or
+// Release); res then holds no exit code (-1).
 func (c *Conn) runHold(ctx context.Context, script string, timeout time.Duration, p *outputParser, hold bool) (Result, *heldSession, error) {
 	if timeout <= 0 {
 		timeout = c.d.commandTimeout()
@@ -146,8 +146,8 @@ func (c *Conn) runHold(ctx context.Context, script string, timeout time.Duration
 		return s.complete(Result{ExitCode: -1}), nil, err
 	}
 	s.sess = sess
-	// Written to only by a held session's finish or release: otherwise
-	// its end (closed after the session has ended, or with the
+	// Written to only by a held deploy's Finalize (Release closes it);
+	// otherwise its end (closed after the session has ended, or with the
 	// connection) is the watchdog's signal.
 	s.stdin, err = sess.StdinPipe()
 	if err == nil {

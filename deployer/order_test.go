@@ -14,7 +14,8 @@ import (
 // The canary is dialed alone and deployed while the other hosts are still
 // being dialed: a dial of group a that never ends until the canary's
 // deploy session has started must not hold the canary back, and no other
-// host is dialed before that session opens.
+// host is dialed before the canary has started (EventHostStarted, which
+// the engine emits before it opens the canary's deploy session).
 func TestCanaryBeforeOtherDials(t *testing.T) {
 	f := newFleetFixture(t, twoGroups)
 	f.installAll(f.shas[0])
@@ -38,7 +39,16 @@ func TestCanaryBeforeOtherDials(t *testing.T) {
 	}()
 	ctx, cancel := context.WithTimeout(context.Background(), scale.D(20*time.Second))
 	defer cancel()
-	res, err := f.eng.Deploy(ctx, Request{Service: "svc", Who: "alice"}, nil, nil)
+	// The observer runs in the run's goroutine: its note is ordered before
+	// anything the engine does after it. It lingers there a moment, so an
+	// engine that dials the other hosts before the canary starts shows it.
+	obs := ObserverFunc(func(ev Event) {
+		if ev.Type == EventHostStarted && ev.Host == "c1" {
+			f.fleet.Note("started c1")
+			time.Sleep(scale.D(20 * time.Millisecond))
+		}
+	})
+	res, err := f.eng.Deploy(ctx, Request{Service: "svc", Who: "alice"}, obs, nil)
 	close(f.fleet.Started)
 	if err != nil || res.Outcome != OutcomeSuccess || res.OK != 5 {
 		t.Fatalf("deploy: %v %+v", err, res)
@@ -51,12 +61,15 @@ func TestCanaryBeforeOtherDials(t *testing.T) {
 			t.Errorf("%s dialed %d times: %v", h, n, calls)
 		}
 	}
-	// The other hosts are dialed only once the canary's deploy session
-	// opens: their handshakes never compete with the canary's start.
-	first := slices.Index(calls, "deploy c1")
+	// The other hosts are dialed only once the canary started: their
+	// handshakes never compete with the canary's start.
+	first := slices.Index(calls, "started c1")
+	if first < 0 || first > slices.Index(calls, "deploy c1") {
+		t.Fatalf("no canary start before its deploy session: %v", calls)
+	}
 	for _, h := range []string{"a1", "a2", "b1", "b2"} {
-		if j := slices.Index(calls, "dial "+h); first < 0 || j < first {
-			t.Errorf("%s dialed before the canary's deploy session: %v", h, calls)
+		if j := slices.Index(calls, "dial "+h); j < first {
+			t.Errorf("%s dialed before the canary started: %v", h, calls)
 		}
 	}
 }

@@ -189,6 +189,10 @@ func (f *Fleet) Calls() []string {
 	return slices.Clone(f.calls)
 }
 
+// Note adds line to Calls, so that a test orders what it observed among
+// the fleet's calls.
+func (f *Fleet) Note(line string) { f.record("%s", line) }
+
 func (f *Fleet) record(format string, args ...any) {
 	f.mu.Lock()
 	f.calls = append(f.calls, fmt.Sprintf(format, args...))

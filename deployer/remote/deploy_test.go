@@ -311,7 +311,8 @@ func TestDeployTimeout(t *testing.T) {
 	g := newGitFixture(t, net.JoinHostPort(f.GatewayIP, "0"), 1)
 	c := dialT(t, d, f.Hosts[0])
 	ctx := context.Background()
-	tg := Target{Dir: "/srv/deployment/x/deploy", ServeURL: g.ServeURL, Repo: g.Repo, Restart: "echo starting; sleep 300"}
+	tg := Target{Dir: "/srv/deployment/x/deploy", ServeURL: g.ServeURL, Repo: g.Repo,
+		Restart: "echo $$ >/srv/deployment/x.restart; echo starting; sleep 300"}
 	start := time.Now()
 	stages, err := c.Deploy(ctx, tg, g.SHAs[0], false, scale.D(2*time.Second))
 	wantKind(t, err, KindCommandTimeout)
@@ -320,6 +321,11 @@ func TestDeployTimeout(t *testing.T) {
 	}
 	if el := time.Since(start); el > scale.D(5*time.Second) {
 		t.Errorf("deploy with a 2s timeout returned after %v", el)
+	}
+	// The restart command ran in a process group of its own: killed too.
+	b, _ := os.ReadFile(filepath.Join(f.Hosts[0].Root, "x.restart"))
+	if rpg := atoi(string(b)); rpg < 2 || !waitGone(rpg, scale.D(15*time.Second)) {
+		t.Errorf("the timed-out restart's process group %d is still alive", rpg)
 	}
 	tg.Restart = "sleep 300 & echo started in the background"
 	start = time.Now()

@@ -128,8 +128,9 @@
 //
 //	##deploybot noop <sha>
 //
-// Other markers: "##deploybot rev <sha>" (the revision Rollback restores,
-// followed by "noop" when it already was current), "##deploybot
+// Other markers: "##deploybot restart begin|end" around the restart
+// command (see "Process groups"), "##deploybot rev <sha>" (the revision
+// Rollback restores, followed by "noop" when it already was current), "##deploybot
 // current|done|deploying <sha or nothing>" (Status, State), and those of
 // the operation file:
 //
@@ -146,7 +147,7 @@
 // letters); a line that only looks like one, or a marker cut off before
 // its newline, is output. The only output not written by the scripts
 // themselves, the restart command's (and the service's, which shares its
-// log), reaches the stream with "##deploybot " turned into "##deploybot: ",
+// log, written to C/.restart.log and printed after "restart end"), reaches the stream with "##deploybot " turned into "##deploybot: ",
 // so it cannot end a stage or name a revision, however it is written.
 // Durations are measured on the target from /proc/uptime
 // (10 ms resolution, no process forked for it). The script's exit status
@@ -162,20 +163,34 @@
 // once the host passed — and one for Rollback if the deploy is undone. Op
 // and Stop are one session each.
 //
-// A caller that finalizes each host as soon as it passes can save the
-// Finalize session (the engine does not yet: see holdDeploySessions in
-// package deployer): DeployHeld keeps the deploy's session open after its
-// last stage, the script waiting in deploy.sh's hold with its watchdog
-// stopped (the service the restart started must outlive the session) and
-// its operation still recorded, while the caller runs its checks over the
+// A caller that finalizes each host as soon as it passes saves the
+// Finalize session (the engine does, when it finalizes early):
+// DeployHeld keeps the deploy's session open after its last stage, the
+// script waiting in deploy.sh's hold with its watchdog stopped and its
+// operation still recorded, while the caller runs its checks over the
 // same connection; Held.Finalize then sends "finalize", and the script
 // marks the revision done and ends; Held.Release (a failed check) sends
 // end-of-file, and the script ends with the revision live but not done,
 // as after Deploy. A deploybot that dies meanwhile closes the connection:
-// the script reads end-of-file and ends the same way. Since the held
-// script shares its process group with the service, a finalize that
-// outlives its timeout is not killed: its session is closed and it is
-// reported timed out.
+// the script reads end-of-file and ends the same way. A finalize that
+// outlives its timeout is killed with the script's process group, and a
+// recovery's Stop of the held operation stops that group: neither
+// reaches the service, which runs in the restart command's own group
+// (see "Process groups" below).
+//
+// # Process groups
+//
+// sshd makes each script a session and process-group leader; the
+// watchdog, a command timeout (Conn.Run, Held.Finalize) and Stop kill
+// that group. The restart command runs in a session and group of its
+// own (setsid, from switch.sh's run_restart), whose leader's command line
+// names the script that started it (scripts/groups.sh): while that
+// leader runs, each of those kills reaches its group too (a restart that
+// hangs is stopped with its script); once it has ended, what it left
+// running — the service — is in no group any of them kills. The markers
+// "restart begin" and "restart end" bracket it, so that Conn.Run, when it
+// kills a script that was restarting, also kills the restart's group from
+// a second session (scripts/kill.sh).
 //
 // # Operations and recovery
 //
@@ -193,9 +208,8 @@
 // the deploying process died (the kernel closes its connection), the
 // connection dropped, Run gave up on the command — and the watchdog then
 // sends TERM to the script's process group, and KILL 2 s later. A script
-// that ends by itself disarms the watchdog from its EXIT trap, so a
-// service its restart command started, left in its process group, keeps
-// running. The watchdog needs sshd to notice the end of the connection: a
+// that ends by itself disarms the watchdog from its EXIT trap, so what
+// it left running keeps running. The watchdog needs sshd to notice the end of the connection: a
 // peer that vanishes without a FIN or RST (a network partition) leaves it
 // waiting until TCP gives up. Recovery does not depend on it.
 //
@@ -220,7 +234,8 @@
 //
 // Recovery: Op reads the file (and whether its group is alive) without
 // changing anything; Stop stops the operation it names — TERM to its
-// process group, KILL after a grace, until kill -0 fails — and removes the
+// process group (and to its restart command's, while one runs), KILL
+// after a grace, until kill -0 fails — and removes the
 // file, then the rollback can run. The watchdog usually has killed the
 // group already, in which case Stop only removes the stale file.
 //
@@ -228,8 +243,9 @@
 //
 // Targets need a POSIX /bin/sh with test -ef (dash, bash, busybox ash), git
 // (2.x), GNU coreutils (mv -T, ln -sfn, readlink, tail -c, date +%s,
-// sleep 0.1), grep -F -x, /proc (Linux; without it, operations are told
-// apart by process group alone) and the login user's shell able to run
+// sleep 0.1), grep (-F, -x, -l), /proc (Linux; without it, operations are told
+// apart by process group alone), setsid (util-linux or busybox: the
+// restart command's own session) and the login user's shell able to run
 // `exec /bin/sh -c '...' deploybot <unix time>` (the time, deploybot's
 // clock at the session's start, is what the operation file records).
 package remote

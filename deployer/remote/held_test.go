@@ -121,6 +121,35 @@ func TestDeployHeld(t *testing.T) {
 	}
 	waitGone(opFile)
 
+	// Stopped while it holds, as a recovery from another deploybot would:
+	// the script's process group is stopped, and the service its restart
+	// started, in a group of its own, stays up.
+	stages, held, err = c.DeployHeld(ctx, tg, sha[2], false, timeout)
+	if err != nil || held == nil {
+		t.Fatalf("held deploy of %s: %v %+v", sha[2][:8], err, stages)
+	}
+	b, _ := os.ReadFile(filepath.Join(h.Root, "svc.pid"))
+	svcPID := atoi(string(b))
+	if svcPID < 2 || procGroup(svcPID) == 0 {
+		t.Fatalf("service pid %d not running", svcPID)
+	}
+	other := dialT(t, d, h)
+	sr, err := other.Stop(ctx, tg, "held1", scale.D(5*time.Second))
+	if err != nil || !sr.Found || sr.OpID != "held1" || sr.Signal == "" {
+		t.Fatalf("stop of the held script: %+v %v", sr, err)
+	}
+	if procGroup(svcPID) == 0 {
+		t.Fatal("stopping the held script killed the service its restart started")
+	}
+	serviceUp("after the held script was stopped")
+	if _, err := held.Finalize(ctx, timeout); err == nil {
+		t.Error("Finalize of a stopped script succeeded")
+	}
+	if done := read(".done"); done != sha[1] {
+		t.Errorf(".done = %q after the stop, want %s", done, sha[1][:8])
+	}
+	waitGone(opFile)
+
 	// The connection drops while the script holds: the script ends by
 	// itself, the operation file goes, the service stays.
 	stages, held, err = c.DeployHeld(ctx, tg, sha[3], false, timeout)

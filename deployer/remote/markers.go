@@ -37,6 +37,10 @@ type outputParser struct {
 	marks   map[string]string // noop, rev, current, done, op, busy, stop, hold → its fields, blank-separated
 	now     func() time.Time
 	held    chan struct{} // closed at the hold marker (holdChan)
+	// restarting: a restart command has begun and not ended (the markers
+	// "restart begin" and "restart end"): it runs in a process group of
+	// its own, which killing the script's does not reach.
+	restarting bool
 }
 
 func newParser() *outputParser {
@@ -140,6 +144,8 @@ func (p *outputParser) line(l []byte) {
 			d = p.now().Sub(p.began)
 		}
 		p.closeOpen(code, d)
+	case "restart":
+		p.restarting = args[0] == "begin"
 	case "hold":
 		if _, ok := p.marks[key]; !ok {
 			p.marks[key] = ""
@@ -169,6 +175,7 @@ const maxStageMillis = 365 * 24 * 3600 * 1000
 //	op none | op <op-id> <pgid> <kind> <since> <state>
 //	stop <signal> <ms> <alive|gone>
 //	hold                          (a held deploy waits for its word)
+//	restart begin|end             (a restart command starts, ends)
 //
 // It reports false for anything else.
 func marker(s string) (key string, args []string, ok bool) {
@@ -192,6 +199,8 @@ func marker(s string) (key string, args []string, ok bool) {
 		return key, args, len(args) == 3 && allValid(args)
 	case "hold":
 		return key, args, len(args) == 0
+	case "restart":
+		return key, args, len(args) == 1 && (args[0] == "begin" || args[0] == "end")
 	}
 	return "", nil, false
 }
@@ -301,6 +310,13 @@ func (p *outputParser) getPID() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.pid
+}
+
+// inRestart reports whether a restart command has begun and not ended.
+func (p *outputParser) inRestart() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.restarting
 }
 
 // ParseStages parses the complete output of a deploy script (see

@@ -109,7 +109,7 @@ func TestWatchdogSSH(t *testing.T) {
 	}
 	slow := tg
 	slow.OpID = "killed"
-	slow.Restart = `echo started; sleep 30; echo "$DEPLOY_REV" >>/srv/deployment/w.restarts`
+	slow.Restart = `echo $$ >/srv/deployment/w.rpg; echo started; sleep 30; echo "$DEPLOY_REV" >>/srv/deployment/w.restarts`
 	job, _ := json.Marshal(deployerJob{User: f.User, KeyFile: f.KeyFile, KnownHosts: f.KnownHostsFile, Host: h.IP, Target: slow, SHA: g.SHAs[1]})
 	helper := exec.Command(os.Args[0], "-test.run=^TestHelperDeployer$")
 	helper.Env = append(os.Environ(), deployerEnv+"="+string(job))
@@ -130,6 +130,10 @@ func TestWatchdogSSH(t *testing.T) {
 		t.Fatalf("deploy's process group %d alive 15 s after the deploying process was killed", pgid)
 	}
 	t.Logf("deploying process killed: process group gone after %v", time.Since(start).Round(time.Millisecond))
+	// The restart command, in a process group of its own, is gone too.
+	if b, _ := os.ReadFile(filepath.Join(h.Root, "w.rpg")); !waitGone(atoi(string(b)), scale.D(15*time.Second)) {
+		t.Fatalf("the restart's process group %s is alive 15 s after the deploying process was killed", b)
+	}
 	if st, err := c.Op(ctx, tg); err != nil || !st.Found || st.Alive || st.OpID != "killed" || st.PGID != pgid || st.Kind != OpDeploy {
 		t.Errorf("op after the kill: %+v %v", st, err)
 	}
@@ -147,12 +151,13 @@ func TestWatchdogSSH(t *testing.T) {
 	}
 	noFile(t, hostPath(h, tg.Dir+"-cache/"+OpFile))
 
-	// (b) A normal deploy whose restart command leaves a process running
-	// in the script's process group: it survives the end of the session
-	// and of the connection.
+	// (b) A normal deploy whose restart command leaves a process running:
+	// it is in the restart's process group and session, not the script's
+	// (its parent), and survives the end of the session and of the
+	// connection.
 	bg := tg
 	bg.OpID = "bg"
-	bg.Restart = `echo $$ >/srv/deployment/bg.pgid; sleep 300 >/dev/null 2>&1 & echo $! >/srv/deployment/bg.pid`
+	bg.Restart = `echo $$ >/srv/deployment/bg.pgid; echo $PPID >/srv/deployment/bg.script; sleep 300 >/dev/null 2>&1 & echo $! >/srv/deployment/bg.pid`
 	if _, err := c.Deploy(ctx, bg, g.SHAs[1], false, 0); err != nil {
 		t.Fatal(err)
 	}
@@ -161,8 +166,13 @@ func TestWatchdogSSH(t *testing.T) {
 	pid := atoi(string(b))
 	t.Cleanup(func() { syscall.Kill(pid, syscall.SIGKILL) })
 	b, _ = os.ReadFile(filepath.Join(h.Root, "bg.pgid"))
-	if pgid := atoi(string(b)); pid < 2 || pgid < 2 || procGroup(pid) != pgid {
-		t.Fatalf("background process %d in group %d, want the script's %d", pid, procGroup(pid), pgid)
+	pgid = atoi(string(b))
+	if pid < 2 || pgid < 2 || procGroup(pid) != pgid {
+		t.Fatalf("background process %d in group %d, want the restart's %d", pid, procGroup(pid), pgid)
+	}
+	b, _ = os.ReadFile(filepath.Join(h.Root, "bg.script"))
+	if script := atoi(string(b)); script < 2 || script == pgid {
+		t.Fatalf("the restart's group %d is its script's (%d)", pgid, script)
 	}
 	c.Close()
 	time.Sleep(scale.D(3 * time.Second)) // past the watchdog's grace, had it fired
@@ -200,7 +210,7 @@ func TestOpFileSSH(t *testing.T) {
 	// (c) A deploy running its restart command on connection a.
 	long := tg
 	long.OpID = "20261205-091203-svc-ab12"
-	long.Restart = "echo started; sleep 30"
+	long.Restart = "echo $$ >/srv/deployment/long.rpg; echo started; sleep 30"
 	done := make(chan error, 1)
 	go func() { _, err := a.Deploy(ctx, long, g.SHAs[1], false, scale.D(time.Minute)); done <- err }()
 	pgid := opFileGroup(t, h, tg, long.OpID)
@@ -251,6 +261,11 @@ func TestOpFileSSH(t *testing.T) {
 	}
 	if groupAlive(pgid) {
 		t.Error("process group alive when Stop returned")
+	}
+	// The restart command it was running, in a group of its own, too.
+	rb, _ := os.ReadFile(filepath.Join(h.Root, "long.rpg"))
+	if rpg := atoi(string(rb)); rpg < 2 || groupAlive(rpg) {
+		t.Errorf("the restart's process group %q alive when Stop returned", rb)
 	}
 	noFile(t, opf)
 	t.Logf("stopped with TERM: %+v", sr)

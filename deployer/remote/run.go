@@ -38,7 +38,7 @@ const killGrace = 2 * time.Second
 // the shell's pid, which sshd made a session and process-group leader,
 // and a watchdog kills that process group when the session's stdin ends
 // before the script does (run keeps it open until the session is over).
-var runHeader = runSh
+var runHeader = groupsSh + runSh
 
 // wrapScript is the command line sent to sshd: whatever the login shell,
 // the script runs under /bin/sh, after runHeader.
@@ -231,7 +231,7 @@ func (s *heldSession) wait(ctx, rctx context.Context, timeout time.Duration, hol
 		}
 	case <-rctx.Done():
 		err := s.c.timeoutErr(ctx, timeout, &res)
-		s.c.kill(s.sess, s.stdin, s.waitc, s.p.getPID())
+		s.c.kill(s.sess, s.stdin, s.waitc, s.p.getPID(), s.p.inRestart)
 		res = s.complete(res)
 		return res, false, err
 	}
@@ -281,11 +281,17 @@ func (c *Conn) timeoutErr(ctx context.Context, timeout time.Duration, res *Resul
 // that ignores signal requests), stdin is closed (the script's watchdog
 // kills its group), then the channel, and, in the background, a second
 // session kills the process group by the pid the script printed first.
-// kill returns when the session has ended or after killGrace.
-func (c *Conn) kill(sess *ssh.Session, stdin io.Closer, waitc <-chan error, pid int) {
+// A restart command the script was running (restarting reports it, once
+// the session is over) is in a group of its own, which that second
+// session kills too (scripts/kill.sh): it is opened whenever one was
+// running. kill returns when the session has ended or after killGrace.
+func (c *Conn) kill(sess *ssh.Session, stdin io.Closer, waitc <-chan error, pid int, restarting func() bool) {
 	_ = sess.Signal(ssh.SIGKILL)
 	select {
 	case <-waitc:
+		if pid > 1 && restarting() {
+			go c.killGroup(pid)
+		}
 		return
 	case <-time.After(killSignalWait):
 	}
@@ -298,6 +304,12 @@ func (c *Conn) kill(sess *ssh.Session, stdin io.Closer, waitc <-chan error, pid 
 	case <-waitc:
 	case <-time.After(killGrace):
 	}
+}
+
+// killScript is the command line of scripts/kill.sh for process group
+// pgid (after groups.sh: it kills the group's restart command too).
+func killScript(pgid int) string {
+	return shCommand(prelude(shellVar{"DEPLOY_PGID", strconv.Itoa(pgid)}) + groupsSh + killSh)
 }
 
 // killSignalWait is how long kill waits for a session to end after
@@ -316,7 +328,7 @@ func (c *Conn) killGroup(pgid int) {
 	defer s.Close()
 	done := make(chan struct{})
 	go func() {
-		_ = s.Run(shCommand(prelude(shellVar{"DEPLOY_PGID", strconv.Itoa(pgid)}) + killSh))
+		_ = s.Run(killScript(pgid))
 		close(done)
 	}()
 	select {

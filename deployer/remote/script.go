@@ -388,10 +388,10 @@ type heldDeploy struct {
 	once   sync.Once
 }
 
-// Finalize implements Held. The finalize stage runs in the deploy's
-// process group, with the service the restart started: a finalize that
-// outlives timeout is not killed (that would kill the service too); the
-// session is closed, and it is reported timed out.
+// Finalize implements Held. A finalize that outlives timeout, or whose
+// ctx is done, is killed with its process group, as Run kills a command:
+// the service the restart started is not in it (switch.sh's run_restart
+// gives the restart command a process group of its own).
 func (h *heldDeploy) Finalize(ctx context.Context, timeout time.Duration) (StageResult, error) {
 	sr := StageResult{Stage: StageFinalize, ExitCode: -1, Command: h.cmd}
 	again := true
@@ -420,11 +420,13 @@ func (h *heldDeploy) Finalize(ctx context.Context, timeout time.Duration) (Stage
 			return sr, c.lost(nil)
 		}
 	case <-ctx.Done():
+		c.kill(s.sess, s.stdin, s.waitc, s.p.getPID(), s.p.inRestart)
 		sr.Duration = time.Since(start)
 		return sr, &HostError{Host: c.host.String(), Kind: KindCanceled, Err: ctx.Err()}
 	case <-t.C:
+		c.kill(s.sess, s.stdin, s.waitc, s.p.getPID(), s.p.inRestart)
 		sr.Duration, sr.TimedOut = time.Since(start), true
-		return sr, &HostError{Host: c.host.String(), Kind: KindCommandTimeout, Err: fmt.Errorf("finalize: no exit within %v", timeout)}
+		return sr, &HostError{Host: c.host.String(), Kind: KindCommandTimeout, Err: fmt.Errorf("finalize: no exit within %v; killed", timeout)}
 	}
 	stages, out, _, _ := s.p.result()
 	sr.Duration, sr.Output = time.Since(start), out

@@ -69,7 +69,7 @@ func TestScriptsSyntax(t *testing.T) {
 	// from its variable, never spliced: a broken one cannot break the
 	// script around it.
 	s, _ := targets["broken restart"].DeployScript(strings.Repeat("ab", 20), false)
-	if !strings.Contains(s, "\nDEPLOY_RESTART='echo '\\''unbalanced'\n") || !strings.Contains(s, `eval "$DEPLOY_RESTART"`) ||
+	if !strings.Contains(s, "\nDEPLOY_RESTART='echo '\\''unbalanced'\n") || !strings.Contains(s, `deploybot-restart "$DEPLOY_RESTART")`) ||
 		strings.Count(s, "unbalanced") != 1 {
 		t.Errorf("restart command not passed in the prelude:\n%s", s)
 	}

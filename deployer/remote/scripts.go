@@ -29,6 +29,7 @@ import (
 var scriptFiles embed.FS
 
 var (
+	groupsSh      = loadScript("groups.sh")      // restart_groups, before run.sh and kill.sh
 	runSh         = loadScript("run.sh")         // starts every script Conn.Run sends
 	killSh        = loadScript("kill.sh")        // kills a process group (Conn.kill's fallback)
 	commonSh      = loadScript("common.sh")      // marker prefix and layout

@@ -34,8 +34,8 @@ var scriptKinds = []struct {
 	{"op", []string{"common.sh", "op.sh", "opstate.sh"}, Target.OpScript},
 	{"stop", []string{"common.sh", "op.sh", "stop.sh"}, func(t Target) (string, error) { return t.StopScript(t.OpID, 1500*time.Millisecond) }},
 	{"check", []string{"check.sh"}, func(t Target) (string, error) { return t.CheckScript("test -f version") }},
-	{"kill", []string{"kill.sh"}, func(Target) (string, error) {
-		return prelude(shellVar{"DEPLOY_PGID", "4242"}) + killSh, nil
+	{"kill", []string{"groups.sh", "kill.sh"}, func(Target) (string, error) {
+		return prelude(shellVar{"DEPLOY_PGID", "4242"}) + groupsSh + killSh, nil
 	}},
 }
 

@@ -37,7 +37,7 @@ func TestKillScript(t *testing.T) {
 		syscall.Kill(-pgid, syscall.SIGKILL)
 		t.Fatalf("child pid %q", out.String())
 	}
-	line := shCommand(prelude(shellVar{"DEPLOY_PGID", strconv.Itoa(pgid)}) + killSh)
+	line := killScript(pgid)
 	if b, err := exec.Command("/bin/sh", "-c", line).CombinedOutput(); err != nil || len(b) != 0 {
 		t.Errorf("kill script: %v %q", err, b)
 	}

@@ -4,7 +4,14 @@
 # signal request). Sent with /bin/sh -c like every script, without run.sh
 # (its output is not read).
 #
+# The restart command the script was running, if any, is in a group of
+# its own: it is killed too (restart_groups, from groups.sh, which comes
+# before kill.sh).
+#
 # Prelude variables:
 #   DEPLOY_PGID  the process group to kill (the pid run.sh printed)
 : "${DEPLOY_PGID?}"
-kill -s KILL -- "-$DEPLOY_PGID" 2>/dev/null; true
+_rg=$(restart_groups "$DEPLOY_PGID")
+kill -s KILL -- "-$DEPLOY_PGID" 2>/dev/null
+for _g in $_rg; do kill -s KILL -- "-$_g" 2>/dev/null; done
+true

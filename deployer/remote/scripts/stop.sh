@@ -7,9 +7,12 @@
 #   - a dead operation (stale file): the file is removed;
 #   - another live operation than DEPLOY_STOP_OP: the "busy" marker (as
 #     claim.sh prints it) and exit status 75, nothing touched;
-#   - the live operation: TERM to its process group, up to
-#     DEPLOY_STOP_GRACE milliseconds for the group to be gone, then KILL
-#     and up to 5 s more; once gone, the file is removed.
+#   - the live operation: TERM to its process group (and to the group of
+#     the restart command it is running, if any: restart_groups, run.sh),
+#     up to DEPLOY_STOP_GRACE milliseconds for them to be gone, then KILL
+#     and up to 5 s more; once gone, the file is removed. What a restart
+#     command that ended left running (the service) is not in those
+#     groups: a deploy stopped after its restart leaves its service up.
 # The last line is the marker "stop <signal> <milliseconds> gone|alive":
 # the signal sent last (none, TERM or KILL), how long it waited for the
 # group, and whether the group is gone. A group still alive after KILL
@@ -20,6 +23,7 @@
 #   DEPLOY_STOP_OP     the operation to stop; empty: whatever is recorded
 #   DEPLOY_STOP_GRACE  milliseconds between TERM and KILL (0: at once)
 #
+# Uses from run.sh: restart_groups (groups.sh).
 # Uses from common.sh: M, op_file, now.
 # Uses from op.sh: op_read, op_mark, op_id, op_pg, op_kind, op_since,
 # op_state.
@@ -32,15 +36,28 @@ op_forget() {
 	if op_read && [ "$op_id" = "$1" ] && [ "$op_pg" = "$2" ]; then rm -f "$op_file"; fi
 }
 
-# group_wait N: waits up to N tenths of a second for group op_pg to be
-# gone; false if it is not.
+# group_wait N: waits up to N tenths of a second for group op_pg and the
+# restart groups _rg to be gone; false if they are not.
 group_wait() {
 	_n=$1
-	while kill -s 0 -- "-$op_pg" 2>/dev/null; do
+	while groups_alive; do
 		[ "$_n" -gt 0 ] || return 1
 		sleep 0.1
 		_n=$((_n - 1))
 	done
+}
+
+# groups_alive: whether group op_pg or one of the groups _rg is alive.
+groups_alive() {
+	for _g in "$op_pg" $_rg; do
+		! kill -s 0 -- "-$_g" 2>/dev/null || return 0
+	done
+	return 1
+}
+
+# signal_groups SIG: sends SIG to group op_pg and the groups _rg.
+signal_groups() {
+	for _g in "$op_pg" $_rg; do kill -s "$1" -- "-$_g" 2>/dev/null; done
 }
 
 op_mark
@@ -64,10 +81,11 @@ fi
 now
 _t0=$NOW
 _sig=TERM
-kill -s TERM -- "-$op_pg" 2>/dev/null
+_rg=$(restart_groups "$op_pg")
+signal_groups TERM
 if ! group_wait $(((DEPLOY_STOP_GRACE + 99) / 100)); then
 	_sig=KILL
-	kill -s KILL -- "-$op_pg" 2>/dev/null
+	signal_groups KILL
 	group_wait 50
 fi
 _rc=$?

@@ -28,12 +28,30 @@ promote_to() {
 # run_restart DIR SHA: runs the restart command in DIR with DEPLOY_REV=SHA
 # in its environment (and no positional parameters), its output in the
 # restart log (a service it starts in the background may keep that open,
-# not our session's output) and the session's stdin closed (fd 3), then prints the log's tail with every marker
-# prefix in it defused ("##deploybot " becomes "##deploybot: "): what the
-# command or the service prints is output, and can neither end the stage
-# nor name a revision. The command's status is left in _rc.
+# not our session's output) and the session's stdin closed (fd 3), then
+# prints the log's tail with every marker prefix in it defused
+# ("##deploybot " becomes "##deploybot: "): what the command or the
+# service prints is output, and can neither end the stage nor name a
+# revision. The command's status is left in _rc.
+#
+# The command runs in a session and process group of its own (setsid; the
+# background subshell is never a group leader, so setsid does not fork and
+# $! is that group), so that what it leaves running — the service — is
+# outside the script's group, which the watchdog, a timeout and Stop kill:
+# a script that goes on after its restart (a held deploy) can be stopped
+# without its service. While the command runs, they kill its group too:
+# its /bin/sh's command line holds the line ": deploybot-restart-of <the
+# script's pid>", by which restart_groups (groups.sh) finds it. The
+# markers "restart begin" and "restart end" around it tell deploybot that
+# a timed-out script may have left one running (Conn.kill).
 run_restart() {
-	( cd "$1" && DEPLOY_REV=$2 && export DEPLOY_REV && set -- && eval "$DEPLOY_RESTART" ) >"$restart_log" 2>&1 </dev/null 3<&-
+	printf '%s restart begin\n' "$M"
+	( cd "$1" && DEPLOY_REV=$2 && export DEPLOY_REV && exec setsid /bin/sh -c "
+: deploybot-restart-of $$
+eval \"set --
+\$1\"" deploybot-restart "$DEPLOY_RESTART") >"$restart_log" 2>&1 </dev/null 3<&- &
+	wait "$!"
 	_rc=$?
+	printf '%s restart end\n' "$M"
 	[ ! -s "$restart_log" ] || tail -c 3072 "$restart_log" | sed "s/$M /$M: /g"
 }

@@ -49,10 +49,15 @@ func (r *run) deployHost(ctx context.Context, group, host string) bool {
 	r.update(host, func(h *hostRun) { h.changed, h.inFlight = true, true })
 	r.started()
 	// A host that finalizes as soon as it passes keeps its deploy session
-	// open for that (remote.Held): one session per host, not two.
+	// open for that (remote.Held): one session per host, not two. A
+	// deploybot killed during a held finalize leaves the script running;
+	// the recovery's Stop stops the script's process group, which the
+	// service the restart started is not in (remote: "Process groups"),
+	// and a !continue then finds the revision live (e2e/faults
+	// TestBotKilledMidDeploy).
 	var stages []remote.StageResult
 	var held remote.Held
-	if hh, ok := c.(holdingHost); ok && holdDeploySessions && r.finalizesEarly() {
+	if hh, ok := c.(holdingHost); ok && r.finalizesEarly() {
 		stages, held, err = hh.DeployHeld(ctx, r.target, r.sha, r.force, r.e.commandTimeout())
 	} else {
 		stages, err = c.Deploy(ctx, r.target, r.sha, r.force, r.e.commandTimeout())
@@ -85,16 +90,6 @@ func (r *run) deployHost(ctx context.Context, group, host string) bool {
 	}
 	return true
 }
-
-// holdDeploySessions turns on finalizing in the held deploy session. It
-// is off: a deploybot killed during a held finalize leaves the script's
-// process group alive with the service the restart started in it, and
-// the recovery's Stop of that operation kills the service too; a
-// !continue that then finds the revision live and done restarts nothing
-// (e2e/faults TestBotKilledMidDeploy, "during finalize then continue").
-// The held session needs the service out of the script's process group
-// first.
-const holdDeploySessions = false
 
 // holdingHost is a Host whose deploy session can stay open after its
 // stages, for the finalize stage once the host has passed its checks

@@ -158,9 +158,6 @@ func lastIndex(calls []string, prefix string) int {
 // finalized; no session is left held, whether the deploy succeeds or
 // fails.
 func TestHeldSessionsEnd(t *testing.T) {
-	if !holdDeploySessions {
-		t.Skip("held deploy sessions are off (holdDeploySessions)")
-	}
 	f := newFleetFixture(t, `
 canary: [c1]
 groups:

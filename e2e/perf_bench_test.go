@@ -17,13 +17,18 @@ import (
 // DEPLOYBOT_BENCH_PARTS (sim,real), DEPLOYBOT_BENCH_SIZES (10,100,300,1000),
 // DEPLOYBOT_BENCH_RUNS (measured deploys per size, 2) and
 // DEPLOYBOT_BENCH_ROUNDS (interleaved rounds on real hosts, 3) choose
-// what runs.
+// what runs; DEPLOYBOT_BENCH_KINDS (deploybot,pssh,ansible,deploybot-10)
+// picks the deployers of the real rounds, for a quick look at some of
+// them (the report needs all four).
 func BenchmarkPerformanceReport(b *testing.B) {
 	harness.RequireTools(b)
 	parts := envList("DEPLOYBOT_BENCH_PARTS", "sim,real")
 	sizes := envInts(b, "DEPLOYBOT_BENCH_SIZES", "10,100,300,1000")
 	runs := envInts(b, "DEPLOYBOT_BENCH_RUNS", "2")[0]
 	rounds := envInts(b, "DEPLOYBOT_BENCH_ROUNDS", "3")[0]
+	if os.Getenv("DEPLOYBOT_BENCH_REPORT") != "" && parts["real"] && len(benchKinds()) != 4 {
+		b.Fatal("DEPLOYBOT_BENCH_REPORT needs every deployer of DEPLOYBOT_BENCH_KINDS")
+	}
 	rep := &perfReport{Sizes: sizes, Runs: runs, Rounds: rounds}
 	for b.Loop() {
 		rep.Machine = describeMachine()

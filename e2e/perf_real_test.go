@@ -117,11 +117,13 @@ func runRealComparison(b *testing.B, n, small, rounds int) *realResult {
 	engineRun(engSmall, clockSmall, small)
 	engineRun(eng, clock, n)
 	sha := d.Revs[fmt.Sprintf("r%d", label)]
-	runPssh(b, pssh, files, d, sha, url)
-	if ansible != "" {
+	kinds := benchKinds()
+	if slices.Contains(kinds, "pssh") {
+		runPssh(b, pssh, files, d, sha, url)
+	}
+	if ansible != "" && slices.Contains(kinds, "ansible") {
 		runAnsible(b, ansible, files, d, sha, url)
 	}
-	kinds := []string{"deploybot", "pssh", "ansible", "deploybot-10"}
 	for i := range rounds {
 		rr := realRound{}
 		for k := range kinds {
@@ -147,6 +149,20 @@ func runRealComparison(b *testing.B, n, small, rounds int) *realResult {
 		res.Rounds = append(res.Rounds, rr)
 	}
 	return res
+}
+
+// benchKinds are the deployers each round runs, in rollout order:
+// DEPLOYBOT_BENCH_KINDS (default all four) picks some, for a quicker look
+// at one of them; the report needs them all.
+func benchKinds() []string {
+	want := envList("DEPLOYBOT_BENCH_KINDS", "deploybot,pssh,ansible,deploybot-10")
+	var kinds []string
+	for _, k := range []string{"deploybot", "pssh", "ansible", "deploybot-10"} {
+		if want[k] {
+			kinds = append(kinds, k)
+		}
+	}
+	return kinds
 }
 
 // fleetFiles are the host lists and inventory pssh and Ansible read.

@@ -196,6 +196,7 @@ type handler struct {
 	repos map[string]bool // nil: any working copy under root
 	top   *topRoot
 	mods  *modulesCache
+	dirs  dirCache
 }
 
 // topRoot keeps root open between requests. It is opened again when the
@@ -253,12 +254,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		http.NotFound(w, req)
 		return
 	}
-	root, ok := h.top.get()
-	if !ok {
-		http.NotFound(w, req)
-		return
-	}
-	f, fi, kind, ok := gitFS{root: root, h: h}.open(segs)
+	f, fi, kind, ok := h.open(segs)
 	if !ok {
 		http.NotFound(w, req)
 		return
@@ -282,6 +278,42 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		hdr.Set("Cache-Control", "public, max-age=31536000, immutable")
 	}
 	http.ServeContent(w, req, segs[len(segs)-1], fi.ModTime(), f)
+}
+
+// open opens the file at segs if it may be served, and says what it is:
+// in a directory the cache holds (dirCache), or else one the walk finds
+// (gitFS.dir), which the cache then keeps.
+func (h *handler) open(segs []string) (*os.File, fs.FileInfo, fileKind, bool) {
+	key := dirKey(segs)
+	e, ok := h.dirs.get(h.root, key)
+	if !ok {
+		root, ok := h.top.get()
+		if !ok {
+			return nil, nil, 0, false
+		}
+		dir, rest, ok := gitFS{root: root, h: h}.dir(segs)
+		if !ok {
+			return nil, nil, 0, false
+		}
+		if rest = rest[:len(rest)-1]; len(segs)-len(rest) > indexOf(segs, ".git")+2 {
+			// Inside a submodule's git dir: not kept (see dirCache).
+			defer dir.Close()
+			e = &servedDir{dir: dir, rest: rest}
+		} else if e, ok = h.dirs.add(key, dir, slices.Clone(rest)); !ok {
+			return nil, nil, 0, false
+		} else {
+			defer h.dirs.put(e)
+		}
+	} else {
+		defer h.dirs.put(e)
+	}
+	name := segs[len(segs)-1]
+	kind, ok := dumbFile(append(slices.Clip(e.rest), name))
+	if !ok {
+		return nil, nil, 0, false
+	}
+	f, fi, ok := openFile(e.dir, name)
+	return f, fi, kind, ok
 }
 
 // splitPath splits a URL path into its segments, refusing ".", "..",
@@ -385,24 +417,30 @@ func join(segs []string, more ...string) []string {
 	return append(append(make([]string, 0, len(segs)+len(more)), segs...), more...)
 }
 
-// open opens the file at segs if it may be served, and says what it is.
-func (g gitFS) open(segs []string) (*os.File, fs.FileInfo, fileKind, bool) {
+// dir opens the directory of the file at segs if that file may be
+// served, and returns it (the caller's to close) with the file's path
+// inside its git dir.
+func (g gitFS) dir(segs []string) (*os.Root, []string, bool) {
 	// A deploy repository's .git: <repo>/.git, <repo> a working copy.
 	i := indexOf(segs, ".git")
 	if i < 1 {
-		return nil, nil, 0, false
+		return nil, nil, false
 	}
 	if g.h.repos != nil && !g.h.repos[strings.Join(segs[:i], "/")] {
-		return nil, nil, 0, false
+		return nil, nil, false
 	}
 	dir, rest := segs[:i+1], segs[i+1:]
 	gd, ok := descend(g.root, dir)
 	if !ok {
-		return nil, nil, 0, false
+		return nil, nil, false
 	}
-	defer func() { gd.Close() }()
+	defer func() {
+		if gd != nil {
+			gd.Close()
+		}
+	}()
 	if !isGitDir(gd) {
-		return nil, nil, 0, false
+		return nil, nil, false
 	}
 
 	// Submodule git dirs: modules/<name>, <name> (which may have slashes)
@@ -411,25 +449,22 @@ func (g gitFS) open(segs []string) (*os.File, fs.FileInfo, fileKind, bool) {
 	for len(rest) > 0 && rest[0] == "modules" {
 		sub, n, ok := g.submodule(gd, dir, rest)
 		if !ok {
-			return nil, nil, 0, false
+			return nil, nil, false
 		}
 		gd.Close()
 		gd = sub
 		dir, rest = join(dir, rest[:1+n]...), rest[1+n:]
 	}
-	kind, ok := dumbFile(rest)
-	if !ok {
-		return nil, nil, 0, false
+	if _, ok := dumbFile(rest); !ok {
+		return nil, nil, false
 	}
-	parent := gd
-	if len(rest) > 1 {
-		if parent, ok = descend(gd, rest[:len(rest)-1]); !ok {
-			return nil, nil, 0, false
-		}
-		defer parent.Close()
+	if len(rest) == 1 {
+		parent := gd
+		gd = nil // the caller's now
+		return parent, rest, true
 	}
-	f, fi, ok := openFile(parent, rest[len(rest)-1])
-	return f, fi, kind, ok
+	parent, ok := descend(gd, rest[:len(rest)-1])
+	return parent, rest, ok
 }
 
 // submodule opens the git dir of the submodule that rest (modules/<name>/…,

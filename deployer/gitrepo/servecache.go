@@ -33,8 +33,10 @@ const maxVerdicts = 4096
 // UpdateServerInfo — the last step of Open and of every Update — replaces
 // it on every change of the repository: each revision is read afresh, and
 // the names in use are those of the revision info/refs advertises. Only
-// the names are remembered: every request still walks its path, and checks
-// that each git dir on it is one.
+// the names are remembered: every request for a file inside a submodule's
+// git dir still walks its path, and checks that each git dir on it is one
+// (the directories of the repository's own git dir are kept open for a
+// while: dirCache).
 type modulesCache struct {
 	mu sync.Mutex
 	m  map[string]modulesEntry // git dir → names at head

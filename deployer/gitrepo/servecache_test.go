@@ -82,3 +82,45 @@ func TestHandlerRefusesSymlinkInSubmodulePath(t *testing.T) {
 		}
 	}
 }
+
+// The directories files were served from are kept open (dirCache), and
+// one replaced by another directory is not served from any more: a file
+// only the old one had is 404 at once, and the old one back serves again.
+func TestHandlerFollowsDirReplaced(t *testing.T) {
+	w := newWorld(t)
+	h := Handler(w.deployDir)
+	packDir := filepath.Join(w.deployDir, "svc", ".git", "objects", "pack")
+	packs, err := filepath.Glob(filepath.Join(packDir, "pack-*.pack"))
+	if err != nil || len(packs) == 0 {
+		t.Fatalf("no pack: %v", err)
+	}
+	pack := "/svc/.git/objects/pack/" + filepath.Base(packs[0])
+	if rec := get(t, h, http.MethodGet, pack); rec.Code != http.StatusOK {
+		t.Fatalf("GET %s = %d", pack, rec.Code)
+	}
+	dirs := &h.(*handler).dirs
+	dirs.mu.Lock()
+	_, kept := dirs.m["svc/.git/objects/pack"]
+	dirs.mu.Unlock()
+	if !kept {
+		t.Error("objects/pack not kept open after serving from it")
+	}
+	if err := os.Rename(packDir, packDir+"-moved"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(packDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if rec := get(t, h, http.MethodGet, pack); rec.Code != http.StatusNotFound {
+		t.Errorf("GET %s, objects/pack replaced by an empty directory = %d, want 404", pack, rec.Code)
+	}
+	if err := os.Remove(packDir); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(packDir+"-moved", packDir); err != nil {
+		t.Fatal(err)
+	}
+	if rec := get(t, h, http.MethodGet, pack); rec.Code != http.StatusOK {
+		t.Errorf("GET %s, objects/pack back = %d, want 200", pack, rec.Code)
+	}
+}

@@ -116,7 +116,9 @@
 //
 // with stages fetch, checkout, promote and restart (restart only when the
 // target has a restart command); the first stage that fails ends the
-// script with its exit code. A held deploy whose stages all succeeded
+// script with its exit code. A stage's end marker is printed together
+// with what follows it (the next begin marker, the hold marker), one
+// write instead of two: the SSH packets of a deploy are fewer. A held deploy whose stages all succeeded
 // then prints
 //
 //	##deploybot hold
@@ -128,8 +130,8 @@
 //
 //	##deploybot noop <sha>
 //
-// Other markers: "##deploybot restart begin|end" around the restart
-// command (see "Process groups"), "##deploybot rev <sha>" (the revision
+// Other markers: "##deploybot restart begin|end" around the rollback's
+// restart command (see "Process groups"), "##deploybot rev <sha>" (the revision
 // Rollback restores, followed by "noop" when it already was current), "##deploybot
 // current|done|deploying <sha or nothing>" (Status, State), and those of
 // the operation file:
@@ -187,10 +189,11 @@
 // names the script that started it (scripts/groups.sh): while that
 // leader runs, each of those kills reaches its group too (a restart that
 // hangs is stopped with its script); once it has ended, what it left
-// running — the service — is in no group any of them kills. The markers
-// "restart begin" and "restart end" bracket it, so that Conn.Run, when it
-// kills a script that was restarting, also kills the restart's group from
-// a second session (scripts/kill.sh).
+// running — the service — is in no group any of them kills. The stage
+// restart (a deploy) or the markers "restart begin" and "restart end" (a
+// rollback) bracket it, so that Conn.Run, when it kills a script that was
+// restarting, also kills the restart's group from a second session
+// (scripts/kill.sh).
 //
 // # Operations and recovery
 //

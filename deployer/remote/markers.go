@@ -38,8 +38,9 @@ type outputParser struct {
 	now     func() time.Time
 	held    chan struct{} // closed at the hold marker (holdChan)
 	// restarting: a restart command has begun and not ended (the markers
-	// "restart begin" and "restart end"): it runs in a process group of
-	// its own, which killing the script's does not reach.
+	// "restart begin" and "restart end", which a rollback prints; a
+	// deploy's is its stage restart): it runs in a process group of its
+	// own, which killing the script's does not reach.
 	restarting bool
 }
 
@@ -312,11 +313,13 @@ func (p *outputParser) getPID() int {
 	return p.pid
 }
 
-// inRestart reports whether a restart command has begun and not ended.
+// inRestart reports whether a restart command has begun and not ended:
+// the markers "restart begin" and "restart end" (a rollback), or the
+// stage restart (a deploy).
 func (p *outputParser) inRestart() bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.restarting
+	return p.restarting || p.open && p.stages[len(p.stages)-1].Stage == StageRestart
 }
 
 // ParseStages parses the complete output of a deploy script (see

@@ -449,3 +449,29 @@ func TestTargetKeyCoversEveryField(t *testing.T) {
 		t.Error("two targets differing in where a quote is share a key")
 	}
 }
+
+// TestParserInRestart: a restart command runs from the begin marker of the
+// stage restart (a deploy) or "restart begin" (a rollback) until its end;
+// Conn.kill kills its process group then.
+func TestParserInRestart(t *testing.T) {
+	for _, c := range []struct {
+		out  string
+		want bool
+	}{
+		{"", false},
+		{"##deploybot begin promote\n", false},
+		{"##deploybot begin restart\n", true},
+		{"##deploybot begin restart\nstarting\n", true},
+		{"##deploybot begin restart\n##deploybot end restart 0 10\n", false},
+		{"##deploybot end promote 0 1\n##deploybot begin restart\n", true},
+		{"##deploybot rev " + strings.Repeat("a", 40) + "\n##deploybot restart begin\n", true},
+		{"##deploybot restart begin\n##deploybot restart end\n", false},
+		{"output ##deploybot restart begin x\n", false},
+	} {
+		p := newParser()
+		p.Write([]byte(c.out))
+		if got := p.inRestart(); got != c.want {
+			t.Errorf("%q: in restart %v, want %v", c.out, got, c.want)
+		}
+	}
+}

@@ -47,14 +47,27 @@
 umask 022
 
 # stage NAME FUNCTION runs FUNCTION between the begin and end markers of
-# stage NAME, and ends the script when it fails.
+# stage NAME, and ends the script when it fails. The end marker of a stage
+# that succeeded is kept in _pend and printed with what comes next (the
+# next begin marker, hold's marker, or flush at the end): one write, so
+# one SSH packet, instead of two. It carries its own duration, so the
+# wait changes nothing; nothing runs meanwhile that could hang.
+_pend=
 stage() {
-	printf '%s begin %s\n' "$M" "$1"
+	printf '%s%s begin %s\n' "$_pend" "$M" "$1"
+	_pend=
 	now; _t0=$NOW
 	"$2"; _rc=$?
 	now
-	printf '%s end %s %s %s\n' "$M" "$1" "$_rc" "$((NOW - _t0))"
-	[ "$_rc" -eq 0 ] || exit "$_rc"
+	_pend="$M end $1 $_rc $((NOW - _t0))
+"
+	[ "$_rc" -eq 0 ] || { flush; exit "$_rc"; }
+}
+
+# flush prints the pending end marker, if any.
+flush() {
+	[ -z "$_pend" ] || printf '%s' "$_pend"
+	_pend=
 }
 
 rev=$revs/$DEPLOY_SHA
@@ -227,25 +240,26 @@ s_restart() {
 
 # hold, after the last stage of a held deploy, waits for deploybot's word
 # while it checks the host: finalizing in this session saves a session per
-# host. The watchdog is stopped first (what the restart started must
-# outlive the session, and from here the script changes nothing unless
-# told to), then the marker "hold" is printed and one line read from the
-# session's stdin: "finalize" runs the finalize stage (mark_done); anything
-# else, or the end of the input (deploybot gone, the session closed), ends
-# the script, leaving the revision live but not done, as a deploy session
-# without hold does. SIGPIPE is ignored from here: a finalize whose session
-# is gone (deploybot died, or gave up on it) runs to its end, and the EXIT
-# trap releases the operation file, instead of dying at its next line of
-# output with the operation file left naming a process group that the
-# service keeps alive.
+# host. The watchdog is stopped first (it reads the session's stdin too,
+# and from here the script changes nothing unless told to), then the
+# marker "hold" is printed (after the last stage's end) and one line read
+# from the session's stdin: "finalize" runs the finalize stage
+# (mark_done); anything else, or the end of the input (deploybot gone, the
+# session closed), ends the script, leaving the revision live but not
+# done, as a deploy session without hold does. SIGPIPE is ignored from
+# here: a finalize whose session is gone (deploybot died, or gave up on
+# it) runs to its end, and the EXIT trap releases the operation file,
+# instead of dying at its next line of output.
 hold() {
 	trap '' PIPE
 	disarm
 	# shellcheck disable=SC2154 # _wd is set by run.sh
 	wait "$_wd" 2>/dev/null
-	printf '%s hold\n' "$M"
+	printf '%s%s hold\n' "$_pend" "$M"
+	_pend=
 	IFS= read -r _w <&3 || _w=
 	[ "$_w" != finalize ] || stage finalize mark_done
+	flush
 }
 
 # already_live: the revision is current and done, and target_dir points
@@ -265,3 +279,4 @@ stage checkout s_checkout
 stage promote s_promote
 [ -z "$DEPLOY_RESTART" ] || stage restart s_restart
 [ "$DEPLOY_HOLD" != 1 ] || hold
+flush

@@ -58,6 +58,10 @@ fi
 promote_to "revs/$_d" || exit
 echo "current -> revs/$_d"
 _rc=0
-[ -z "$DEPLOY_RESTART" ] || run_restart "$_rev" "$_d"
+if [ -n "$DEPLOY_RESTART" ]; then
+	printf '%s restart begin\n' "$M"
+	run_restart "$_rev" "$_d"
+	printf '%s restart end\n' "$M"
+fi
 [ "$_rc" -ne 0 ] || rm -f "$deploying"
 exit "$_rc"

@@ -42,16 +42,15 @@ promote_to() {
 # without its service. While the command runs, they kill its group too:
 # its /bin/sh's command line holds the line ": deploybot-restart-of <the
 # script's pid>", by which restart_groups (groups.sh) finds it. The
-# markers "restart begin" and "restart end" around it tell deploybot that
+# caller brackets it with markers (the deploy's stage restart, the
+# rollback's "restart begin" and "restart end"), which tell deploybot that
 # a timed-out script may have left one running (Conn.kill).
 run_restart() {
-	printf '%s restart begin\n' "$M"
 	( cd "$1" && DEPLOY_REV=$2 && export DEPLOY_REV && exec setsid /bin/sh -c "
 : deploybot-restart-of $$
 eval \"set --
 \$1\"" deploybot-restart "$DEPLOY_RESTART") >"$restart_log" 2>&1 </dev/null 3<&- &
 	wait "$!"
 	_rc=$?
-	printf '%s restart end\n' "$M"
 	[ ! -s "$restart_log" ] || tail -c 3072 "$restart_log" | sed "s/$M /$M: /g"
 }

@@ -99,7 +99,7 @@ func (c *Conn) CheckPort(ctx context.Context, port int, within time.Duration) Ch
 		attempts++
 		conn, err := c.dialContext(ctx, "tcp", addr)
 		if err == nil {
-			conn.Close()
+			c.keepSpare(addr, conn)
 			r.OK = true
 			r.Latency = time.Since(start)
 			r.Output = fmt.Sprintf("%s accepted a connection (attempt %d)", addr, attempts)
@@ -213,20 +213,35 @@ func (c *Conn) CheckHTTP(ctx context.Context, chk config.Check) CheckResult {
 // maxHeader is the most of an HTTP check's response header read.
 const maxHeader = 64 << 10
 
-// get sends req on a new connection through the SSH connection (TLS for
+// get sends req on a connection through the SSH connection (TLS for
 // https, the certificate not verified: see CheckHTTP) and reads the
 // response header: one request, no connection pool, no goroutine of its
-// own. The caller closes conn after reading the body; ctx's end closes it
-// too, and the error then wraps context.DeadlineExceeded.
+// own. The connection is the one the port check to the same address just
+// opened (keepSpare), or a new one, also when the service closed the kept
+// one before answering on it. The caller closes conn after reading the
+// body; ctx's end closes it too, and the error then wraps
+// context.DeadlineExceeded.
 func (c *Conn) get(ctx context.Context, req *http.Request) (*http.Response, net.Conn, error) {
 	host, port := req.URL.Hostname(), req.URL.Port()
 	if port == "" {
 		port = map[string]string{"http": "80", "https": "443"}[req.URL.Scheme]
 	}
-	raw, err := c.dialContext(ctx, "tcp", net.JoinHostPort(host, port))
+	addr := net.JoinHostPort(host, port)
+	if raw := c.takeSpare(addr); raw != nil {
+		resp, conn, err := c.getOn(ctx, req, host, raw)
+		if err == nil || ctx.Err() != nil {
+			return resp, conn, err
+		}
+	}
+	raw, err := c.dialContext(ctx, "tcp", addr)
 	if err != nil {
 		return nil, nil, c.ctxErr(ctx, err)
 	}
+	return c.getOn(ctx, req, host, raw)
+}
+
+// getOn is get on the connection raw to host.
+func (c *Conn) getOn(ctx context.Context, req *http.Request, host string, raw net.Conn) (*http.Response, net.Conn, error) {
 	stop := context.AfterFunc(ctx, func() { raw.Close() })
 	conn := raw
 	fail := func(err error) (*http.Response, net.Conn, error) {

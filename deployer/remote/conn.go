@@ -24,18 +24,24 @@ type Conn struct {
 	d      *Dialer
 
 	sessions atomic.Int64 // sessions opened
+	channels atomic.Int64 // direct-tcpip channels opened
 
 	mu     sync.Mutex
 	err    error // why the connection ended
 	done   chan struct{}
 	closed bool
 	ka     *time.Timer // the next keepalive
+	spare  *spareConn  // a port check's connection, for the HTTP check
 }
 
 // Sessions returns how many SSH sessions (remote commands) c has opened:
 // every session costs the target a process and tens of milliseconds of
 // CPU, so callers can report and tests can assert it.
 func (c *Conn) Sessions() int64 { return c.sessions.Load() }
+
+// Channels returns how many TCP connections from the target (the port
+// and HTTP checks) c has opened, each a channel of the SSH connection.
+func (c *Conn) Channels() int64 { return c.channels.Load() }
 
 // Host returns the host c is connected to.
 func (c *Conn) Host() config.Host { return c.host }
@@ -162,5 +168,6 @@ func (c *Conn) dialContext(ctx context.Context, network, addr string) (net.Conn,
 		return nil, c.lost(nil)
 	default:
 	}
+	c.channels.Add(1)
 	return c.client.DialContext(ctx, "tcp", addr)
 }

@@ -130,16 +130,36 @@ func TestDeploy(t *testing.T) {
 			t.Errorf("%s: restarts %q", h.Name, r)
 		}
 
-		// Port and HTTP checks through the connection: no session.
+		// Port and HTTP checks through the connection: no session. The
+		// HTTP check to the port checked uses the port check's connection.
 		pr := c.CheckPort(ctx, servicePort, scale.D(10*time.Second))
 		if !pr.OK {
 			t.Errorf("%s: port check: %+v", h.Name, pr)
 		}
+		chans := c.Channels()
 		chk := httpCheck
 		chk.ExpectBody = "^rev " + sha[0]
 		hr := c.CheckHTTP(ctx, chk)
 		if !hr.OK || hr.Status != 200 || hr.Body != "rev "+sha[0]+"\n" || hr.Latency <= 0 {
 			t.Errorf("%s: http check: %+v", h.Name, hr)
+		}
+		if n := c.Channels() - chans; n != 0 {
+			t.Errorf("%s: the http check after the port check opened %d channels, want 0", h.Name, n)
+		}
+		// Without a port check before it, a connection of its own.
+		if hr := c.CheckHTTP(ctx, chk); !hr.OK || c.Channels()-chans != 1 {
+			t.Errorf("%s: second http check: %+v, %d channels", h.Name, hr, c.Channels()-chans)
+		}
+		// A kept connection the service closed: a new one.
+		if pr := c.CheckPort(ctx, servicePort, scale.D(10*time.Second)); !pr.OK {
+			t.Errorf("%s: port check: %+v", h.Name, pr)
+		}
+		c.mu.Lock()
+		c.spare.conn.Close()
+		c.mu.Unlock()
+		chans = c.Channels()
+		if hr := c.CheckHTTP(ctx, chk); !hr.OK || c.Channels()-chans != 1 {
+			t.Errorf("%s: http check on a closed kept connection: %+v, %d channels", h.Name, hr, c.Channels()-chans)
 		}
 		t.Logf("%s: port check %v (%s), http check %v", h.Name, pr.Latency.Round(time.Millisecond), pr.Output, hr.Latency.Round(time.Millisecond))
 		if n := c.Sessions(); n != 1 {

@@ -291,22 +291,15 @@ func (h *handler) open(segs []string) (*os.File, fs.FileInfo, fileKind, bool) {
 		if !ok {
 			return nil, nil, 0, false
 		}
-		dir, rest, ok := gitFS{root: root, h: h}.dir(segs)
+		dir, rest, parents, ok := gitFS{root: root, h: h}.dir(segs)
 		if !ok {
 			return nil, nil, 0, false
 		}
-		if rest = rest[:len(rest)-1]; len(segs)-len(rest) > indexOf(segs, ".git")+2 {
-			// Inside a submodule's git dir: not kept (see dirCache).
-			defer dir.Close()
-			e = &servedDir{dir: dir, rest: rest}
-		} else if e, ok = h.dirs.add(key, dir, slices.Clone(rest)); !ok {
+		if e, ok = h.dirs.add(key, dir, slices.Clone(rest[:len(rest)-1]), parents); !ok {
 			return nil, nil, 0, false
-		} else {
-			defer h.dirs.put(e)
 		}
-	} else {
-		defer h.dirs.put(e)
 	}
+	defer h.dirs.put(e)
 	name := segs[len(segs)-1]
 	kind, ok := dumbFile(append(slices.Clip(e.rest), name))
 	if !ok {
@@ -420,19 +413,19 @@ func join(segs []string, more ...string) []string {
 // dir opens the directory of the file at segs if that file may be
 // served, and returns it (the caller's to close) with the file's path
 // inside its git dir.
-func (g gitFS) dir(segs []string) (*os.Root, []string, bool) {
+func (g gitFS) dir(segs []string) (*os.Root, []string, []parentRefs, bool) {
 	// A deploy repository's .git: <repo>/.git, <repo> a working copy.
 	i := indexOf(segs, ".git")
 	if i < 1 {
-		return nil, nil, false
+		return nil, nil, nil, false
 	}
 	if g.h.repos != nil && !g.h.repos[strings.Join(segs[:i], "/")] {
-		return nil, nil, false
+		return nil, nil, nil, false
 	}
 	dir, rest := segs[:i+1], segs[i+1:]
 	gd, ok := descend(g.root, dir)
 	if !ok {
-		return nil, nil, false
+		return nil, nil, nil, false
 	}
 	defer func() {
 		if gd != nil {
@@ -440,31 +433,37 @@ func (g gitFS) dir(segs []string) (*os.Root, []string, bool) {
 		}
 	}()
 	if !isGitDir(gd) {
-		return nil, nil, false
+		return nil, nil, nil, false
 	}
 
 	// Submodule git dirs: modules/<name>, <name> (which may have slashes)
 	// declared in the .gitmodules of the HEAD of the git dir above, nested
 	// at any depth.
+	var parents []parentRefs
 	for len(rest) > 0 && rest[0] == "modules" {
+		st, ok := stamp(gd)
+		if !ok {
+			return nil, nil, nil, false
+		}
+		parents = append(parents, parentRefs{path: filepath.Join(g.h.root, filepath.Join(dir...), "info", "refs"), refs: st})
 		sub, n, ok := g.submodule(gd, dir, rest)
 		if !ok {
-			return nil, nil, false
+			return nil, nil, nil, false
 		}
 		gd.Close()
 		gd = sub
 		dir, rest = join(dir, rest[:1+n]...), rest[1+n:]
 	}
 	if _, ok := dumbFile(rest); !ok {
-		return nil, nil, false
+		return nil, nil, nil, false
 	}
 	if len(rest) == 1 {
 		parent := gd
 		gd = nil // the caller's now
-		return parent, rest, true
+		return parent, rest, parents, true
 	}
 	parent, ok := descend(gd, rest[:len(rest)-1])
-	return parent, rest, ok
+	return parent, rest, parents, ok
 }
 
 // submodule opens the git dir of the submodule that rest (modules/<name>/…,

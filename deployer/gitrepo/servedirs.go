@@ -26,11 +26,12 @@ const maxDirs = 512
 // that directory without a symlink anywhere on it (one openat2 with
 // RESOLVE_NO_SYMLINKS, and an fstat) and for at most verdictAge, after
 // which the walk decides again, as it does for a git dir that is no
-// longer one. Directories inside a submodule's git dir are not kept:
-// whether a submodule may be served changes with the revision at HEAD
-// above it (modulesCache), which the walk looks at every time. The file
-// itself is always looked at and opened afresh (openFile). Without
-// openat2 (Linux before 5.6) nothing is kept.
+// longer one. A directory inside a submodule's git dir is used only while
+// the info/refs of every git dir above it is the one seen when the walk
+// found the submodule declared there (one lstat each): whether a
+// submodule may be served changes with the revision at HEAD above it, as
+// for modulesCache. The file itself is always looked at and opened afresh
+// (openFile). Without openat2 (Linux before 5.6) nothing is kept.
 type dirCache struct {
 	mu sync.Mutex
 	m  map[string]*servedDir // the directory's URL path under root
@@ -42,9 +43,12 @@ type servedDir struct {
 	dir  *os.Root
 	id   fs.FileInfo // the directory dir is
 	rest []string    // the directory's path inside its git dir
-	at   time.Time
-	refs int  // requests using dir (under dirCache.mu)
-	gone bool // no longer in the cache (under dirCache.mu)
+	// parents: the info/refs of the git dirs above, for a directory inside
+	// a submodule's git dir.
+	parents []parentRefs
+	at      time.Time
+	refs    int  // requests using dir (under dirCache.mu)
+	gone    bool // no longer in the cache (under dirCache.mu)
 }
 
 // get returns the entry for the directory at the URL path key (under
@@ -64,7 +68,7 @@ func (c *dirCache) get(root, key string) (*servedDir, bool) {
 	if !ok {
 		return nil, false
 	}
-	if !sameDir(filepath.Join(root, filepath.FromSlash(key)), e.id) {
+	if !sameDir(filepath.Join(root, filepath.FromSlash(key)), e.id) || !e.parentsSame() {
 		c.mu.Lock()
 		if c.m[key] == e {
 			c.dropLocked(key, e)
@@ -77,15 +81,16 @@ func (c *dirCache) get(root, key string) (*servedDir, bool) {
 }
 
 // add caches dir, the directory at the URL path key found by the walk,
-// rest its path inside its git dir, and returns its entry, in use until
+// rest its path inside its git dir, parents the info/refs of the git dirs
+// above it (gitFS.dir), and returns its entry, in use until
 // put. dir is the cache's from then on (closed with the entry).
-func (c *dirCache) add(key string, dir *os.Root, rest []string) (*servedDir, bool) {
+func (c *dirCache) add(key string, dir *os.Root, rest []string, parents []parentRefs) (*servedDir, bool) {
 	id, err := dir.Stat(".")
 	if err != nil {
 		dir.Close()
 		return nil, false
 	}
-	e := &servedDir{dir: dir, id: id, rest: rest, at: time.Now(), refs: 1}
+	e := &servedDir{dir: dir, id: id, rest: rest, parents: parents, at: time.Now(), refs: 1}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if old, ok := c.m[key]; ok {
@@ -129,6 +134,25 @@ func (c *dirCache) dropLocked(key string, e *servedDir) {
 	if e.refs == 0 {
 		e.dir.Close()
 	}
+}
+
+// parentRefs is the info/refs of a git dir (its path) as the walk read it.
+type parentRefs struct {
+	path string
+	refs refStamp
+}
+
+// parentsSame reports whether the info/refs of every git dir above e is
+// still the one the walk saw.
+func (e *servedDir) parentsSame() bool {
+	for _, p := range e.parents {
+		fi, err := os.Lstat(p.path)
+		if err != nil || !fi.Mode().IsRegular() ||
+			(refStamp{ino: inode(fi), size: fi.Size(), mtime: fi.ModTime()}) != p.refs {
+			return false
+		}
+	}
+	return true
 }
 
 // sameDir reports whether path, with no symlink on it, is the directory

@@ -56,6 +56,8 @@ type run struct {
 	// it is stopped before anything else runs on the host.
 	stale   map[string]string
 	stopped int // hosts where such an operation was found and stopped
+
+	gcHeld int // hosts counted in flight for the collector (gcHosts), until closeConns
 }
 
 // started closes firstSession, the first time only.
@@ -168,6 +170,10 @@ func (r *run) note(msg string) { r.journal(journal.Event{Type: journal.TypeNote,
 func (r *run) closeConns() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if r.gcHeld > 0 {
+		gcHosts(-r.gcHeld)
+		r.gcHeld = 0
+	}
 	for _, h := range r.hosts {
 		if h.conn != nil {
 			h.conn.Close()
@@ -221,6 +227,14 @@ func (r *run) conn(ctx context.Context, host string) (Host, error) {
 
 // dial connects to hc within the engine's bound on dials in flight.
 func (r *run) dial(ctx context.Context, hc config.Host) (Host, error) {
+	r.mu.Lock()
+	if r.gcHeld == 0 {
+		// From the first dial to closeConns, the run's hosts count for
+		// the garbage collector's target (gc.go).
+		r.gcHeld = len(r.hosts)
+		gcHosts(r.gcHeld)
+	}
+	r.mu.Unlock()
 	if slots := r.e.dialSlots; slots != nil {
 		select {
 		case slots <- struct{}{}:

@@ -60,6 +60,7 @@ func (r *realResult) median(f func(realRound) float64) float64 {
 // engine deploy is of a commit new to the hosts, as is each of pssh's and
 // Ansible's (each has its own directory on the hosts).
 func runRealComparison(b *testing.B, n, small, rounds int) *realResult {
+	deployer.TuneGC() // the engines run in this process: collected as cmd/deploybot's
 	pssh, err := exec.LookPath("parallel-ssh")
 	if err != nil {
 		b.Fatal("parallel-ssh is missing (scripts/install-deps.sh installs pssh)")

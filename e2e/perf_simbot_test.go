@@ -51,7 +51,7 @@ type simBotReply struct {
 // read from stdin, answering each with a simBotReply as one JSON line,
 // until stdin ends.
 func simBotMain() int {
-	deployer.SetGCPercent() // as cmd/deploybot does
+	deployer.TuneGC() // as cmd/deploybot does
 	cfg, err := config.Load(os.Getenv(simBotEnv))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "simbot:", err)

@@ -66,7 +66,7 @@ type env struct {
 }
 
 func main() {
-	deployer.SetGCPercent()
+	deployer.TuneGC()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := run(ctx, &env{os.Stdout, os.Stderr}, aliasArgs(os.Args[0], os.Args[1:]))
 	stop()

@@ -160,9 +160,10 @@
 //
 // Every SSH session costs the target tens of milliseconds of CPU, so a
 // whole deploy of one host is: one session for fetch+checkout+promote+
-// restart (Deploy), none for the port and HTTP checks (channels on the same
-// connection), one per command check (CheckCommand), and one for Finalize
-// once the host passed — and one for Rollback if the deploy is undone. Op
+// restart (Deploy), none for the port and HTTP checks (channels on the
+// same connection; an HTTP check to the address a port check just reached
+// sends its request on that check's channel), one per command check
+// (CheckCommand), and one for Finalize once the host passed — and one for Rollback if the deploy is undone. Op
 // and Stop are one session each.
 //
 // A caller that finalizes each host as soon as it passes saves the

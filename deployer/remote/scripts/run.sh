@@ -24,8 +24,8 @@
 # A restart command runs in a process group of its own (switch.sh's
 # run_restart): while it runs, the watchdog sends it the same signals
 # (restart_groups, from groups.sh, which comes before run.sh), so a
-# session gone mid-restart leaves no restart
-# running; once it has ended, what it started is left alone.
+# session gone mid-restart leaves no restart running; once it has ended,
+# what it started is left alone.
 #
 # Arguments: $1, when given, is the unix time at which deploybot started
 # the session (Conn.Run passes its own clock, so that the operation file

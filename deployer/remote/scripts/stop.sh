@@ -8,7 +8,7 @@
 #   - another live operation than DEPLOY_STOP_OP: the "busy" marker (as
 #     claim.sh prints it) and exit status 75, nothing touched;
 #   - the live operation: TERM to its process group (and to the group of
-#     the restart command it is running, if any: restart_groups, run.sh),
+#     the restart command it is running, if any: restart_groups, groups.sh),
 #     up to DEPLOY_STOP_GRACE milliseconds for them to be gone, then KILL
 #     and up to 5 s more; once gone, the file is removed. What a restart
 #     command that ended left running (the service) is not in those
@@ -23,7 +23,7 @@
 #   DEPLOY_STOP_OP     the operation to stop; empty: whatever is recorded
 #   DEPLOY_STOP_GRACE  milliseconds between TERM and KILL (0: at once)
 #
-# Uses from run.sh: restart_groups (groups.sh).
+# Uses from groups.sh (before run.sh): restart_groups.
 # Uses from common.sh: M, op_file, now.
 # Uses from op.sh: op_read, op_mark, op_id, op_pg, op_kind, op_since,
 # op_state.

@@ -124,3 +124,23 @@ func TestHandlerFollowsDirReplaced(t *testing.T) {
 		t.Errorf("GET %s, objects/pack back = %d, want 200", pack, rec.Code)
 	}
 }
+
+// Without openat2 (Linux before 5.6) no directory is kept, and files are
+// served all the same.
+func TestHandlerWithoutOpenat2(t *testing.T) {
+	noOpenat2.Store(true)
+	defer noOpenat2.Store(false)
+	w := newWorld(t)
+	h := Handler(w.deployDir)
+	for range 2 {
+		if rec := get(t, h, http.MethodGet, "/svc/.git/HEAD"); rec.Code != http.StatusOK {
+			t.Fatalf("GET HEAD = %d", rec.Code)
+		}
+	}
+	dirs := &h.(*handler).dirs
+	dirs.mu.Lock()
+	defer dirs.mu.Unlock()
+	if len(dirs.m) != 0 {
+		t.Errorf("%d directories kept without openat2", len(dirs.m))
+	}
+}

@@ -1,11 +1,13 @@
 package gitrepo
 
 import (
+	"errors"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -91,6 +93,10 @@ func (c *dirCache) add(key string, dir *os.Root, rest []string, parents []parent
 		return nil, false
 	}
 	e := &servedDir{dir: dir, id: id, rest: rest, parents: parents, at: time.Now(), refs: 1}
+	if noOpenat2.Load() {
+		e.gone = true // not kept: it could never be checked; closed by put
+		return e, true
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if old, ok := c.m[key]; ok {
@@ -155,6 +161,10 @@ func (e *servedDir) parentsSame() bool {
 	return true
 }
 
+// noOpenat2 is set once openat2 turned out to be missing (Linux before
+// 5.6): no directory is kept from then on.
+var noOpenat2 atomic.Bool
+
 // sameDir reports whether path, with no symlink on it, is the directory
 // id.
 func sameDir(path string, id fs.FileInfo) bool {
@@ -163,6 +173,9 @@ func sameDir(path string, id fs.FileInfo) bool {
 		Resolve: unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS,
 	})
 	if err != nil {
+		if errors.Is(err, unix.ENOSYS) {
+			noOpenat2.Store(true)
+		}
 		return false
 	}
 	var st unix.Stat_t

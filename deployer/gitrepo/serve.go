@@ -412,7 +412,9 @@ func join(segs []string, more ...string) []string {
 
 // dir opens the directory of the file at segs if that file may be
 // served, and returns it (the caller's to close) with the file's path
-// inside its git dir.
+// inside its git dir and, for a file inside a submodule's git dir, the
+// info/refs of each git dir above it as the walk read it (the submodules
+// each declares were looked up at that info/refs).
 func (g gitFS) dir(segs []string) (*os.Root, []string, []parentRefs, bool) {
 	// A deploy repository's .git: <repo>/.git, <repo> a working copy.
 	i := indexOf(segs, ".git")

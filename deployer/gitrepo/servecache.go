@@ -62,7 +62,12 @@ func stamp(gd *os.Root) (refStamp, bool) {
 	if err != nil || !fi.Mode().IsRegular() {
 		return refStamp{}, false
 	}
-	return refStamp{ino: inode(fi), size: fi.Size(), mtime: fi.ModTime()}, true
+	return stampOf(fi), true
+}
+
+// stampOf is the refStamp of the file fi describes.
+func stampOf(fi fs.FileInfo) refStamp {
+	return refStamp{ino: inode(fi), size: fi.Size(), mtime: fi.ModTime()}
 }
 
 func inode(fi fs.FileInfo) int64 {

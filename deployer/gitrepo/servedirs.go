@@ -153,8 +153,7 @@ type parentRefs struct {
 func (e *servedDir) parentsSame() bool {
 	for _, p := range e.parents {
 		fi, err := os.Lstat(p.path)
-		if err != nil || !fi.Mode().IsRegular() ||
-			(refStamp{ino: inode(fi), size: fi.Size(), mtime: fi.ModTime()}) != p.refs {
+		if err != nil || !fi.Mode().IsRegular() || stampOf(fi) != p.refs {
 			return false
 		}
 	}

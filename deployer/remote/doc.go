@@ -117,9 +117,9 @@
 // with stages fetch, checkout, promote and restart (restart only when the
 // target has a restart command); the first stage that fails ends the
 // script with its exit code. A stage's end marker is printed together
-// with what follows it (the next begin marker, the hold marker), one
-// write instead of two: the SSH packets of a deploy are fewer. A held deploy whose stages all succeeded
-// then prints
+// with what follows it (the next begin marker, the hold marker): one
+// write instead of two, so fewer SSH packets. A held deploy whose stages
+// all succeeded then prints
 //
 //	##deploybot hold
 //
@@ -131,10 +131,10 @@
 //	##deploybot noop <sha>
 //
 // Other markers: "##deploybot restart begin|end" around the rollback's
-// restart command (see "Process groups"), "##deploybot rev <sha>" (the revision
-// Rollback restores, followed by "noop" when it already was current), "##deploybot
-// current|done|deploying <sha or nothing>" (Status, State), and those of
-// the operation file:
+// restart command (see "Process groups"), "##deploybot rev <sha>" (the
+// revision Rollback restores, followed by "noop" when it already was
+// current), "##deploybot current|done|deploying <sha or nothing>"
+// (Status, State), and those of the operation file:
 //
 //	##deploybot op <op-id> <pgid> <kind> <unix-time> alive|dead
 //	##deploybot op none
@@ -149,8 +149,9 @@
 // letters); a line that only looks like one, or a marker cut off before
 // its newline, is output. The only output not written by the scripts
 // themselves, the restart command's (and the service's, which shares its
-// log, written to C/.restart.log and printed after "restart end"), reaches the stream with "##deploybot " turned into "##deploybot: ",
-// so it cannot end a stage or name a revision, however it is written.
+// log: C/.restart.log, whose tail is printed once the command has ended),
+// reaches the stream with "##deploybot " turned into "##deploybot: ", so
+// it cannot end a stage or name a revision, however it is written.
 // Durations are measured on the target from /proc/uptime
 // (10 ms resolution, no process forked for it). The script's exit status
 // is authoritative: a deploy succeeded only if it is 0 and every stage
@@ -163,8 +164,8 @@
 // restart (Deploy), none for the port and HTTP checks (channels on the
 // same connection; an HTTP check to the address a port check just reached
 // sends its request on that check's channel), one per command check
-// (CheckCommand), and one for Finalize once the host passed — and one for Rollback if the deploy is undone. Op
-// and Stop are one session each.
+// (CheckCommand), and one for Finalize once the host passed — and one for
+// Rollback if the deploy is undone. Op and Stop are one session each.
 //
 // A caller that finalizes each host as soon as it passes saves the
 // Finalize session (the engine does, when it finalizes early):
@@ -212,10 +213,11 @@
 // the deploying process died (the kernel closes its connection), the
 // connection dropped, Run gave up on the command — and the watchdog then
 // sends TERM to the script's process group, and KILL 2 s later. A script
-// that ends by itself disarms the watchdog from its EXIT trap, so what
-// it left running keeps running. The watchdog needs sshd to notice the end of the connection: a
-// peer that vanishes without a FIN or RST (a network partition) leaves it
-// waiting until TCP gives up. Recovery does not depend on it.
+// that ends by itself disarms the watchdog from its EXIT trap, so what it
+// left running keeps running. The watchdog needs sshd to notice the end
+// of the connection: a peer that vanishes without a FIN or RST (a network
+// partition) leaves it waiting until TCP gives up. Recovery does not
+// depend on it.
 //
 // The operation file C/.deploybot-op. When Target.OpID is set, the
 // deploy, finalize and rollback scripts record their operation in it
@@ -239,16 +241,16 @@
 // Recovery: Op reads the file (and whether its group is alive) without
 // changing anything; Stop stops the operation it names — TERM to its
 // process group (and to its restart command's, while one runs), KILL
-// after a grace, until kill -0 fails — and removes the
-// file, then the rollback can run. The watchdog usually has killed the
+// after a grace, until kill -0 fails — and removes the file, then the
+// rollback can run. The watchdog usually has killed the
 // group already, in which case Stop only removes the stale file.
 //
 // # Targets
 //
 // Targets need a POSIX /bin/sh with test -ef (dash, bash, busybox ash), git
 // (2.x), GNU coreutils (mv -T, ln -sfn, readlink, tail -c, date +%s,
-// sleep 0.1), grep (-F, -x, -l), /proc (Linux; without it, operations are told
-// apart by process group alone), setsid (util-linux or busybox: the
+// sleep 0.1), grep (-F, -x, -l), /proc (Linux; without it, operations
+// are told apart by process group alone), setsid (util-linux or busybox: the
 // restart command's own session) and the login user's shell able to run
 // `exec /bin/sh -c '...' deploybot <unix time>` (the time, deploybot's
 // clock at the session's start, is what the operation file records).
